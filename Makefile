@@ -1,0 +1,49 @@
+# Two commands: `make serve` and `make test`. Everything else is set up on the way.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CHROMIUM ?= /usr/bin/chromium
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install browser serve test bench train evaluate mlflow-ui clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@touch $(STAMP)
+
+# Debian's Chromium for the browser tests (playwright's own browser download cannot run here).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "make: could not install chromium; browser tests will be skipped"; \
+	  else echo "make: chromium missing and not root; run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	fi
+
+serve: install
+	$(BIN)/suggest serve --host $(HOST) --port $(PORT)
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+train: install
+	$(BIN)/suggest train --default
+
+evaluate: install
+	@test -n "$(DATA)" || (echo "usage: make evaluate DATA=gold.jsonl [MODEL=default]"; exit 2)
+	$(BIN)/suggest evaluate --model $(or $(MODEL),default) --data $(DATA) --output $(or $(OUT),models/evaluation)
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///models/mlflow.db} --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf $(VENV) build *.egg-info

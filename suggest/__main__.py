@@ -1,0 +1,5 @@
+import sys
+
+from suggest.cli import main
+
+sys.exit(main())
