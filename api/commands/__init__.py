@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_GROUPS = ("api.commands.serve",)
+_GROUPS = ("api.commands.serve", "api.commands.tokens")
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,216 @@
+"""The Flask application factory of the coder workspace service.
+
+``create_app(config)`` migrates the chart store (Alembic ``upgrade head``), loads the model once (before
+gunicorn forks, so workers share its memory), and registers the JSON API, the web page, error handlers,
+authentication, rate limiting and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from api import metrics
+from api.auth import authenticate, count_active_tokens, create_token
+from api.config import ApiConfig
+from api.db import make_engine, make_sessionmaker, migrate
+from api.errors import ApiError
+from api.modelhost import ModelHost, ServedModel, load_model, resolve_model_ref
+from api.routes import bp_service, bp_v1
+from api.web import read_model_state
+
+log = logging.getLogger("api")
+
+#: Paths that need no token.
+PUBLIC_ENDPOINTS = {"service.healthz", "service.readyz", "service.metrics_endpoint", "service.openapi",
+                    "service.docs", "service.index", "static"}
+
+
+def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
+    """Build the application.
+
+    Parameters
+    ----------
+    config : ApiConfig, optional
+        Settings; default ``ApiConfig.from_env()``.
+    model : Suggester, optional
+        An already loaded model to serve (tests, embedding). Default: resolve ``config.model_ref`` / the MLflow
+        champion / ``"default"`` and load it now.
+    """
+    config = config or ApiConfig.from_env()
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["suggest_config"] = config
+
+    engine = make_engine(config.database_url)
+    migrate(engine)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessions"] = make_sessionmaker(engine)
+
+    if model is not None:
+        served = ServedModel(model, ref="in-process")
+    else:
+        ref = resolve_model_ref(config.model_ref)
+        log.info("loading model %s", ref)
+        served = ServedModel(load_model(ref), ref)
+    host = ModelHost(served)
+    app.extensions["model_host"] = host
+    app.extensions["model_generation"] = read_model_state(app).get("generation", 0)
+    app.extensions["model_poll"] = {"next": 0.0, "lock": threading.Lock()}
+    metrics.MODEL_INFO.labels(served.name, served.version).set(1)
+
+    _init_limiter(app, config)
+    _register_hooks(app)
+    _register_errors(app)
+
+    app.register_blueprint(bp_service)
+    app.register_blueprint(bp_v1)
+    return app
+
+
+# ----------------------------------------------------------------------------- internals
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def _init_limiter(app: Flask, config: ApiConfig) -> None:
+    from flask_limiter import Limiter
+
+    def key() -> str:
+        token = _bearer()
+        if token:
+            from api.auth import hash_token
+
+            return "t:" + hash_token(token)[:16]
+        return "ip:" + (request.remote_addr or "?")
+
+    limits = [x.strip() for x in config.rate_limit.split(";") if x.strip()]
+    limiter = Limiter(key, app=app, default_limits=limits, storage_uri="memory://", enabled=bool(limits),
+                      headers_enabled=True,
+                      default_limits_exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS)
+    app.extensions["suggest_limiter"] = limiter
+
+
+def _register_hooks(app: Flask) -> None:
+    sessions = app.extensions["db_sessions"]
+
+    @app.before_request
+    def _start():
+        g.t0 = time.perf_counter()
+        token = _bearer()
+        g.principal = None
+        if token:
+            with sessions() as session:
+                g.principal = authenticate(session, token)
+                if session.dirty:
+                    session.commit()
+        _maybe_follow_model_reload(app)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(endpoint).observe(elapsed)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.path.startswith("/v1/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        else:
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            )
+        who = g.get("principal")
+        # Path only: query strings (e.g. ?q=) and bodies may hold patient data.
+        log.info("%s %s %s %.1fms user=%s", request.method, request.path, response.status_code, elapsed * 1000,
+                 who.user if who else "-")
+        return response
+
+    @app.teardown_request
+    def _close(_exc):
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+def _maybe_follow_model_reload(app: Flask) -> None:
+    """Every few seconds, see whether another worker reloaded the model; if so load it in the background."""
+    poll = app.extensions["model_poll"]
+    now = time.monotonic()
+    if now < poll["next"] or not poll["lock"].acquire(blocking=False):
+        return
+    try:
+        poll["next"] = now + app.extensions["suggest_config"].model_poll_seconds
+        state = read_model_state(app)
+        generation = state.get("generation", 0)
+        if generation <= app.extensions["model_generation"] or not state.get("ref"):
+            return
+        app.extensions["model_generation"] = generation
+
+        def _load():
+            try:
+                served = app.extensions["model_host"].reload(state["ref"])
+                metrics.MODEL_INFO.labels(served.name, served.version).set(1)
+                log.info("worker reloaded model %s", state["ref"])
+            except Exception as exc:  # keep serving the old model
+                log.error("model reload failed: %s", type(exc).__name__)
+
+        threading.Thread(target=_load, daemon=True, name="model-reload").start()
+    finally:
+        poll["lock"].release()
+
+
+def _error_response(status: int, body: dict) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return _error_response(exc.status, exc.to_dict())
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        messages = {
+            404: "not found",
+            405: f"method {request.method} not allowed here",
+            413: f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)",
+            429: f"rate limit exceeded ({exc.description})",
+        }
+        body = {"error": messages.get(status, exc.name.lower())}
+        if status == 413:
+            body["field"] = "body"
+        response = _error_response(status, body)
+        if status == 429:
+            retry = getattr(exc, "retry_after", None) or 1
+            response.headers["Retry-After"] = str(retry)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Type only: exception messages can quote request data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        return _error_response(500, {"error": "internal error"})
+
+
+def ensure_admin_token(app: Flask, user: str = "admin") -> str | None:
+    """Create an admin token when the store has no active token; returns it (shown once) or None."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        if count_active_tokens(session) > 0:
+            return None
+        _row, token = create_token(session, "admin", user)
+        return token

@@ -1,0 +1,128 @@
+"""``suggest serve``: run the coder workspace (JSON API + web page) under gunicorn.
+
+The model is loaded once in the gunicorn master before it forks (preload), so workers share its memory.
+TLS is left to a reverse proxy (nginx, Caddy, a load balancer) in front of it; by default it binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+"""Access log lines carry the path only: no query string (``?q=``, ``?token=``), no referrer, never a body."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the coder workspace web service (API + web page)",
+        description="Serve the JSON API and the coder web page with gunicorn. Configuration from the environment: "
+        "DATABASE_URL (default sqlite:///var/charts.db), SUGGEST_MODEL, SUGGEST_MODELS_DIR, MLFLOW_TRACKING_URI, "
+        "SUGGEST_RATE_LIMIT (e.g. 600/minute). TLS belongs to a reverse proxy in front.",
+    )
+    p.add_argument("--model", help="model folder, 'default' or models:/name@alias (default: MLflow champion, "
+                                   "else the default model)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    p.set_defaults(func=_serve)
+
+
+def _sign_in_url(host: str, port: int, token: str) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}/?token={token}"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from suggest.errors import SuggestError
+
+    if args.workers < 1 or args.threads < 1:
+        raise SuggestError("--workers and --threads must be at least 1")
+    if not 0 < args.port < 65536:
+        raise SuggestError(f"--port must be between 1 and 65535, not {args.port}")
+    # Before anything imports prometheus_client: one metrics folder shared by all workers of this server.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="suggest-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        master = os.getpid()
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(metrics_dir, ignore_errors=True))
+
+    from gunicorn.app.base import BaseApplication
+
+    from api.app import create_app, ensure_admin_token
+    from api.config import ApiConfig
+
+    config = ApiConfig.from_env(model_ref=args.model, public_url=f"http://{args.host}:{args.port}")
+    print(f"suggest serve: loading model {config.model_ref or '(MLflow champion, else default)'} ...",
+          file=sys.stderr, flush=True)
+    try:
+        app = create_app(config)
+    except SuggestError:
+        raise
+    except Exception as exc:
+        raise SuggestError(f"cannot start: {type(exc).__name__}: {exc}") from None
+    served = app.extensions["model_host"].served
+    from api.modelhost import warm_up
+
+    warm_up(served.model)
+    database = _safe_url(config.database_url)
+    print(f"suggest serve: model {served.name} {served.version} ({served.ref}); database {database}",
+          file=sys.stderr, flush=True)
+    token = ensure_admin_token(app)
+    if token:
+        print("suggest serve: created the first admin token. Sign in with:", file=sys.stderr)
+        print(f"    {_sign_in_url(args.host, args.port, token)}", file=sys.stderr, flush=True)
+
+    def post_fork(_server, _worker):
+        app.extensions["db_engine"].dispose(close=False)  # never share the master's connections
+
+    def child_exit(_server, worker):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": "gthread",
+        "preload_app": True,
+        "timeout": 120,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": "info",
+        "post_fork": post_fork,
+        "child_exit": child_exit,
+        "proc_name": "suggest-serve",
+        # gunicorn >= 25 opens a control socket in the home folder by default; several servers would share it.
+        "control_socket_disable": True,
+    }
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    print(f"suggest serve: listening on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr,
+          flush=True)
+    _Server().run()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,62 @@
+"""Service configuration, read from the environment (12-factor style)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+def _default_database_url() -> str:
+    var = Path.cwd() / "var"
+    return f"sqlite:///{var / 'charts.db'}"
+
+
+class ApiConfig(BaseModel):
+    """Settings of the coder workspace service.
+
+    Every field has an environment variable; ``ApiConfig.from_env()`` reads them.
+    """
+
+    database_url: str = Field(default_factory=_default_database_url)
+    """``DATABASE_URL``: SQLAlchemy URL of the chart store. Default ``sqlite:///var/charts.db`` under the
+    current directory (``var/`` is created). PostgreSQL: ``postgresql+psycopg://user:pass@host/db``."""
+
+    model_ref: str | None = None
+    """``SUGGEST_MODEL``: model to serve (folder, ``default`` or ``models:/name@alias``). None: the MLflow
+    champion if there is one, else the default model."""
+
+    rate_limit: str = "600/minute"
+    """``SUGGEST_RATE_LIMIT``: per-token request budget in flask-limiter syntax (``"600/minute;20/second"``).
+    Empty string disables rate limiting."""
+
+    max_body_bytes: int = 1_000_000
+    """``SUGGEST_MAX_BODY_BYTES``: requests with larger bodies get 413."""
+
+    model_poll_seconds: float = 5.0
+    """``SUGGEST_MODEL_POLL_SECONDS``: how often a worker checks whether another worker reloaded the model."""
+
+    create_admin_token: bool = True
+    """Create (and print) an admin token on first start when the token table is empty."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Base URL printed in the sign-in link."""
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ApiConfig":
+        """Build the configuration from environment variables, then apply ``overrides``."""
+        env = os.environ
+        values: dict = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if env.get("SUGGEST_MODEL"):
+            values["model_ref"] = env["SUGGEST_MODEL"]
+        if "SUGGEST_RATE_LIMIT" in env:
+            values["rate_limit"] = env["SUGGEST_RATE_LIMIT"]
+        if env.get("SUGGEST_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(env["SUGGEST_MAX_BODY_BYTES"])
+        if env.get("SUGGEST_MODEL_POLL_SECONDS"):
+            values["model_poll_seconds"] = float(env["SUGGEST_MODEL_POLL_SECONDS"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

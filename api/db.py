@@ -1,0 +1,176 @@
+"""The chart store schema (SQLAlchemy 2) and the database engine.
+
+Tables: ``api_tokens`` (hashed bearer tokens), ``charts`` (one coded document), ``chart_codes`` (one row per
+chart and code, for indexed code search), ``chart_history`` (every change, as a JSON diff), ``feedback``
+(accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart) and ``service_state``
+(small key/value rows shared by the workers, e.g. the served model generation).
+
+The schema is created and upgraded by the Alembic migrations in ``api/migrations`` (``migrate(engine)``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware current time in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    user: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ChartRow(Base):
+    __tablename__ = "charts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    encounter_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    document_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    specialty: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    document_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+    codes: Mapped[list["ChartCode"]] = relationship(
+        back_populates="chart", cascade="all, delete-orphan", order_by="ChartCode.position", lazy="selectin"
+    )
+
+    def code_list(self) -> list[str]:
+        return [c.code for c in self.codes]
+
+
+class ChartCode(Base):
+    __tablename__ = "chart_codes"
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    chart: Mapped[ChartRow] = relationship(back_populates="codes")
+    __table_args__ = (Index("ix_chart_codes_code", "code"),)
+
+
+class ChartHistory(Base):
+    __tablename__ = "chart_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(10), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user: Mapped[str] = mapped_column(String(120), index=True)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(32))
+    chart_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ServiceState(Base):
+    __tablename__ = "service_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create the engine. SQLite gets WAL, foreign keys and a busy timeout; its folder is created."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.drivername == "postgresql":  # plain URL: use psycopg 3, which is what we ship
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision (``alembic upgrade head``), programmatically."""
+    from alembic import command
+    from alembic.config import Config
+
+    here = Path(__file__).resolve().parent
+    cfg = Config()
+    cfg.set_main_option("script_location", str(here / "migrations"))
+    cfg.attributes["connection"] = None
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,113 @@
+"""The served model: resolved once, shared by requests, swapped atomically on reload.
+
+Resolution order (``resolve_model_ref``): an explicit reference (``--model`` / ``SUGGEST_MODEL``), else the
+MLflow champion (``training.registry.champion_uri()``) when MLflow has one, else ``"default"`` (built on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_ref(explicit: str | None) -> str:
+    """Which model to serve: the explicit reference, else the MLflow champion, else ``"default"``."""
+    if explicit:
+        return explicit
+    try:
+        from training.registry import (
+            champion_uri,  # imports mlflow: only at startup / reload
+        )
+
+        uri = champion_uri()
+        if uri:
+            return str(uri)
+    except Exception as exc:  # no MLflow store, no champion, registry not installed: fall back quietly
+        log.info("no MLflow champion (%s); serving the default model", type(exc).__name__)
+    return "default"
+
+
+def load_model(ref: str) -> Any:
+    import suggest
+
+    return suggest.load_model(ref)
+
+
+WARM_UP_TEXT = (
+    "HISTORY OF PRESENT ILLNESS\nType 2 diabetes mellitus and essential hypertension. Denies chest pain.\n"
+    "ASSESSMENT AND PLAN\nContinue metformin and lisinopril."
+)
+
+
+def warm_up(model: Any) -> None:
+    """Run one suggestion so that lazily built parts (pipeline, caches, code set) exist before traffic arrives;
+    under gunicorn this runs in the master, so the workers inherit them."""
+    model.suggest(WARM_UP_TEXT, top_k=5)
+    from suggest.codeset import load_codeset
+
+    load_codeset().search("diabetes", limit=1)
+
+
+@dataclass
+class ServedModel:
+    """A loaded model and what the API says about it."""
+
+    model: Any
+    ref: str
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def card(self) -> dict:
+        return dict(getattr(self.model, "card_", None) or {})
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or self.ref)
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version") or "")
+
+    @property
+    def threshold(self) -> float | None:
+        value = getattr(self.model, "threshold_", None)
+        return None if value is None else float(value)
+
+    @property
+    def codeset_release(self) -> str:
+        return str(self.card.get("codeset_release") or "")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "ref": self.ref,
+                "codeset_release": self.codeset_release, "threshold": self.threshold, "card": self.card}
+
+
+class ModelHost:
+    """Holds the current ``ServedModel``; ``swap`` replaces it between requests without downtime."""
+
+    def __init__(self, served: ServedModel | None = None):
+        self._served = served
+        self._lock = threading.Lock()
+        self._reloading = threading.Lock()
+
+    @property
+    def served(self) -> ServedModel | None:
+        return self._served
+
+    def swap(self, served: ServedModel) -> ServedModel | None:
+        with self._lock:
+            old, self._served = self._served, served
+        return old
+
+    def reload(self, ref: str) -> ServedModel:
+        """Load and warm ``ref`` next to the current model, then swap; requests keep using the old one meanwhile."""
+        with self._reloading:
+            served = ServedModel(load_model(ref), ref)
+            warm_up(served.model)
+            self.swap(served)
+            return served

@@ -1,0 +1,357 @@
+"""HTTP routes: the JSON API under ``/v1``, health, metrics, OpenAPI and the web page."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    send_from_directory,
+    stream_with_context,
+)
+
+from api import metrics, store
+from api.errors import ApiError, Unavailable
+from api.schemas import (
+    AuditQuery,
+    BatchSuggestRequest,
+    ChartCreate,
+    ChartPatch,
+    ChartQuery,
+    CheckRequest,
+    CodeSearchQuery,
+    FeedbackRequest,
+    SuggestRequest,
+)
+from api.web import (
+    check_database,
+    db,
+    parse_body,
+    parse_query,
+    principal,
+    requires,
+    served_model,
+    validate,
+    write_model_state,
+)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+bp_service = Blueprint("service", __name__)
+bp_v1 = Blueprint("v1", __name__, url_prefix="/v1")
+
+
+def _codeset():
+    from suggest.codeset import load_codeset
+
+    return load_codeset()
+
+
+def _model_header(served) -> dict:
+    return {"name": served.name, "version": served.version}
+
+
+# ----------------------------------------------------------------------------- service
+@bp_service.get("/")
+def index():
+    return send_from_directory(STATIC, "index.html")
+
+
+@bp_service.get("/docs")
+def docs():
+    return send_from_directory(STATIC, "docs.html")
+
+
+@bp_service.get("/openapi.json")
+def openapi():
+    from api.openapi import build_spec
+
+    return jsonify(build_spec())
+
+
+@bp_service.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp_service.get("/readyz")
+def readyz():
+    served = current_app.extensions["model_host"].served
+    db_ok = check_database(current_app)
+    ready = served is not None and db_ok
+    body = {"status": "ready" if ready else "not ready", "model_loaded": served is not None, "database": db_ok}
+    return jsonify(body), (200 if ready else 503)
+
+
+@bp_service.get("/metrics")
+def metrics_endpoint():
+    payload, content_type = metrics.render()
+    return Response(payload, content_type=content_type)
+
+
+# ----------------------------------------------------------------------------- suggestions
+@bp_v1.post("/suggest")
+@requires()
+def suggest():
+    body = parse_body(SuggestRequest)
+    served = served_model()
+    t0 = time.perf_counter()
+    result = served.model.suggest(body.text, top_k=body.top_k, specialty=body.specialty,
+                                  min_confidence=body.min_confidence)
+    metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
+    out = result.to_dict()
+    return jsonify({"model": _model_header(served), "codeset_release": out["codeset_release"] or served.codeset_release,
+                    "suggestions": out["suggestions"], "warnings": out["warnings"]})
+
+
+@bp_v1.post("/suggest/batch")
+@requires()
+def suggest_batch():
+    body = parse_body(BatchSuggestRequest)
+    served = served_model()
+    t0 = time.perf_counter()
+    results = served.model.suggest_batch([c.text for c in body.charts], top_k=body.top_k,
+                                         specialties=[c.specialty for c in body.charts])
+    metrics.MODEL_LATENCY.labels("suggest_batch").observe(time.perf_counter() - t0)
+    items = []
+    release = served.codeset_release
+    for i, (chart, result) in enumerate(zip(body.charts, results, strict=True)):
+        out = result.to_dict()
+        release = out["codeset_release"] or release
+        suggestions = [s for s in out["suggestions"] if s["confidence"] >= body.min_confidence]
+        items.append({"id": chart.id if chart.id is not None else str(i), "suggestions": suggestions,
+                      "warnings": out["warnings"]})
+    return jsonify({"model": _model_header(served), "codeset_release": release, "results": items})
+
+
+# ----------------------------------------------------------------------------- code set
+@bp_v1.get("/codes/search")
+@requires()
+def code_search():
+    query = parse_query(CodeSearchQuery)
+    cs = _codeset()
+    hits = cs.search(query.q, limit=query.limit)
+    return jsonify({"release": cs.release, "results": [
+        {**h.to_dict(), "billable": cs.is_billable(h.code)} for h in hits]})
+
+
+@bp_v1.get("/codes/<code>")
+@requires()
+def code_detail(code: str):
+    cs = _codeset()
+    validation = cs.validate(code)
+    if validation.status == "invalid":
+        return jsonify({"error": f"{validation.code} is not an ICD-10-CM code in release {cs.release}",
+                        "field": "code", "near_matches": validation.near_matches}), 404
+    info = cs.get(code)
+    excludes1_above = []
+    for ancestor in cs.ancestors(info.code):
+        a = cs.get(ancestor)
+        if a is not None and a.excludes1:
+            excludes1_above.append({"code": ancestor, "notes": list(a.excludes1)})
+    return jsonify({
+        "release": cs.release,
+        **info.to_dict(),
+        "validation": validation.to_dict(),
+        "ancestors": [{"code": a, "description": cs.description(a)} for a in cs.ancestors(info.code)],
+        "children": [{"code": c, "description": cs.description(c), "billable": cs.is_billable(c)}
+                     for c in cs.children(info.code)],
+        "excludes1_inherited": excludes1_above,
+    })
+
+
+# ----------------------------------------------------------------------------- completeness
+@bp_v1.post("/charts/check")
+@requires()
+def check_chart():
+    from suggest.completeness import check_chart as run_checks
+    from suggest.completeness import default_rules
+
+    body = parse_body(CheckRequest)
+    text, codes, doc_type = body.text, body.codes, body.document_type
+    if body.chart_id is not None:
+        session = db()
+        row = store.get_chart(session, body.chart_id)
+        text = row.text if text is None else text
+        codes = codes or row.code_list()
+        doc_type = doc_type or row.document_type
+        store.audit(session, principal(), "check", row.id, codes)
+        session.commit()
+    if text is None:
+        raise ApiError("give text (and codes) or chart_id", field="text")
+    rules = default_rules()
+    if doc_type and doc_type not in rules.document_types:
+        raise ApiError(f"unknown document_type; known: {', '.join(sorted(rules.document_types))}",
+                       field="document_type")
+    codes = store.normalize_codes(codes)
+    findings = [f.to_dict() for f in run_checks(text, codes, doc_type, codeset=_codeset(), rules=rules)]
+    counts = {s: sum(1 for f in findings if f["severity"] == s) for s in ("error", "warning", "info")}
+    return jsonify({"document_type": doc_type or rules.default_document_type, "findings": findings,
+                    "counts": counts, "document_types": sorted(rules.document_types)})
+
+
+# ----------------------------------------------------------------------------- chart store
+@bp_v1.post("/charts")
+@requires()
+def create_chart():
+    body = parse_body(ChartCreate)
+    session = db()
+    row = store.create_chart(session, body, principal())
+    session.commit()
+    return jsonify(store.chart_to_dict(row)), 201
+
+
+@bp_v1.get("/charts")
+@requires()
+def list_charts():
+    query = parse_query(ChartQuery)
+    session = db()
+    rows, total = store.search_charts(session, query)
+    filters = sorted(k for k, v in query.model_dump(by_alias=True, exclude={"page", "per_page"}).items() if v)
+    store.audit(session, principal(), "search", None, None, {"filters": filters, "results": total})
+    session.commit()
+    return jsonify({"items": [store.chart_to_dict(r, with_text=False) for r in rows], "total": total,
+                    "page": query.page, "per_page": query.per_page})
+
+
+@bp_v1.get("/charts/<int:chart_id>")
+@requires()
+def get_chart(chart_id: int):
+    session = db()
+    row = store.get_chart(session, chart_id)
+    store.audit(session, principal(), "view", row.id, row.code_list())
+    session.commit()
+    return jsonify(store.chart_to_dict(row))
+
+
+@bp_v1.patch("/charts/<int:chart_id>")
+@requires()
+def patch_chart(chart_id: int):
+    body = parse_body(ChartPatch)
+    session = db()
+    row = store.update_chart(session, chart_id, body, principal())
+    session.commit()
+    return jsonify(store.chart_to_dict(store.get_chart(session, row.id)))
+
+
+@bp_v1.delete("/charts/<int:chart_id>")
+@requires("admin")
+def delete_chart(chart_id: int):
+    session = db()
+    row = store.delete_chart(session, chart_id, principal())
+    session.commit()
+    return jsonify({"id": row.id, "deleted": True})
+
+
+@bp_v1.get("/charts/<int:chart_id>/history")
+@requires()
+def chart_history(chart_id: int):
+    session = db()
+    items = store.history(session, chart_id)
+    store.audit(session, principal(), "history", chart_id)
+    session.commit()
+    return jsonify({"chart_id": chart_id, "history": items})
+
+
+@bp_v1.post("/charts/<int:chart_id>/feedback")
+@requires()
+def chart_feedback(chart_id: int):
+    body = parse_body(FeedbackRequest)
+    session = db()
+    row = store.add_feedback(session, chart_id, body, principal())
+    session.commit()
+    return jsonify({"recorded": len(body.items), "chart": store.chart_to_dict(store.get_chart(session, row.id))}), 201
+
+
+@bp_v1.get("/feedback/export")
+@requires("admin")
+def feedback_export():
+    only = request.args.get("only_feedback", "false").lower() in ("1", "true", "yes")
+    unknown = set(request.args) - {"only_feedback"}
+    if unknown:
+        raise ApiError("unknown parameter", field=sorted(unknown)[0])
+    sessions = current_app.extensions["db_sessions"]
+    who = principal()
+    with sessions() as session, session.begin():
+        store.audit(session, who, "export", None, None, {"only_feedback": only})
+
+    def lines():
+        with sessions() as session:
+            for line in store.export_charts(session, only_with_feedback=only):
+                yield json.dumps(line, ensure_ascii=False) + "\n"
+
+    return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
+                    headers={"Content-Disposition": "attachment; filename=charts.jsonl"})
+
+
+@bp_v1.get("/audit")
+@requires("admin")
+def audit_log():
+    query = parse_query(AuditQuery)
+    items = store.list_audit(db(), query.chart_id, query.user, query.page, query.per_page)
+    return jsonify({"items": items, "page": query.page, "per_page": query.per_page})
+
+
+# ----------------------------------------------------------------------------- model
+@bp_v1.get("/me")
+@requires()
+def me():
+    from suggest.completeness import default_rules
+
+    rules = default_rules()
+    who = principal()
+    return jsonify({"user": who.user, "role": who.role, "default_document_type": rules.default_document_type,
+                    "document_types": [{"id": k, "label": v.get("label", k)}
+                                       for k, v in rules.document_types.items()]})
+
+
+@bp_v1.get("/model")
+@requires()
+def model_info():
+    return jsonify(served_model().describe())
+
+
+@bp_v1.post("/model/reload")
+@requires("admin")
+def model_reload():
+    from api.modelhost import resolve_model_ref
+
+    config = current_app.extensions["suggest_config"]
+    raw = request.get_data(cache=True)
+    ref = None
+    if raw.strip():
+        from pydantic import BaseModel, ConfigDict
+
+        class ReloadRequest(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            model: str | None = None
+
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ApiError("malformed JSON", field="body") from None
+        if not isinstance(data, dict):
+            raise ApiError("request body must be a JSON object", field="body")
+        ref = validate(ReloadRequest, data).model
+    ref = ref or resolve_model_ref(config.model_ref)
+    host = current_app.extensions["model_host"]
+    old = host.served
+    try:
+        served = host.reload(ref)
+    except Exception as exc:
+        raise Unavailable(f"could not load model {ref!r} ({type(exc).__name__}); still serving the previous one",
+                          field="model") from None
+    generation = write_model_state(current_app, ref)
+    metrics.MODEL_INFO.labels(served.name, served.version).set(1)
+    session = db()
+    store.audit(session, principal(), "model_reload", None, None,
+                {"ref": ref, "version": served.version, "previous": old.version if old else None})
+    session.commit()
+    return jsonify({"reloaded": True, "generation": generation, "model": served.describe(),
+                    "previous": old.describe() if old else None})

@@ -1,0 +1,484 @@
+/* Coder workspace: plain JS, no build step. All chart data is inserted with textContent (never innerHTML). */
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = "suggest.token";
+  const state = {
+    token: null, me: null, model: null,
+    suggestions: [],      // [{...suggestion, state: null|"accepted"|"rejected"}]
+    current: -1,          // index of the suggestion whose evidence is shown
+    chosen: [],           // [{code, description, billable, source: "accepted"|"added"|"saved", confidence}]
+    chartId: null, version: null,
+    suggestedText: null,  // the text the suggestions (and their offsets) refer to
+    sentFeedback: new Set(),
+    findPage: 1,
+    dirty: false,         // unsaved changes (codes or text)
+  };
+
+  // ------------------------------------------------------------------ utilities
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+  function setStatus(msg, bad = false) {
+    const s = $("status"); s.textContent = msg || ""; s.classList.toggle("bad", !!bad);
+  }
+  function debounce(fn, ms) {
+    let t = null;
+    return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+  }
+  class ApiError extends Error {
+    constructor(status, body) { super((body && body.error) || `HTTP ${status}`); this.status = status; this.body = body; }
+  }
+  async function api(method, path, body) {
+    const headers = { "Authorization": `Bearer ${state.token}` };
+    const init = { method, headers };
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    let res;
+    try { res = await fetch(path, init); } catch (e) { throw new ApiError(0, { error: "cannot reach the server" }); }
+    const data = (res.headers.get("Content-Type") || "").includes("json") ? await res.json().catch(() => null) : null;
+    if (res.status === 401) { signOut("Your token is not valid any more; sign in again."); throw new ApiError(401, data); }
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  }
+  const fail = (what) => (e) => setStatus(`${what}: ${e.message}${e.body && e.body.field ? ` (${e.body.field})` : ""}`, true);
+
+  // ------------------------------------------------------------------ sign in
+  function readTokenFromUrl() {
+    const url = new URL(window.location.href);
+    const t = url.searchParams.get("token");
+    if (t) {
+      sessionStorage.setItem(TOKEN_KEY, t);
+      url.searchParams.delete("token");
+      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
+  }
+  async function signIn(token) {
+    state.token = token;
+    try {
+      state.me = await api("GET", "/v1/me");
+    } catch (e) {
+      state.token = null;
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn(e.status === 401 ? "That token was not accepted." : e.message);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("signin").hidden = true; $("workspace").hidden = false; $("signout").hidden = false;
+    $("who").textContent = `${state.me.user} (${state.me.role})`;
+    const sel = $("f-doctype");
+    sel.replaceChildren(el("option", { value: "", text: `(default: ${state.me.default_document_type.replace(/_/g, " ")})` }));
+    for (const t of state.me.document_types) sel.append(el("option", { value: t.id, text: t.label }));
+    api("GET", "/v1/model").then((m) => {
+      state.model = m;
+      $("model-line").textContent = `· ${m.name} ${m.version} · ${m.codeset_release}`;
+    }).catch(() => {});
+    $("chart-text").focus();
+  }
+  function showSignIn(message) {
+    $("workspace").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
+    $("who").textContent = "";
+    $("signin-error").textContent = message || "";
+    $("token-input").focus();
+  }
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY); state.token = null; showSignIn(message);
+  }
+
+  // ------------------------------------------------------------------ suggestions
+  async function runSuggest() {
+    const text = $("chart-text").value;
+    if (!text.trim()) { setStatus("Paste or open a chart first.", true); $("chart-text").focus(); return; }
+    setStatus("Suggesting…");
+    const t0 = performance.now();
+    try {
+      const specialty = $("f-specialty").value.trim() || null;
+      const res = await api("POST", "/v1/suggest", { text, top_k: 20, specialty });
+      state.suggestedText = text;
+      const chosen = new Set(state.chosen.map((c) => c.code));
+      state.suggestions = res.suggestions.map((s) => ({ ...s, state: chosen.has(s.code) ? "accepted" : null }));
+      state.current = -1;
+      renderSuggestions();
+      $("warnings").replaceChildren(...res.warnings.map((w) => el("li", { text: w })));
+      showView(true);
+      setStatus(`${res.suggestions.length} suggestions from ${res.model.name} ${res.model.version} in ${Math.round(performance.now() - t0)} ms`);
+      const first = $("suggestions").querySelector("li");
+      if (first) first.focus();
+      runCheck();
+    } catch (e) { fail("Suggest failed")(e); }
+  }
+
+  function renderSuggestions() {
+    const list = $("suggestions");
+    list.replaceChildren();
+    state.suggestions.forEach((s, i) => {
+      const pct = Math.round(s.confidence * 100);
+      const label = `${s.code} ${s.description}, confidence ${pct}%` + (s.selected ? ", suggested" : "") +
+        (s.state ? `, ${s.state}` : "") + (s.billable ? "" : ", not billable");
+      const bar = el("div", { class: "bar", "aria-hidden": "true" }, el("span"));
+      bar.firstChild.style.width = `${pct}%`;
+      const li = el("li", {
+        class: `sugg ${s.state || ""}`, tabindex: i === Math.max(state.current, 0) ? "0" : "-1",
+        "data-index": String(i), "data-code": s.code, "data-evidence": String((s.evidence || []).length), "aria-label": label,
+        "aria-current": i === state.current ? "true" : null,
+        onclick: (ev) => { if (!ev.target.closest("button")) showEvidence(i); },
+        onfocus: () => { for (const o of list.children) o.tabIndex = -1; li.tabIndex = 0; },
+      },
+        el("span", { class: "tick", title: s.selected ? "suggested by the model" : "", text: s.selected ? "✓" : "" }),
+        el("span", { class: "code", text: s.code }),
+        el("span", { class: "desc", title: s.description },
+          s.description,
+          s.billable ? null : el("span", { class: "badge", title: childrenHint(s), text: "not billable" }),
+          ...assertionBadges(s)),
+        el("span", { class: "acts" },
+          el("button", { type: "button", class: "accept", tabindex: "-1", "aria-label": `Accept ${s.code}`, title: "Accept (a)", text: "✓", onclick: () => accept(i) }),
+          el("button", { type: "button", class: "reject", tabindex: "-1", "aria-label": `Reject ${s.code}`, title: "Reject (r)", text: "✗", onclick: () => reject(i) })),
+        bar,
+        el("span", { class: "conf", text: `${pct}%` }));
+      list.append(li);
+    });
+  }
+  function childrenHint(s) {
+    const kids = s.billable_children || [];
+    return kids.length ? `Billable codes under it: ${kids.join(", ")}` : "Not billable: choose a more specific code";
+  }
+  function assertionBadges(s) {
+    // Flag a suggestion whose every evidence span is negated / family history / hypothetical.
+    const ev = s.evidence || [];
+    if (!ev.length) return [];
+    return ["negated", "family", "hypothetical"].filter((k) => ev.every((e) => e.assertion && e.assertion[k]))
+      .map((k) => el("span", { class: `badge badge-${k}`, text: k === "family" ? "family history" : k }));
+  }
+  function focusSuggestion(i) {
+    const items = $("suggestions").children;
+    if (i >= 0 && i < items.length) items[i].focus();
+  }
+  function refreshSuggestion(i) {
+    const had = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.index;
+    renderSuggestions();
+    if (had !== undefined) focusSuggestion(Number(had)); else if (i >= 0) focusSuggestion(i);
+  }
+  function accept(i) {
+    const s = state.suggestions[i];
+    s.state = "accepted";
+    if (!state.chosen.some((c) => c.code === s.code)) {
+      state.chosen.push({ code: s.code, description: s.description, billable: s.billable, source: "accepted", confidence: s.confidence });
+    }
+    state.sentFeedback.delete(`${s.code}:rejected`);
+    state.dirty = true;
+    refreshSuggestion(i); renderChosen(); checkSoon();
+    setStatus(`Accepted ${s.code}`);
+  }
+  function reject(i) {
+    const s = state.suggestions[i];
+    s.state = "rejected";
+    state.chosen = state.chosen.filter((c) => c.code !== s.code);
+    state.dirty = true;
+    refreshSuggestion(i); renderChosen(); checkSoon();
+    setStatus(`Rejected ${s.code}`);
+  }
+
+  function showEvidence(i) {
+    state.current = i;
+    const s = state.suggestions[i];
+    renderSuggestions();
+    focusSuggestion(i);
+    renderText(s.evidence || []);
+    const n = (s.evidence || []).length;
+    setStatus(n ? `${s.code}: ${n} evidence span${n > 1 ? "s" : ""} highlighted` : `${s.code}: no text evidence (${s.sources.join(", ")})`);
+  }
+  function assertionClasses(a) {
+    if (!a) return "";
+    return ["negated", "family", "historical", "hypothetical"].filter((k) => a[k]).map((k) => `ev-${k}`).join(" ");
+  }
+  function renderText(evidence) {
+    const view = $("chart-view");
+    const text = state.suggestedText || $("chart-text").value;
+    const spans = [...evidence].filter((e) => e.end > e.start).sort((a, b) => a.start - b.start);
+    view.replaceChildren();
+    let pos = 0, first = null;
+    for (const e of spans) {
+      if (e.start < pos) continue;  // overlapping span: keep the first
+      view.append(document.createTextNode(text.slice(pos, e.start)));
+      const kinds = assertionClasses(e.assertion);
+      const mark = el("mark", { class: `ev ${kinds}`.trim(), title: kinds ? kinds.replace(/ev-/g, "").replace(/ /g, ", ") : `evidence (${e.section})`, text: text.slice(e.start, e.end) });
+      view.append(mark);
+      first = first || mark;
+      pos = e.end;
+    }
+    view.append(document.createTextNode(text.slice(pos)));
+    if (first) { first.classList.add("current"); first.scrollIntoView({ block: "center" }); }
+  }
+  function showView(viewing) {
+    $("chart-view").hidden = !viewing;
+    $("chart-text").hidden = viewing;
+    $("btn-edit").hidden = !viewing;
+    if (viewing) renderText(state.current >= 0 ? state.suggestions[state.current].evidence : []);
+  }
+
+  // ------------------------------------------------------------------ chosen codes and code search
+  function renderChosen() {
+    const list = $("chosen");
+    list.replaceChildren(...state.chosen.map((c) => el("li", { "data-code": c.code },
+      el("span", { class: "code", text: c.code }),
+      el("span", { class: "desc", title: c.description || "", text: c.description || "" },
+        c.billable === false ? el("span", { class: "badge", text: "not billable" }) : null),
+      el("span", { class: "muted", text: c.source }),
+      el("button", { type: "button", class: "small", "aria-label": `Remove ${c.code}`, text: "Remove", onclick: () => removeCode(c.code) }))));
+    $("codes-count").textContent = state.chosen.length ? `· ${state.chosen.length}` : "";
+  }
+  function removeCode(code) {
+    state.chosen = state.chosen.filter((c) => c.code !== code);
+    const i = state.suggestions.findIndex((s) => s.code === code);
+    if (i >= 0) { state.suggestions[i].state = "rejected"; renderSuggestions(); }
+    state.dirty = true;
+    renderChosen(); checkSoon();
+    setStatus(`Removed ${code}`);
+  }
+  function addCode(hit) {
+    if (state.chosen.some((c) => c.code === hit.code)) { setStatus(`${hit.code} is already on the chart`); return; }
+    const i = state.suggestions.findIndex((s) => s.code === hit.code);
+    if (i >= 0) { accept(i); return; }
+    state.chosen.push({ code: hit.code, description: hit.description, billable: hit.billable, source: "added", confidence: null });
+    state.dirty = true;
+    renderChosen(); checkSoon();
+    setStatus(`Added ${hit.code}`);
+  }
+
+  let searchHits = [], searchActive = -1;
+  const searchCodes = debounce(async (q) => {
+    if (q.trim().length < 2) { closeListbox(); return; }
+    try {
+      const res = await api("GET", `/v1/codes/search?q=${encodeURIComponent(q.trim())}&limit=12`);
+      if ($("code-search").value !== q) return;
+      searchHits = res.results; searchActive = searchHits.length ? 0 : -1;
+      renderListbox();
+    } catch (e) { fail("Code search failed")(e); }
+  }, 150);
+  function renderListbox() {
+    const box = $("code-results"), input = $("code-search");
+    box.replaceChildren(...searchHits.map((h, i) => el("li", {
+      id: `code-opt-${i}`, role: "option", "aria-selected": i === searchActive ? "true" : "false", "data-code": h.code,
+      onmousedown: (ev) => { ev.preventDefault(); pickHit(i); },
+    }, el("span", { class: "code", text: h.code }), el("span", { text: h.description }),
+      h.billable ? null : el("span", { class: "badge", text: "not billable" }))));
+    box.hidden = !searchHits.length;
+    input.setAttribute("aria-expanded", String(!box.hidden));
+    if (searchActive >= 0) { input.setAttribute("aria-activedescendant", `code-opt-${searchActive}`); box.children[searchActive].scrollIntoView({ block: "nearest" }); }
+    else input.removeAttribute("aria-activedescendant");
+  }
+  function closeListbox() {
+    searchHits = []; searchActive = -1; $("code-results").hidden = true;
+    $("code-search").setAttribute("aria-expanded", "false"); $("code-search").removeAttribute("aria-activedescendant");
+  }
+  function pickHit(i) {
+    const hit = searchHits[i];
+    if (!hit) return;
+    addCode(hit);
+    $("code-search").value = ""; closeListbox(); $("code-search").focus();
+  }
+
+  // ------------------------------------------------------------------ completeness
+  async function runCheck() {
+    const text = $("chart-text").value;
+    if (!text.trim()) return;
+    try {
+      const res = await api("POST", "/v1/charts/check", {
+        text, codes: state.chosen.map((c) => c.code), document_type: $("f-doctype").value || null });
+      const list = $("findings");
+      list.replaceChildren(...res.findings.map((f) => el("li", { class: f.severity },
+        el("span", { class: "sev", text: f.severity }), f.message)));
+      if (!res.findings.length) list.append(el("li", { class: "info", text: "No completeness problems found." }));
+      const c = res.counts;
+      $("check-counts").textContent = `· ${c.error} errors, ${c.warning} warnings, ${c.info} notes`;
+    } catch (e) { fail("Check failed")(e); }
+  }
+  const checkSoon = debounce(runCheck, 400);
+
+  // ------------------------------------------------------------------ save / open / new
+  function metaValues() {
+    const v = (id) => $(id).value.trim() || null;
+    return { patient_id: v("f-patient"), encounter_id: v("f-encounter"), provider: v("f-provider"),
+      document_date: v("f-date"), specialty: v("f-specialty"), document_type: v("f-doctype") };
+  }
+  async function save() {
+    const meta = metaValues();
+    const text = $("chart-text").value;
+    if (!meta.patient_id) { setStatus("Patient ID is required to save.", true); $("f-patient").focus(); return; }
+    if (!text.trim()) { setStatus("The chart text is empty.", true); return; }
+    const codes = state.chosen.map((c) => c.code);
+    try {
+      let chart;
+      if (state.chartId) {
+        chart = await api("PATCH", `/v1/charts/${state.chartId}`, { ...meta, text, codes, version: state.version });
+      } else {
+        const body = { text, codes };
+        for (const [k, v] of Object.entries(meta)) if (v !== null) body[k] = v;
+        chart = await api("POST", "/v1/charts", body);
+      }
+      state.chartId = chart.id; state.version = chart.version;
+      const items = [];
+      for (const s of state.suggestions) {
+        if (s.state && !state.sentFeedback.has(`${s.code}:${s.state}`)) items.push({ code: s.code, action: s.state, confidence: s.confidence });
+      }
+      for (const c of state.chosen) {
+        if (c.source === "added" && !state.sentFeedback.has(`${c.code}:added`)) items.push({ code: c.code, action: "added" });
+      }
+      if (items.length) {
+        const res = await api("POST", `/v1/charts/${chart.id}/feedback`, { items, model_version: state.model ? state.model.version : null });
+        state.version = res.chart.version;
+        for (const it of items) state.sentFeedback.add(`${it.code}:${it.action}`);
+      }
+      state.dirty = false;
+      $("chart-state").textContent = `Chart #${chart.id} · version ${state.version}`;
+      setStatus(`Saved chart #${chart.id} with ${codes.length} code${codes.length === 1 ? "" : "s"}.`);
+    } catch (e) {
+      if (e.status === 409) setStatus("Someone else changed this chart since you opened it. Reopen it to see their version.", true);
+      else fail("Save failed")(e);
+    }
+  }
+  function resetChart() {
+    state.suggestions = []; state.current = -1; state.chosen = []; state.chartId = null; state.version = null;
+    state.suggestedText = null; state.sentFeedback = new Set(); state.dirty = false;
+    for (const id of ["f-patient", "f-encounter", "f-provider", "f-date", "f-specialty", "f-doctype"]) $(id).value = "";
+    $("chart-text").value = "";
+    renderSuggestions(); renderChosen();
+    $("findings").replaceChildren(); $("warnings").replaceChildren(); $("check-counts").textContent = "";
+    $("chart-state").textContent = "";
+    showView(false);
+  }
+  async function openChart(id) {
+    if (state.dirty && !window.confirm("Discard the unsaved changes of the current chart?")) return;
+    try {
+      const chart = await api("GET", `/v1/charts/${id}`);
+      resetChart();
+      state.chartId = chart.id; state.version = chart.version;
+      $("f-patient").value = chart.patient_id || ""; $("f-encounter").value = chart.encounter_id || "";
+      $("f-provider").value = chart.provider || ""; $("f-date").value = chart.document_date || "";
+      $("f-specialty").value = chart.specialty || ""; $("f-doctype").value = chart.document_type || "";
+      $("chart-text").value = chart.text;
+      state.chosen = chart.codes.map((code) => ({ code, description: "", source: "saved", confidence: null }));
+      renderChosen();
+      $("chart-state").textContent = `Chart #${chart.id} · version ${chart.version}`;
+      switchTab("code");
+      await Promise.all(state.chosen.map((c) => api("GET", `/v1/codes/${encodeURIComponent(c.code)}`)
+        .then((info) => { c.description = info.description; c.billable = info.billable; }).catch(() => {})));
+      renderChosen();
+      await runSuggest();
+      setStatus(`Opened chart #${chart.id} (${chart.codes.length} codes).`);
+    } catch (e) { fail("Open failed")(e); }
+  }
+
+  // ------------------------------------------------------------------ find charts
+  async function findCharts(page = 1) {
+    const params = new URLSearchParams();
+    for (const [id, name] of [["s-code", "code"], ["s-patient", "patient_id"], ["s-q", "q"], ["s-from", "from"], ["s-to", "to"]]) {
+      const v = $(id).value.trim(); if (v) params.set(name, v);
+    }
+    params.set("page", String(page)); params.set("per_page", "25");
+    try {
+      const res = await api("GET", `/v1/charts?${params}`);
+      state.findPage = page;
+      const body = $("find-results");
+      body.replaceChildren(...res.items.map((c) => {
+        const tr = el("tr", { tabindex: "0", "data-id": String(c.id), "aria-label": `Open chart ${c.id} for patient ${c.patient_id}`,
+          onclick: () => openChart(c.id), onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); openChart(c.id); } } },
+          el("td", { text: String(c.id) }), el("td", { text: c.patient_id }), el("td", { text: c.document_date || "" }),
+          el("td", { text: c.document_type || "" }), el("td", { class: "code", text: c.codes.join(" ") }),
+          el("td", { text: c.snippet }), el("td", { text: (c.updated_at || "").slice(0, 16).replace("T", " ") }));
+        return tr;
+      }));
+      const last = Math.max(1, Math.ceil(res.total / res.per_page));
+      $("find-summary").textContent = `${res.total} chart${res.total === 1 ? "" : "s"} · page ${page} of ${last}`;
+      $("find-prev").disabled = page <= 1; $("find-next").disabled = page >= last;
+    } catch (e) { fail("Search failed")(e); }
+  }
+
+  function switchTab(which) {
+    const code = which === "code";
+    $("view-code").hidden = !code; $("view-find").hidden = code;
+    $("tab-code").setAttribute("aria-pressed", String(code)); $("tab-find").setAttribute("aria-pressed", String(!code));
+    if (!code) $("s-code").focus();
+  }
+
+  // ------------------------------------------------------------------ wiring
+  function wire() {
+    $("signin-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token-input").value.trim()); });
+    $("signout").addEventListener("click", () => signOut(""));
+    $("tab-code").addEventListener("click", () => switchTab("code"));
+    $("tab-find").addEventListener("click", () => switchTab("find"));
+    $("btn-suggest").addEventListener("click", runSuggest);
+    $("btn-check").addEventListener("click", runCheck);
+    $("btn-save").addEventListener("click", save);
+    $("btn-new").addEventListener("click", () => {
+      if (state.dirty && !window.confirm("Discard the unsaved changes of this chart?")) return;
+      resetChart(); $("chart-text").focus(); setStatus("New chart.");
+    });
+    $("btn-edit").addEventListener("click", () => { showView(false); $("chart-text").focus(); });
+    $("btn-accept-selected").addEventListener("click", () => {
+      state.suggestions.forEach((s, i) => { if (s.selected && s.state !== "rejected" && s.state !== "accepted") accept(i); });
+    });
+    $("f-doctype").addEventListener("change", checkSoon);
+    window.addEventListener("beforeunload", (ev) => { if (state.dirty && state.token) { ev.preventDefault(); ev.returnValue = ""; } });
+    $("chart-text").addEventListener("input", () => {
+      state.dirty = true;
+      if (state.suggestedText !== null && $("chart-text").value !== state.suggestedText) $("chart-state").textContent = "Text changed: suggest again (Ctrl+Enter).";
+    });
+    $("file-input").addEventListener("change", (ev) => {
+      const file = ev.target.files[0];
+      if (!file) return;
+      if (state.dirty && !window.confirm("Discard the unsaved changes of the current chart?")) { ev.target.value = ""; return; }
+      if (file.size > 900000) { setStatus("That file is too large for one chart (limit about 900 kB).", true); return; }
+      const reader = new FileReader();
+      reader.onload = () => { resetChart(); $("chart-text").value = String(reader.result); setStatus(`Opened ${file.name}. Ctrl+Enter to suggest.`); $("chart-text").focus(); };
+      reader.onerror = () => setStatus("Could not read that file.", true);
+      reader.readAsText(file);
+      ev.target.value = "";
+    });
+    $("suggestions").addEventListener("keydown", (ev) => {
+      const li = ev.target.closest("li.sugg");
+      if (!li || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      const i = Number(li.dataset.index);
+      if (ev.key === "ArrowDown") { ev.preventDefault(); focusSuggestion(i + 1); }
+      else if (ev.key === "ArrowUp") { ev.preventDefault(); focusSuggestion(i - 1); }
+      else if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); showEvidence(i); }
+      else if (ev.key === "a") { ev.preventDefault(); accept(i); }
+      else if (ev.key === "r") { ev.preventDefault(); reject(i); }
+    });
+    const search = $("code-search");
+    search.addEventListener("input", () => searchCodes(search.value));
+    search.addEventListener("keydown", (ev) => {
+      if (ev.key === "ArrowDown" && searchHits.length) { ev.preventDefault(); searchActive = (searchActive + 1) % searchHits.length; renderListbox(); }
+      else if (ev.key === "ArrowUp" && searchHits.length) { ev.preventDefault(); searchActive = (searchActive - 1 + searchHits.length) % searchHits.length; renderListbox(); }
+      else if (ev.key === "Enter") { ev.preventDefault(); if (searchActive >= 0) pickHit(searchActive); }
+      else if (ev.key === "Escape") { closeListbox(); }
+    });
+    search.addEventListener("blur", () => setTimeout(closeListbox, 150));
+    $("find-form").addEventListener("submit", (ev) => { ev.preventDefault(); findCharts(1); });
+    $("find-prev").addEventListener("click", () => findCharts(Math.max(1, state.findPage - 1)));
+    $("find-next").addEventListener("click", () => findCharts(state.findPage + 1));
+    document.addEventListener("keydown", (ev) => {
+      if (!state.token) return;
+      const mod = ev.ctrlKey || ev.metaKey;
+      if (mod && ev.key === "Enter") { ev.preventDefault(); switchTab("code"); runSuggest(); }
+      else if (mod && (ev.key === "s" || ev.key === "S")) { ev.preventDefault(); save(); }
+      else if (mod && ev.shiftKey && (ev.key === "k" || ev.key === "K")) { ev.preventDefault(); runCheck(); }
+      else if (ev.key === "/" && !mod && !/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) { ev.preventDefault(); switchTab("code"); search.focus(); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    wire();
+    readTokenFromUrl();
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) signIn(token); else showSignIn("");
+  });
+})();

@@ -1,0 +1,271 @@
+"""Chart store operations: transactional create / read / update / soft delete, history, search, feedback,
+export and the audit log. Functions take an open SQLAlchemy session; the caller commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, utcnow
+from api.errors import ApiError, Conflict, NotFound
+from api.schemas import ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
+
+CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "document_date", "specialty", "document_type")
+
+
+def normalize_code(raw: str) -> str | None:
+    """Upper-case, dotted form of a code (``e1122`` -> ``E11.22``); None when it is not shaped like a code."""
+    code = re.sub(r"\s+", "", str(raw)).upper().rstrip(".")
+    if "." not in code and len(code) > 3:
+        code = code[:3] + "." + code[3:]
+    return code if CODE_RE.match(code) else None
+
+
+def normalize_codes(codes: list[str], field: str = "codes") -> list[str]:
+    """Normalise and de-duplicate codes, keeping their order; 400 naming the first malformed entry."""
+    out: list[str] = []
+    for i, raw in enumerate(codes):
+        code = normalize_code(raw)
+        if code is None:
+            raise ApiError(f"not an ICD-10-CM code: {str(raw)[:12]!r}", field=f"{field}[{i}]")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def chart_to_dict(row: ChartRow, with_text: bool = True) -> dict[str, Any]:
+    out = {
+        "id": row.id,
+        "patient_id": row.patient_id,
+        "encounter_id": row.encounter_id,
+        "codes": row.code_list(),
+        "provider": row.provider,
+        "document_date": _iso(row.document_date),
+        "specialty": row.specialty,
+        "document_type": row.document_type,
+        "version": row.version,
+        "created_at": _iso(row.created_at),
+        "created_by": row.created_by,
+        "updated_at": _iso(row.updated_at),
+        "updated_by": row.updated_by,
+        "deleted": row.deleted_at is not None,
+    }
+    if with_text:
+        out["text"] = row.text
+    else:
+        out["snippet"] = " ".join(row.text[:160].split())
+    return out
+
+
+def audit(session: Session, who: Principal, action: str, chart_id: int | None = None,
+          codes: list[str] | None = None, detail: dict | None = None) -> None:
+    """Record who did what to which chart (never the chart text)."""
+    session.add(AuditEntry(at=utcnow(), user=who.user, token_id=who.token_id, action=action, chart_id=chart_id,
+                           codes=codes, detail=detail))
+
+
+def create_chart(session: Session, body: ChartCreate, who: Principal) -> ChartRow:
+    codes = normalize_codes(body.codes)
+    now = utcnow()
+    row = ChartRow(
+        patient_id=body.patient_id, encounter_id=body.encounter_id, text=body.text, provider=body.provider,
+        document_date=body.document_date, specialty=body.specialty, document_type=body.document_type,
+        version=1, created_at=now, created_by=who.user, updated_at=now, updated_by=who.user,
+    )
+    row.codes = [ChartCode(code=c, position=i) for i, c in enumerate(codes)]
+    session.add(row)
+    session.flush()
+    session.add(ChartHistory(chart_id=row.id, version=1, action="created", changed_at=now, changed_by=who.user,
+                             changes={"codes": [None, codes]}))
+    audit(session, who, "create", row.id, codes)
+    return row
+
+
+def get_chart(session: Session, chart_id: int, include_deleted: bool = False) -> ChartRow:
+    row = session.get(ChartRow, chart_id)
+    if row is None or (row.deleted_at is not None and not include_deleted):
+        raise NotFound(f"no chart {chart_id}")
+    return row
+
+
+def _bump_version(session: Session, row: ChartRow, expected: int, who: Principal, now: dt.datetime) -> int:
+    """Optimistic lock: move the chart from ``expected`` to ``expected + 1`` or raise Conflict."""
+    res = session.execute(
+        update(ChartRow).where(ChartRow.id == row.id, ChartRow.version == expected)
+        .values(version=expected + 1, updated_at=now, updated_by=who.user)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"chart {row.id} was changed by someone else (version {expected} is stale); reload it",
+                       field="version")
+    return expected + 1
+
+
+def _set_codes(row: ChartRow, codes: list[str]) -> None:
+    existing = {c.code: c for c in row.codes}
+    new: list[ChartCode] = []
+    for i, code in enumerate(codes):
+        item = existing.get(code) or ChartCode(code=code)
+        item.position = i
+        new.append(item)
+    row.codes = new
+
+
+def update_chart(session: Session, chart_id: int, body: ChartPatch, who: Principal) -> ChartRow:
+    """Apply a partial update; every changed field is kept in the history as ``[old, new]`` (in the database
+    only: the audit log records the names of the changed fields, never the text)."""
+    row = get_chart(session, chart_id)
+    expected = body.version if body.version is not None else row.version
+    if body.version is not None and body.version != row.version:
+        raise Conflict(f"chart {chart_id} is at version {row.version}, not {body.version}; reload it", field="version")
+    given = body.model_dump(exclude_unset=True, exclude={"version"})
+    changes: dict[str, list] = {}
+    new_codes = None
+    if "codes" in given:
+        if given["codes"] is None:
+            raise ApiError("codes must be a list", field="codes")
+        new_codes = normalize_codes(given.pop("codes"))
+        if new_codes != row.code_list():
+            changes["codes"] = [row.code_list(), new_codes]
+    for name, value in given.items():
+        if name in ("patient_id", "text") and value is None:
+            raise ApiError(f"{name} cannot be null", field=name)
+        old = getattr(row, name)
+        if old != value:
+            changes[name] = [_iso(old), _iso(value)]
+    if not changes:
+        return row
+    now = utcnow()
+    version = _bump_version(session, row, expected, who, now)
+    for name, value in given.items():
+        setattr(row, name, value)
+    if "codes" in changes:
+        _set_codes(row, new_codes)
+    session.add(ChartHistory(chart_id=row.id, version=version, action="updated", changed_at=now,
+                             changed_by=who.user, changes=changes))
+    audit(session, who, "update", row.id, new_codes, {"fields": sorted(changes)})
+    session.flush()
+    session.expire(row)
+    return row
+
+
+def delete_chart(session: Session, chart_id: int, who: Principal) -> ChartRow:
+    row = get_chart(session, chart_id)
+    now = utcnow()
+    version = _bump_version(session, row, row.version, who, now)
+    row.deleted_at = now
+    row.deleted_by = who.user
+    session.add(ChartHistory(chart_id=row.id, version=version, action="deleted", changed_at=now,
+                             changed_by=who.user, changes={"deleted": [False, True]}))
+    audit(session, who, "delete", row.id, row.code_list())
+    return row
+
+
+def history(session: Session, chart_id: int) -> list[dict[str, Any]]:
+    get_chart(session, chart_id, include_deleted=True)
+    rows = session.scalars(select(ChartHistory).where(ChartHistory.chart_id == chart_id).order_by(ChartHistory.id))
+    return [{"version": h.version, "action": h.action, "changed_at": _iso(h.changed_at), "changed_by": h.changed_by,
+             "changes": h.changes} for h in rows]
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_charts(session: Session, query: ChartQuery) -> tuple[list[ChartRow], int]:
+    """Charts matching every given filter, newest first, one page at a time."""
+    stmt = select(ChartRow).where(ChartRow.deleted_at.is_(None))
+    if query.code:
+        code = normalize_code(query.code)
+        if code is None:
+            raise ApiError("not an ICD-10-CM code", field="code")
+        sub = select(ChartCode.chart_id).where(
+            (ChartCode.code == code) | ChartCode.code.like(_like_escape(code) + "%", escape="\\"))
+        stmt = stmt.where(ChartRow.id.in_(sub))
+    if query.patient_id:
+        stmt = stmt.where(ChartRow.patient_id == query.patient_id)
+    if query.from_:
+        stmt = stmt.where(ChartRow.document_date >= query.from_)
+    if query.to:
+        stmt = stmt.where(ChartRow.document_date <= query.to)
+    if query.q:
+        for term in query.q.split():
+            stmt = stmt.where(ChartRow.text.ilike("%" + _like_escape(term) + "%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(ChartRow.updated_at.desc(), ChartRow.id.desc())
+                           .offset((query.page - 1) * query.per_page).limit(query.per_page))
+    return list(rows), total
+
+
+def add_feedback(session: Session, chart_id: int, body: FeedbackRequest, who: Principal) -> ChartRow:
+    """Record feedback on suggestions and apply it to the chart's codes (accepted/added in, rejected out)."""
+    row = get_chart(session, chart_id)
+    codes = row.code_list()
+    now = utcnow()
+    for i, item in enumerate(body.items):
+        code = normalize_code(item.code)
+        if code is None:
+            raise ApiError("not an ICD-10-CM code", field=f"items[{i}].code")
+        session.add(Feedback(chart_id=row.id, code=code, action=item.action, confidence=item.confidence,
+                             model_version=body.model_version, user=who.user, created_at=now))
+        if item.action in ("accepted", "added") and code not in codes:
+            codes.append(code)
+        elif item.action == "rejected" and code in codes:
+            codes.remove(code)
+    audit(session, who, "feedback", row.id, codes, {"items": len(body.items)})
+    if codes != row.code_list():
+        update_chart(session, chart_id, ChartPatch(codes=codes), who)
+    return row
+
+
+def export_charts(session: Session, only_with_feedback: bool = False) -> Iterator[dict[str, Any]]:
+    """Coded, non-deleted charts as corpus lines ``{"id","text","codes","specialty","meta"}``."""
+    stmt = select(ChartRow).where(ChartRow.deleted_at.is_(None)).order_by(ChartRow.id)
+    if only_with_feedback:
+        stmt = stmt.where(ChartRow.id.in_(select(Feedback.chart_id)))
+    counts: dict[int, dict[str, int]] = {}
+    for chart_id, action, n in session.execute(
+            select(Feedback.chart_id, Feedback.action, func.count()).group_by(Feedback.chart_id, Feedback.action)):
+        counts.setdefault(chart_id, {})[action] = n
+    for row in session.scalars(stmt.execution_options(yield_per=200)):
+        codes = row.code_list()
+        if not codes:
+            continue
+        meta: dict[str, Any] = {"source": "chart-store", "chart_id": row.id, "version": row.version}
+        if row.document_type:
+            meta["document_type"] = row.document_type
+        if row.id in counts:
+            meta["feedback"] = counts[row.id]
+        line: dict[str, Any] = {"id": f"chart-{row.id}", "text": row.text, "codes": codes, "meta": meta}
+        if row.specialty:
+            line["specialty"] = row.specialty
+        yield line
+
+
+def list_audit(session: Session, chart_id: int | None, user: str | None, page: int, per_page: int) -> list[dict]:
+    stmt = select(AuditEntry)
+    if chart_id:
+        stmt = stmt.where(AuditEntry.chart_id == chart_id)
+    if user:
+        stmt = stmt.where(AuditEntry.user == user)
+    rows = session.scalars(stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return [{"id": a.id, "at": _iso(a.at), "user": a.user, "action": a.action, "chart_id": a.chart_id,
+             "codes": a.codes, "detail": a.detail} for a in rows]

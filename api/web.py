@@ -1,0 +1,131 @@
+"""Request-level helpers of the routes: the database session, the caller, body and query validation, the
+served model and the shared model state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import text
+
+from api.auth import Principal
+from api.db import ServiceState, utcnow
+from api.errors import ApiError, Forbidden, Unauthorized, Unavailable
+from api.modelhost import ServedModel
+
+
+def db():
+    """The request's database session (opened on first use, closed at teardown)."""
+    if "db" not in g:
+        g.db = current_app.extensions["db_sessions"]()
+    return g.db
+
+
+def principal() -> Principal:
+    """The authenticated caller (set by the app's before-request hook)."""
+    return g.principal
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """Validate the JSON body against ``model``; 400 naming the field otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError("request body must be a JSON object", field="body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(f"malformed JSON: {type(exc).__name__}", field="body") from None
+    if not isinstance(data, dict):
+        raise ApiError("request body must be a JSON object", field="body")
+    return validate(model, data)
+
+
+def parse_query(model: type[BaseModel]) -> Any:
+    """Validate the query string against ``model``; 400 naming the parameter otherwise."""
+    data = {k: v for k, v in request.args.items()}
+    return validate(model, data)
+
+
+def validate(model: type[BaseModel], data: dict) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_input=False, include_url=False)[0]
+        field = _loc(err.get("loc", ()))
+        message = err.get("msg", "invalid value")
+        if err.get("type") == "missing":
+            message = "field required"
+        elif err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        raise ApiError(f"{field}: {message}" if field else message, field=field or None) from None
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def requires(role: str = "coder") -> Callable:
+    """Decorator: the endpoint needs a valid token; ``role="admin"`` also needs the admin role."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            who = g.get("principal")
+            if who is None:
+                raise Unauthorized("missing or invalid bearer token (Authorization: Bearer <token>)")
+            if role == "admin" and not who.is_admin:
+                raise Forbidden("this action needs an admin token")
+            return view(*args, **kwargs)
+
+        wrapper.required_role = role  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def served_model() -> ServedModel:
+    served = current_app.extensions["model_host"].served
+    if served is None:
+        raise Unavailable("no model loaded")
+    return served
+
+
+def read_model_state(app: Flask) -> dict:
+    """The shared model state row (``{"ref", "generation"}``), empty before any reload."""
+    with app.extensions["db_sessions"]() as session:
+        row = session.get(ServiceState, "model")
+        return dict(row.value) if row else {}
+
+
+def write_model_state(app: Flask, ref: str) -> int:
+    """Record that the served model changed, so that the other workers reload it too."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        row = session.get(ServiceState, "model")
+        generation = (row.value.get("generation", 0) if row else 0) + 1
+        value = {"ref": ref, "generation": generation}
+        if row is None:
+            session.add(ServiceState(key="model", value=value, updated_at=utcnow()))
+        else:
+            row.value = value
+            row.updated_at = utcnow()
+    app.extensions["model_generation"] = generation
+    return generation
+
+
+def check_database(app: Flask) -> bool:
+    try:
+        with app.extensions["db_engine"].connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

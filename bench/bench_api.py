@@ -1,0 +1,297 @@
+"""Benchmark of the HTTP service: ``python -m bench.bench_api``.
+
+Starts the real server (``suggest serve`` = gunicorn, 2 workers) on loopback with the default model and a
+throw-away chart store, then measures
+
+1. an open-loop load of ``POST /v1/suggest`` at a fixed rate (default 50 req/s for 20 s) with ~400-word charts
+   (CodiEsp dev texts when ``suggest.paths.shared_dir()`` has them, else synthetic charts). Requests are sent on
+   schedule whatever the server's pace; latency is counted from the scheduled send time, so queueing shows;
+2. the maximum throughput with 20 concurrent closed-loop clients, and its latencies;
+3. baselines measured in the same run: ``GET /healthz`` over HTTP (server + network overhead) and in-process
+   ``model.suggest`` on the same texts (the model alone).
+
+Targets (printed, not asserted): p50 <= 30 ms and p99 <= 150 ms at 50 req/s, zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+WORDS_PER_CHART = 400
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+    return {"n": len(values), "p50_ms": round(pct(50), 2), "p95_ms": round(pct(95), 2), "p99_ms": round(pct(99), 2),
+            "max_ms": round(ordered[-1] * 1000, 2), "mean_ms": round(statistics.fmean(values) * 1000, 2)}
+
+
+def load_charts(limit: int = 200, seed: int = 0) -> tuple[list[str], str]:
+    """~400-word charts: CodiEsp dev texts (joined or cut to ~400 words), else synthetic ones."""
+    from suggest.paths import shared_dir
+
+    shared = shared_dir()
+    folder = shared / "data" / "codiesp" / "dev" / "text_files_en" if shared else None
+    if folder and folder.is_dir():
+        words: list[str] = []
+        charts: list[str] = []
+        for path in sorted(folder.glob("*.txt")):
+            words += path.read_text(encoding="utf-8").split()
+            while len(words) >= WORDS_PER_CHART:
+                charts.append(" ".join(words[:WORDS_PER_CHART]))
+                words = words[WORDS_PER_CHART:]
+            if len(charts) >= limit:
+                break
+        return charts, f"CodiEsp dev ({len(charts)} charts of {WORDS_PER_CHART} words)"
+    rng = random.Random(seed)
+    findings = ["type 2 diabetes mellitus", "essential hypertension", "community acquired pneumonia",
+                "chronic kidney disease stage 3", "atrial fibrillation", "asthma exacerbation", "low back pain",
+                "urinary tract infection", "major depressive disorder", "hyperlipidemia", "osteoarthritis of the knee",
+                "no chest pain", "denies fever", "family history of colon cancer"]
+    filler = ("the patient was seen in clinic today and reports feeling better overall with good adherence to the "
+              "current regimen and no new complaints except as noted below").split()
+    charts = []
+    for _ in range(limit):
+        words = []
+        while len(words) < WORDS_PER_CHART:
+            words += rng.sample(filler, 12) + rng.choice(findings).split() + ["."]
+        charts.append("HISTORY OF PRESENT ILLNESS\n" + " ".join(words[:WORDS_PER_CHART]))
+    return charts, f"synthetic ({len(charts)} charts of {WORDS_PER_CHART} words)"
+
+
+class Client:
+    """One keep-alive HTTP connection."""
+
+    def __init__(self, port: int, token: str):
+        self.port, self.token = port, token
+        self.conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: dict | None = None) -> int:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request(method, path, body=payload, headers=headers)
+                response = self.conn.getresponse()
+                response.read()
+                return response.status
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    return 0
+        return 0
+
+
+def open_loop(port: int, token: str, charts: list[str], rate: float, seconds: float, threads: int = 64) -> dict:
+    """Send ``rate`` requests per second for ``seconds`` on schedule; latency from the scheduled time."""
+    jobs: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, int]] = []  # (from schedule, service time, status)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        client = Client(port, token)
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            due, text = job
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            start = time.perf_counter()
+            status = client.request("POST", "/v1/suggest", {"text": text, "top_k": 10})
+            end = time.perf_counter()
+            with lock:
+                results.append((end - due, end - start, status))
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    t0 = time.perf_counter() + 0.2
+    n = int(rate * seconds)
+    for i in range(n):
+        due = t0 + i / rate
+        while time.perf_counter() < due - 0.05:  # release jobs just before they are due
+            time.sleep(0.01)
+        jobs.put((due, charts[i % len(charts)]))
+    for _ in pool:
+        jobs.put(None)
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    errors = sum(1 for _, _, s in results if s != 200)
+    return {"rate_target": rate, "sent": n, "achieved_rps": round(len(results) / elapsed, 1), "errors": errors,
+            "latency": _percentiles([r[0] for r in results]), "service_time": _percentiles([r[1] for r in results])}
+
+
+def closed_loop(port: int, token: str, charts: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` concurrent clients, each sending its next request as soon as the last one is answered."""
+    stop = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        client = Client(port, token)
+        i = k
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            status = client.request("POST", "/v1/suggest", {"text": charts[i % len(charts)], "top_k": 10})
+            took = time.perf_counter() - start
+            with lock:
+                latencies.append(took)
+                errors[0] += status != 200
+            i += clients
+
+    t0 = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    return {"clients": clients, "requests": len(latencies), "throughput_rps": round(len(latencies) / elapsed, 1),
+            "errors": errors[0], "latency": _percentiles(latencies)}
+
+
+def healthz_baseline(port: int, n: int = 300) -> dict:
+    client = Client(port, "")
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        client.request("GET", "/healthz")
+        times.append(time.perf_counter() - start)
+    return _percentiles(times)
+
+
+def in_process_baseline(model_ref: str, charts: list[str], n: int = 200) -> dict:
+    import suggest
+
+    model = suggest.load_model(model_ref)
+    for text in charts[:5]:
+        model.suggest(text, top_k=10)
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        model.suggest(charts[i % len(charts)], top_k=10)
+        times.append(time.perf_counter() - start)
+    return _percentiles(times)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: str, workers: int, threads: int, workdir: Path) -> tuple[subprocess.Popen, int, str, Path]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": ""}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    created = subprocess.run([sys.executable, "-m", "suggest", "tokens", "create", "--role", "coder", "--user",
+                              "bench"], env=env, capture_output=True, text=True, check=True)
+    token = created.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    log_path = workdir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--model", model, "--port", str(port),
+                                 "--workers", str(workers), "--threads", str(threads)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 900  # the default model is built on first use on a fresh machine
+    probe = Client(port, "")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if probe.request("GET", "/readyz") == 200:
+                return proc, port, token, log_path
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not become ready")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_api", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default", help="model reference to serve (default: default)")
+    parser.add_argument("--rate", type=float, default=50.0, help="open-loop request rate (default 50/s)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="open-loop duration (default 20 s)")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients for max throughput (default 20)")
+    parser.add_argument("--max-seconds", type=float, default=10.0, help="max-throughput duration (default 10 s)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=Path("bench/results/api.json"))
+    args = parser.parse_args(argv)
+
+    charts, source = load_charts()
+    print(f"charts: {source}")
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        proc, port, token, _log = start_server(args.model, args.workers, args.threads, Path(tmp))
+        try:
+            closed_loop(port, token, charts, args.workers * args.threads, 3.0)  # warm every worker thread
+            print(f"server: gunicorn, {args.workers} workers x {args.threads} threads, model {args.model!r}, "
+                  f"port {port}")
+            results = {"source": source, "model": args.model, "workers": args.workers, "threads": args.threads}
+            results["healthz_baseline"] = healthz_baseline(port)
+            print(f"baseline GET /healthz:            {_fmt(results['healthz_baseline'])}")
+            results["open_loop"] = open_loop(port, token, charts, args.rate, args.seconds)
+            ol = results["open_loop"]
+            print(f"open loop {args.rate:g} req/s for {args.seconds:g} s: sent {ol['sent']}, errors {ol['errors']}, "
+                  f"achieved {ol['achieved_rps']} req/s")
+            print(f"  latency (from schedule):        {_fmt(ol['latency'])}")
+            print(f"  service time:                   {_fmt(ol['service_time'])}")
+            met = (ol["latency"].get("p50_ms", 1e9) <= 30 and ol["latency"].get("p99_ms", 1e9) <= 150
+                   and ol["errors"] == 0)
+            print(f"  targets p50 <= 30 ms, p99 <= 150 ms, 0 errors: {'met' if met else 'NOT met'}")
+            results["max_throughput"] = closed_loop(port, token, charts, args.clients, args.max_seconds)
+            mt = results["max_throughput"]
+            print(f"max throughput, {args.clients} clients: {mt['throughput_rps']} req/s, errors {mt['errors']}")
+            print(f"  latency:                        {_fmt(mt['latency'])}")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    results["in_process_baseline"] = in_process_baseline(args.model, charts)
+    print(f"baseline in-process model.suggest: {_fmt(results['in_process_baseline'])}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"results written to {args.output}")
+    return 0
+
+
+def _fmt(stats: dict) -> str:
+    if not stats.get("n"):
+        return "no data"
+    return (f"p50 {stats['p50_ms']:.1f} ms  p95 {stats['p95_ms']:.1f} ms  p99 {stats['p99_ms']:.1f} ms  "
+            f"max {stats['max_ms']:.1f} ms  (n={stats['n']})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

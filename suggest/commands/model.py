@@ -1,0 +1,82 @@
+"""``suggest predict`` and ``suggest assess``: run a model or the assertion step from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="suggest codes for every chart of a JSONL file",
+        description="Writes one line per input chart: {\"id\", \"suggestions\": [...]}, best first.",
+    )
+    p.add_argument("--model", default="default", help="model folder, 'default' or models:/name@alias (default: default)")
+    p.add_argument("--input", required=True, help="JSONL charts ({\"id\", \"text\", ...}); codes are not needed")
+    p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
+    p.add_argument("--top-k", type=int, default=20, help="suggestions per chart (default 20)")
+    p.add_argument("--batch-size", type=int, default=64, help="charts per batch (default 64)")
+    p.set_defaults(func=_predict)
+
+    a = subparsers.add_parser(
+        "assess",
+        help="assertion flags (negated, historical, family, hypothetical) of a span of text",
+    )
+    a.add_argument("text", help="the sentence or note")
+    a.add_argument("span", help="the mention: its text (first occurrence) or START:END character offsets")
+    a.set_defaults(func=_assess)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    import suggest
+    from suggest.corpus import iter_jsonl
+    from suggest.errors import SuggestError
+
+    if args.top_k < 1:
+        raise SuggestError("--top-k must be at least 1")
+    model = suggest.load_model(args.model)
+    charts = list(iter_jsonl(args.input, require_codes=False))
+    out = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
+    try:
+        with tqdm(total=len(charts), unit="chart", disable=not sys.stderr.isatty(), desc="predict") as bar:
+            for start in range(0, len(charts), args.batch_size):
+                batch = charts[start: start + args.batch_size]
+                results = model.suggest_batch([c.text for c in batch], top_k=args.top_k,
+                                              specialties=[c.specialty for c in batch])
+                for chart, result in zip(batch, results, strict=True):
+                    line = {"id": chart.id, "suggestions": [s.to_dict() for s in result.suggestions]}
+                    if result.warnings:
+                        line["warnings"] = result.warnings
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                bar.update(len(batch))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if out is not sys.stdout:
+        import os
+
+        os.replace(args.output + ".tmp", args.output)
+    return 0
+
+
+def _assess(args: argparse.Namespace) -> int:
+    import suggest
+    from suggest.errors import SuggestError
+
+    if ":" in args.span and all(part.isdigit() for part in args.span.split(":", 1)):
+        start, end = (int(x) for x in args.span.split(":", 1))
+    else:
+        start = args.text.find(args.span)
+        if start < 0:
+            raise SuggestError(f"span {args.span!r} does not occur in the text")
+        end = start + len(args.span)
+    try:
+        flags = suggest.assess(args.text, start, end)
+    except ValueError as exc:
+        raise SuggestError(str(exc)) from None
+    print(json.dumps({"start": start, "end": end, "text": args.text[start:end], "assertion": flags}))
+    return 0

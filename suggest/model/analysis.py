@@ -1,0 +1,77 @@
+"""Per-chart text analysis: sentences, sections, dictionary mentions and their assertion."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from spacy.language import Language
+
+from suggest.model.dictionary import Mention, TermIndex
+from suggest.pipeline import FLAGS, section_at
+
+#: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
+_LONG_RUN = re.compile(r"\S{400,}")
+
+
+@dataclass(slots=True)
+class AssertedMention:
+    """A dictionary mention with its section and ConText flags."""
+
+    mention: Mention
+    section: str
+    flags: dict[str, bool]
+
+    @property
+    def affirmed(self) -> bool:
+        return not any(self.flags.values())
+
+
+@dataclass(slots=True)
+class ChartAnalysis:
+    """Everything the engine reads from one chart's text."""
+
+    mentions: list[AssertedMention]
+    n_sentences: int
+    n_chars: int
+
+
+def spacy_safe(text: str) -> str:
+    """A copy of ``text`` of the same length where very long tokens are broken by spaces.
+
+    spaCy's tokenizer slows down on huge whitespace-free runs; character offsets
+    are unchanged, so spans found on the copy index the original text.
+    """
+    if len(text) < 400 or not _LONG_RUN.search(text):
+        return text
+
+    def breakup(m: re.Match) -> str:
+        run = m.group()
+        return " ".join(run[i: i + 99] for i in range(0, len(run), 100))[: len(run)]
+
+    return _LONG_RUN.sub(breakup, text)
+
+
+def analyse_docs(nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64) -> list[ChartAnalysis]:
+    """Run the clinical pipeline and the dictionary over ``texts``."""
+    context = nlp.get_pipe("clinical_context")
+    out: list[ChartAnalysis] = []
+    safe = (spacy_safe(t) for t in texts)
+    for text, doc in zip(texts, nlp.pipe(safe, batch_size=batch_size), strict=True):
+        starts = doc.user_data.get("sentence_starts") or [s.start_char for s in doc.sents]
+        mentions = index.match(text, starts)
+        asserted: list[AssertedMention] = []
+        cache: dict[tuple[int, int], tuple[str, dict[str, bool]]] = {}
+        for m in mentions:
+            key = (m.start, m.end)
+            if key not in cache:
+                span = doc.char_span(m.start, m.end, alignment_mode="expand")
+                if span is None or len(span) == 0:
+                    flags = dict.fromkeys(FLAGS, False)
+                else:
+                    flags = context.assert_span(doc, span.start, span.end)
+                cache[key] = (section_at(doc, m.start), flags)
+            section, flags = cache[key]
+            asserted.append(AssertedMention(m, section, flags))
+        out.append(ChartAnalysis(asserted, len(starts), len(text)))
+    return out

@@ -1,0 +1,36 @@
+"""Configuration of the suggestion engine (every field documented; saved in the model card)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SuggesterConfig(BaseModel):
+    """Hyper-parameters of :class:`suggest.Suggester`.
+
+    Defaults were chosen by cross-validation on CodiEsp train and on the project's
+    synthetic charts, never on the data the README reports.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_coverage: float = Field(0.6, ge=0.1, le=1.0, description="Smallest IDF-weighted share of a code term's words that must occur in one sentence for a dictionary match.")
+    max_window_factor: float = Field(2.5, gt=0, description="A dictionary match spread over more than factor * term length + 3 words is dropped.")
+    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram of the classifier's TF-IDF features.")
+    min_df: int = Field(2, ge=1, description="Minimum number of training charts an n-gram must occur in.")
+    max_features: int = Field(200_000, ge=1000, description="Cap on the classifier's vocabulary size.")
+    classifier_C: float = Field(10.0, gt=0, description="Inverse L2 strength of the one-vs-rest logistic regressions.")
+    classifier_min_examples: int = Field(1, ge=1, description="Codes with fewer training charts get no classifier.")
+    classifier_keep_weights: int = Field(3000, ge=100, description="Largest-magnitude weights kept per code in the stacked coefficient matrix (memory bound).")
+    classifier_candidates: int = Field(30, ge=0, description="Top classifier codes added to each chart's candidates.")
+    knn_neighbors: int = Field(20, ge=1, description="Nearest training charts voting for codes.")
+    knn_candidates: int = Field(20, ge=0, description="Top nearest-neighbour codes added to each chart's candidates.")
+    cv_folds: int = Field(3, ge=2, le=10, description="Folds for cross-fitted ranker features and for choosing the calibration map and threshold.")
+    ranker_max_iter: int = Field(300, ge=10, description="Boosting iterations of the ranker.")
+    ranker_learning_rate: float = Field(0.08, gt=0, le=1, description="Learning rate of the ranker.")
+    ranker_max_leaf_nodes: int = Field(31, ge=4, description="Leaves per boosting tree.")
+    ranker_max_rows: int = Field(600_000, ge=1000, description="Subsample of (chart, candidate) rows used to fit the ranker (bounds training time).")
+    max_candidates: int = Field(300, ge=10, description="Most candidates ranked per chart (best dictionary matches first).")
+    prefer_billable: bool = Field(True, description="Only suggest non-billable codes that occur as training labels (CodiEsp labels some categories).")
+    n_jobs: int = Field(2, description="Parallel jobs for the classifier fits.")
+    random_state: int = Field(7, description="Seed for folds and subsampling: same data + config + seed give the same model.")

@@ -1,0 +1,228 @@
+"""Dictionary candidates: every code of the release, matched through its terms.
+
+A code's terms are its description, its inclusion terms and the curated lexicon
+phrases (``resources/lexicon.tsv``). Terms and text are normalised the same way
+(:mod:`suggest.pipeline.normalize`). A term matches a sentence by IDF-weighted
+coverage of its stems, so word order, inflection and small gaps do not matter;
+the evidence is the smallest window of the sentence holding the matched words.
+Codes that need a 7th character are indexed under their initial-encounter form
+(``S72.001`` → ``S72.001A``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from suggest.pipeline.normalize import Normalizer
+from suggest.pipeline.resources import read_text
+
+#: Term kinds, in the order of their feature index.
+TERM_KINDS = ("description", "inclusion", "lexicon", "learned")
+
+
+@dataclass(slots=True)
+class Mention:
+    """One dictionary match of a code in a sentence."""
+
+    code: str
+    start: int          # character offsets of the evidence window in the text
+    end: int
+    sentence: int
+    coverage: float     # IDF-weighted share of the term's stems found in the sentence
+    window_gap: int     # words inside the window that are not part of the term
+    n_stems: int        # content stems in the matched term
+    kind: int           # index into TERM_KINDS
+
+
+def load_lexicon() -> list[tuple[str, str]]:
+    """(code, phrase) pairs of the curated lexicon shipped in ``resources/lexicon.tsv``."""
+    try:
+        text = read_text("lexicon.tsv")
+    except FileNotFoundError:
+        return []
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+    return [(row["code"].strip().upper(), row["phrase"].strip()) for row in reader if row.get("phrase")]
+
+
+class TermIndex:
+    """Sparse term-by-stem matrix over the code set, with the stems' IDF weights.
+
+    Parameters
+    ----------
+    min_coverage : float
+        Smallest weighted coverage for a term to count as matched in a sentence.
+    max_window_factor : float
+        A match whose evidence window is longer than ``factor * n_stems + 3`` words is dropped.
+    """
+
+    def __init__(self, min_coverage: float = 0.6, max_window_factor: float = 2.5):
+        self.min_coverage = min_coverage
+        self.max_window_factor = max_window_factor
+
+    def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None) -> TermIndex:
+        """Index every code's terms (plus lexicon and ``extra_terms`` as (code, phrase, kind))."""
+        self.normalizer_ = normalizer
+        kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
+        entries: list[tuple[str, str, int]] = []
+        for code, term, kind in codeset.all_terms():
+            entries.append((code, term, kind_index.get(kind, 0)))
+        for code, phrase in load_lexicon():
+            entries.append((code, phrase, kind_index["lexicon"]))
+        for code, phrase, kind in extra_terms or []:
+            entries.append((code, phrase, kind_index.get(kind, kind_index["learned"])))
+
+        vocab: dict[str, int] = {}
+        rows, cols = [], []
+        term_code, term_kind, term_stems = [], [], []
+        seen: set[tuple[str, tuple[str, ...]]] = set()
+        code_ids: dict[str, int] = {}
+        codes: list[str] = []
+        for code, term, kind in entries:
+            target = self._target_code(codeset, code)
+            if target is None:
+                continue
+            stems = tuple(dict.fromkeys(normalizer.stems(term)))
+            if not stems or (target, stems) in seen:
+                continue
+            seen.add((target, stems))
+            t = len(term_code)
+            if target not in code_ids:
+                code_ids[target] = len(codes)
+                codes.append(target)
+            term_code.append(code_ids[target])
+            term_kind.append(kind)
+            term_stems.append([vocab.setdefault(s, len(vocab)) for s in stems])
+            rows.extend([t] * len(stems))
+            cols.extend(term_stems[-1])
+        n_terms, n_vocab = len(term_code), len(vocab)
+        binary = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_terms, n_vocab))
+        df = np.asarray(binary.sum(axis=0)).ravel()
+        self.idf_ = np.log((n_terms + 1) / (df + 1)).astype(np.float32) + 1.0
+        self.matrix_ = sp.csr_matrix(binary.multiply(self.idf_[None, :]), dtype=np.float32)
+        self.matrix_t_ = self.matrix_.T.tocsr()
+        self.term_weight_ = np.asarray(self.matrix_.sum(axis=1)).ravel()
+        self.binary_t_ = binary.T.tocsr()
+        n_stems = np.diff(binary.tocsr().indptr)
+        # Short terms must match whole: one everyday word ("attack", "bp") is not a mention.
+        self.term_min_words_ = np.where(n_stems <= 2, n_stems, np.maximum(2, np.ceil(0.6 * n_stems))).astype(np.float32)
+        self.vocab_ = vocab
+        self.codes_ = codes
+        self.term_code_ = np.asarray(term_code, dtype=np.int32)
+        self.term_kind_ = np.asarray(term_kind, dtype=np.int8)
+        self.term_stems_ = term_stems
+        return self
+
+    @staticmethod
+    def _target_code(codeset, code: str) -> str | None:
+        """The code a term stands for: itself, or its initial-encounter 7th-character form."""
+        info = codeset.get(code)
+        if info is None:
+            return None
+        if info.billable or not info.seventh_characters:
+            return info.code
+        plain = info.code.replace(".", "")
+        padded = plain.ljust(6, "X") + "A"
+        candidate = codeset.normalize(padded)
+        return candidate if candidate in codeset else info.code
+
+    def match(self, text: str, sentence_starts: list[int]) -> list[Mention]:
+        """All term matches in ``text``; ``sentence_starts`` are the sentences' first characters."""
+        tokens = list(self.normalizer_.iter_stems(text))
+        if not tokens:
+            return []
+        vocab = self.vocab_
+        sent_of = [max(bisect.bisect_right(sentence_starts, s) - 1, 0) for _, s, _ in tokens]
+        # Sentence-by-stem indicator matrix, then one sparse product gives every term's matched weight.
+        rows, cols, positions = [], [], defaultdict(list)
+        for i, (stem, _, _) in enumerate(tokens):
+            v = vocab.get(stem)
+            if v is None:
+                continue
+            rows.append(sent_of[i])
+            cols.append(v)
+            positions[(sent_of[i], v)].append(i)
+        if not rows:
+            return []
+        n_sent = max(sent_of) + 1
+        indicator = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_sent, len(vocab))
+        )
+        indicator.data[:] = 1.0  # duplicates summed by the constructor
+        scores = (indicator @ self.matrix_t_).tocoo()
+        coverage = scores.data / self.term_weight_[scores.col]
+        keep = np.flatnonzero(coverage >= self.min_coverage - 1e-6)
+        if keep.size:
+            words = (indicator @ self.binary_t_).tocsr()
+            matched_words = np.asarray(words[scores.row[keep], scores.col[keep]]).ravel()
+            keep = keep[matched_words >= self.term_min_words_[scores.col[keep]]]
+        if keep.size == 0:
+            return []
+        sent_ids = scores.row[keep]
+        term_ids = scores.col[keep]
+        cov = coverage[keep]
+        code_ids = self.term_code_[term_ids]
+        n_stems = np.fromiter((len(self.term_stems_[t]) for t in term_ids), dtype=np.int32, count=keep.size)
+        # Best term per (sentence, code): highest coverage, then the longest term.
+        order = np.lexsort((-n_stems, -cov, code_ids, sent_ids))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (sent_ids[order][1:] != sent_ids[order][:-1]) | (code_ids[order][1:] != code_ids[order][:-1])
+        best: dict[tuple[int, int], Mention] = {}
+        for k in order[first]:
+            s, t = int(sent_ids[k]), int(term_ids[k])
+            stems = self.term_stems_[t]
+            window = _smallest_window([positions.get((s, v), []) for v in stems])
+            if window is None:
+                continue
+            lo, hi, n_found = window
+            span_words = hi - lo + 1
+            if span_words > self.max_window_factor * len(stems) + 3:
+                continue
+            code_id = int(code_ids[k])
+            best[(s, code_id)] = Mention(
+                code=self.codes_[code_id],
+                start=tokens[lo][1],
+                end=tokens[hi][2],
+                sentence=s,
+                coverage=float(cov[k]),
+                window_gap=max(span_words - n_found, 0),
+                n_stems=len(stems),
+                kind=int(self.term_kind_[t]),
+            )
+        mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
+        return mentions
+
+
+def _smallest_window(position_lists: list[list[int]]) -> tuple[int, int, int] | None:
+    """Smallest token window holding one position of every non-empty list: (lo, hi, n_lists_found)."""
+    lists = [sorted(p) for p in position_lists if p]
+    if not lists:
+        return None
+    if len(lists) == 1:
+        return lists[0][0], lists[0][0], 1
+    events = sorted((pos, i) for i, plist in enumerate(lists) for pos in plist)
+    need = len(lists)
+    counts = [0] * need
+    have = 0
+    best = None
+    left = 0
+    for right, (pos, i) in enumerate(events):
+        if counts[i] == 0:
+            have += 1
+        counts[i] += 1
+        while have == need:
+            lo_pos, lo_i = events[left]
+            if best is None or pos - lo_pos < best[1] - best[0]:
+                best = (lo_pos, pos)
+            counts[lo_i] -= 1
+            if counts[lo_i] == 0:
+                have -= 1
+            left += 1
+    assert best is not None
+    return best[0], best[1], need

@@ -1,0 +1,57 @@
+"""Resolving a model reference: a folder, ``"default"``, or an MLflow ``models:/`` URI."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from suggest.errors import ModelNotFoundError
+from suggest.paths import models_dir
+
+log = logging.getLogger(__name__)
+_build_lock = threading.Lock()
+
+DEFAULT_MODEL = "default"
+
+
+def default_model_dir() -> Path:
+    """Where the default model lives: ``$SUGGEST_MODELS_DIR/default``."""
+    return models_dir() / DEFAULT_MODEL
+
+
+def load_model(ref: str | Path = DEFAULT_MODEL):
+    """Load a :class:`~suggest.Suggester`.
+
+    ``ref`` is a model folder (holding ``model.joblib``), ``"default"`` (built on
+    first use from the project's own material, then reused), or a registry URI
+    such as ``"models:/icd10cm-suggester@champion"``.
+    """
+    from suggest.model.suggester import MODEL_FILE, Suggester
+
+    ref_str = str(ref)
+    if ref_str == DEFAULT_MODEL:
+        folder = default_model_dir()
+        if not (folder / MODEL_FILE).exists():
+            with _build_lock:
+                if not (folder / MODEL_FILE).exists():
+                    log.warning("no default model in %s: building it from the project's own material", folder)
+                    # Training code lives in the training package; imported only when a build is needed.
+                    from training.default import build_default_model
+
+                    build_default_model(models_dir())
+        return Suggester.load(folder)
+    if ref_str.startswith("models:/"):
+        from training.registry import resolve_model_uri
+
+        folder = resolve_model_uri(ref_str)
+        model = Suggester.load(folder)
+        return model
+    folder = Path(ref_str)
+    if folder.is_file() and folder.name == MODEL_FILE:
+        folder = folder.parent
+    if not (folder / MODEL_FILE).exists():
+        raise ModelNotFoundError(
+            f"no model at {ref_str!r}: give a folder holding {MODEL_FILE}, 'default', or a models:/ URI"
+        )
+    return Suggester.load(folder)

@@ -1,0 +1,383 @@
+"""The suggestion engine as a scikit-learn style estimator.
+
+``Suggester.fit(texts, codes)`` learns, from coded charts and the whole code set:
+a dictionary over every code's terms, a TF-IDF one-vs-rest classifier and a
+nearest-neighbour vote for codes with training examples, and a gradient-boosted
+ranker over features of each (chart, candidate) pair, whose output is mapped to a
+calibrated probability (isotonic, fitted on out-of-fold predictions) with a
+decision threshold chosen by cross-validation on the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from suggest.model.analysis import ChartAnalysis, analyse_docs
+from suggest.model.classifier import NeighbourVotes, StackedOneVsRest, make_vectorizer
+from suggest.model.config import SuggesterConfig
+from suggest.model.dictionary import TermIndex
+from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
+from suggest.types import Evidence, Suggestion, SuggestResult
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+CARD_FILE = "model_card.json"
+FORMAT_VERSION = 1
+EMPTY_TEXT_WARNING = "empty text: nothing to code"
+
+
+def fingerprint(texts: Sequence[str], codes: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """sha256, size and label count of a training set (for the model card)."""
+    h = hashlib.sha256()
+    labels: set[str] = set()
+    for text, chart_codes in zip(texts, codes, strict=True):
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+        h.update(";".join(chart_codes).encode())
+        h.update(b"\x01")
+        labels.update(chart_codes)
+    return {"sha256": h.hexdigest(), "n_charts": len(texts), "n_labels": len(labels)}
+
+
+def _normalise_codes(codeset, codes: Sequence[Sequence[str]]) -> list[list[str]]:
+    return [list(dict.fromkeys(codeset.normalize(c) for c in chart if c and c.strip())) for chart in codes]
+
+
+class Suggester(BaseEstimator):
+    """Ranked ICD-10-CM suggestions with calibrated confidence and evidence.
+
+    Parameters
+    ----------
+    config : SuggesterConfig or dict, optional
+        Hyper-parameters (see :class:`SuggesterConfig`); keyword overrides are merged in.
+    name : str
+        Model name recorded in the model card and in every API response.
+
+    Attributes
+    ----------
+    classes_ : list of str
+        Codes seen as training labels.
+    threshold_ : float
+        Calibrated confidence at or above which a suggestion is ``selected``.
+    card_ : dict
+        The model card: config, code-set release, training data fingerprints, metrics.
+    """
+
+    def __init__(self, config: SuggesterConfig | dict | None = None, *, name: str = "icd10cm-suggester", **overrides: Any):
+        if overrides:
+            base = config.model_dump() if isinstance(config, SuggesterConfig) else dict(config or {})
+            config = {**base, **overrides}
+        self.config = config
+        self.name = name
+
+    # ------------------------------------------------------------------ fitting
+    def _config(self) -> SuggesterConfig:
+        if isinstance(self.config, SuggesterConfig):
+            return self.config
+        return SuggesterConfig(**(self.config or {}))
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        codes: Sequence[Sequence[str]],
+        specialties: Sequence[str | None] | None = None,
+        *,
+        data_name: str = "training",
+        progress: bool = False,
+    ) -> Suggester:
+        """Learn from coded charts.
+
+        Parameters
+        ----------
+        texts : sequence of str, shape (n_charts,)
+        codes : sequence of sequences of str, shape (n_charts,)
+            Gold codes per chart (any case, with or without the dot).
+        specialties : sequence of str or None, optional
+            Specialty of each chart, used for specialty priors.
+        """
+        from suggest.codeset import load_codeset
+        from suggest.pipeline import get_nlp
+        from suggest.pipeline.normalize import default_normalizer
+
+        started = time.perf_counter()
+        cfg = self._config()
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        if len(texts) != len(codes):
+            raise ValueError(f"texts and codes differ in length ({len(texts)} != {len(codes)})")
+        if len(texts) < 2 * cfg.cv_folds:
+            raise ValueError(f"need at least {2 * cfg.cv_folds} training charts, got {len(texts)}")
+        specialties = list(specialties) if specialties is not None else [None] * len(texts)
+        codeset = load_codeset()
+        codes = _normalise_codes(codeset, codes)
+        rng = np.random.RandomState(cfg.random_state)
+
+        self.term_index_ = TermIndex(cfg.min_coverage, cfg.max_window_factor).fit(codeset, default_normalizer())
+        analyses = analyse_docs(get_nlp(), self.term_index_, texts)
+        log.info("analysed %d training charts", len(texts))
+
+        self.binarizer_ = MultiLabelBinarizer(sparse_output=True)
+        Y = sp.csr_matrix(self.binarizer_.fit_transform(codes), dtype=np.float32)
+        self.classes_ = list(self.binarizer_.classes_)
+        self.vectorizer_ = make_vectorizer(cfg.ngram_max, cfg.min_df, cfg.max_features)
+        X = self.vectorizer_.fit_transform(texts)
+
+        # Cross-fitted classifier scores and priors: the ranker must see scores like those of unseen charts.
+        folds = list(KFold(cfg.cv_folds, shuffle=True, random_state=cfg.random_state).split(np.arange(len(texts))))
+        oof_clf: list[dict[str, float]] = [dict() for _ in texts]
+        oof_stats: list[CodeStats] = [None] * len(texts)  # type: ignore[list-item]
+        oof_labels: list[frozenset[str]] = [frozenset()] * len(texts)
+        for k, (tr, te) in enumerate(folds):
+            clf = self._make_classifier(cfg).fit(X[tr], Y[tr], self.classes_)
+            self._scores_into(clf, X[te], te, oof_clf)
+            stats = CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr])
+            labels = frozenset(c for i in tr for c in codes[i])
+            for i in te:
+                oof_stats[i] = stats
+                oof_labels[i] = labels
+            log.info("fold %d/%d classifier fitted", k + 1, cfg.cv_folds)
+        knn = NeighbourVotes(cfg.knn_neighbors).fit(X, Y)
+        knn_all = knn.predict_scores(X, exclude=np.arange(len(texts)))
+        self.codeset_release_ = codeset.release
+
+        rows = [
+            self._candidates(analyses[i], oof_clf[i], self._row_dict(knn_all, i), oof_stats[i], codeset,
+                             oof_labels[i], specialties[i], cfg)
+            for i in range(len(texts))
+        ]
+        feats, y, groups = [], [], []
+        for i, cand in enumerate(rows):
+            gold = set(codes[i])
+            feats.append(cand.X)
+            y.append(np.fromiter((c in gold for c in cand.codes), dtype=np.int8, count=len(cand.codes)))
+            groups.append(np.full(len(cand.codes), i, dtype=np.int32))
+        F = np.vstack(feats) if feats else np.zeros((0, len(FEATURES)), np.float32)
+        y_all = np.concatenate(y)
+        g_all = np.concatenate(groups)
+        if len(F) > cfg.ranker_max_rows:
+            keep_charts = rng.permutation(len(texts))
+            keep_mask = np.zeros(len(texts), bool)
+            total = 0
+            for i in keep_charts:
+                if total >= cfg.ranker_max_rows:
+                    break
+                keep_mask[i] = True
+                total += len(rows[i].codes)
+            sel = keep_mask[g_all]
+            F, y_all, g_all = F[sel], y_all[sel], g_all[sel]
+        if y_all.sum() == 0 or y_all.sum() == len(y_all):
+            raise ValueError("training charts give no positive (or no negative) candidates: check the codes")
+
+        # Out-of-fold ranker scores choose the calibration map and the threshold.
+        oof = np.zeros(len(F), dtype=np.float64)
+        for tr, te in GroupKFold(cfg.cv_folds).split(F, y_all, g_all):
+            oof[te] = self._make_ranker(cfg).fit(F[tr], y_all[tr]).predict_proba(F[te])[:, 1]
+        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(oof, y_all)
+        calibrated = self.calibrator_.predict(oof)
+        n_gold = sum(len(set(codes[i])) for i in set(g_all.tolist()))
+        self.threshold_ = _best_threshold(calibrated, y_all, n_gold)
+        self.ranker_ = self._make_ranker(cfg).fit(F, y_all)
+
+        self.classifier_ = self._make_classifier(cfg).fit(X, Y, self.classes_)
+        self.knn_ = knn
+        self.stats_ = CodeStats.from_labels(codes, specialties)
+        self.label_set_ = frozenset(self.classes_)
+        cv_f1 = _f1_at(calibrated, y_all, n_gold, self.threshold_)
+        self.card_ = {
+            "name": self.name,
+            "version": "local",
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg.model_dump(),
+            "codeset_release": codeset.release,
+            "training_data": [{"name": data_name, **fingerprint(texts, codes)}],
+            "threshold": self.threshold_,
+            "features": list(FEATURES),
+            "metrics": {"cv_micro_f1_at_threshold": cv_f1, "cv_candidate_recall": float(y_all.sum() / max(n_gold, 1))},
+            "training_seconds": round(time.perf_counter() - started, 1),
+        }
+        return self
+
+    def _make_classifier(self, cfg: SuggesterConfig) -> StackedOneVsRest:
+        return StackedOneVsRest(cfg.classifier_C, cfg.classifier_keep_weights, cfg.classifier_min_examples,
+                                cfg.n_jobs, cfg.random_state)
+
+    @staticmethod
+    def _make_ranker(cfg: SuggesterConfig) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=cfg.ranker_max_iter, learning_rate=cfg.ranker_learning_rate,
+            max_leaf_nodes=cfg.ranker_max_leaf_nodes, l2_regularization=1.0,
+            early_stopping=False, random_state=cfg.random_state,
+        )
+
+    @staticmethod
+    def _scores_into(clf: StackedOneVsRest, X, rows, out: list[dict[str, float]], keep: int = 60) -> None:
+        proba = clf.predict_proba(X)
+        if proba.shape[1] == 0:
+            return
+        k = min(keep, proba.shape[1])
+        top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
+        for r, i in enumerate(rows):
+            out[i] = {clf.classes_[j]: float(proba[r, j]) for j in top[r]}
+
+    def _row_dict(self, scores: sp.csr_matrix, i: int) -> dict[str, float]:
+        start, end = scores.indptr[i], scores.indptr[i + 1]
+        return {self.classes_[j]: float(v) for j, v in zip(scores.indices[start:end], scores.data[start:end]) if v > 0}
+
+    def _candidates(self, analysis: ChartAnalysis, clf: dict[str, float], knn: dict[str, float], stats: CodeStats,
+                    codeset, labels: frozenset[str], specialty: str | None, cfg: SuggesterConfig) -> CandidateRows:
+        return build_candidates(
+            analysis, clf, knn, stats, codeset, label_set=labels, specialty=specialty,
+            classifier_candidates=cfg.classifier_candidates, knn_candidates=cfg.knn_candidates,
+            max_candidates=cfg.max_candidates, prefer_billable=cfg.prefer_billable,
+        )
+
+    # --------------------------------------------------------------- prediction
+    def suggest(self, text: str, top_k: int = 10, specialty: str | None = None, min_confidence: float = 0.0) -> SuggestResult:
+        """Ranked suggestions for one chart, best first."""
+        return self.suggest_batch([text], top_k=top_k, specialties=[specialty], min_confidence=min_confidence)[0]
+
+    def suggest_batch(
+        self,
+        texts: Sequence[str],
+        top_k: int = 10,
+        specialties: Sequence[str | None] | None = None,
+        min_confidence: float = 0.0,
+    ) -> list[SuggestResult]:
+        """Ranked suggestions for several charts (one pass of each component over the batch)."""
+        from suggest.codeset import load_codeset
+        from suggest.pipeline import get_nlp
+
+        check_is_fitted(self, "ranker_")
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        specialties = list(specialties) if specialties is not None else [None] * len(texts)
+        results: list[SuggestResult | None] = [None] * len(texts)
+        todo = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} must be a str, not {type(text).__name__}")
+            if not text.strip():
+                results[i] = SuggestResult([], [EMPTY_TEXT_WARNING], self.codeset_release_)
+            else:
+                todo.append(i)
+        if not todo:
+            return results  # type: ignore[return-value]
+        cfg = self._config()
+        codeset = load_codeset()
+        batch = [texts[i] for i in todo]
+        analyses = analyse_docs(get_nlp(), self.term_index_, batch)
+        X = self.vectorizer_.transform(batch)
+        clf_scores: list[dict[str, float]] = [dict() for _ in batch]
+        self._scores_into(self.classifier_, X, range(len(batch)), clf_scores)
+        knn = self.knn_.predict_scores(X)
+        cands = [
+            self._candidates(analyses[r], clf_scores[r], self._row_dict(knn, r), self.stats_, codeset,
+                             self.label_set_, specialties[i], cfg)
+            for r, i in enumerate(todo)
+        ]
+        sizes = [len(c.codes) for c in cands]
+        F = np.vstack([c.X for c in cands]) if sum(sizes) else np.zeros((0, len(FEATURES)), np.float32)
+        probs = self.calibrator_.predict(self.ranker_.predict_proba(F)[:, 1]) if len(F) else np.zeros(0)
+        offset = 0
+        for r, i in enumerate(todo):
+            p = probs[offset: offset + sizes[r]]
+            offset += sizes[r]
+            order = np.argsort(-p, kind="stable")
+            suggestions = []
+            for j in order[:top_k]:
+                if p[j] < min_confidence:
+                    break
+                suggestions.append(self._suggestion(cands[r], int(j), float(p[j]), codeset, texts[i]))
+            warnings = [] if suggestions else ["no code reached the requested confidence"]
+            results[i] = SuggestResult(suggestions, warnings, self.codeset_release_)
+        return results  # type: ignore[return-value]
+
+    def _suggestion(self, cand: CandidateRows, j: int, confidence: float, codeset, text: str) -> Suggestion:
+        code = cand.codes[j]
+        info = codeset.get(code)
+        mentions = sorted(
+            cand.mentions.get(code, []),
+            key=lambda am: (not am.affirmed, -am.mention.coverage, am.mention.start),
+        )
+        evidence = []
+        seen = set()
+        for am in mentions:
+            key = (am.mention.start, am.mention.end)
+            if key in seen:
+                continue
+            seen.add(key)
+            evidence.append(Evidence(am.mention.start, am.mention.end, text[am.mention.start:am.mention.end], am.section, dict(am.flags)))
+            if len(evidence) == 3:
+                break
+        billable = bool(info and info.billable)
+        return Suggestion(
+            code=code,
+            description=info.description if info else "",
+            confidence=round(confidence, 4),
+            selected=confidence >= self.threshold_,
+            billable=billable,
+            sources=list(cand.sources.get(code, [])),
+            evidence=evidence,
+            billable_children=[] if billable or info is None else codeset.billable_descendants(code, limit=10),
+        )
+
+    # ------------------------------------------------------------- persistence
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/model.joblib`` and ``folder/model_card.json``; returns the folder."""
+        check_is_fitted(self, "ranker_")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (MODEL_FILE + ".tmp")
+        joblib.dump(self, tmp, compress=3)
+        tmp.replace(folder / MODEL_FILE)
+        (folder / CARD_FILE).write_text(json.dumps(self.card_, indent=2, default=str), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Suggester:
+        """Load a model saved by :meth:`save`."""
+        folder = Path(folder)
+        model = joblib.load(folder / MODEL_FILE)
+        if not isinstance(model, cls):
+            raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
+        card = folder / CARD_FILE
+        if card.exists():
+            model.card_ = json.loads(card.read_text(encoding="utf-8"))
+        return model
+
+
+def _f1_at(probs: np.ndarray, y: np.ndarray, n_gold: int, threshold: float) -> float:
+    sel = probs >= threshold
+    tp = float(y[sel].sum())
+    precision = tp / max(sel.sum(), 1)
+    recall = tp / max(n_gold, 1)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _best_threshold(probs: np.ndarray, y: np.ndarray, n_gold: int) -> float:
+    """The confidence threshold that maximises micro-F1 over out-of-fold predictions."""
+    order = np.argsort(-probs, kind="stable")
+    tp = np.cumsum(y[order])
+    k = np.arange(1, len(order) + 1)
+    f1 = 2 * tp / (k + max(n_gold, 1))
+    best = int(np.argmax(f1))
+    return float(probs[order][best]) if len(order) else 0.5

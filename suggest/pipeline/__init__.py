@@ -1,0 +1,58 @@
+"""The clinical spaCy pipeline: tokenizer, sentences, sections, ConText assertion.
+
+``build_nlp()`` assembles ``spacy.blank("en")`` with the project's registered
+components; ``get_nlp()`` returns a shared instance. ``assess`` runs the pipeline on
+a text and reports the assertion flags of one character span.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import spacy
+from spacy.language import Language
+
+from suggest.pipeline import context as _context  # noqa: F401  (registers the factory)
+from suggest.pipeline import sections as _sections  # noqa: F401
+from suggest.pipeline import sentences as _sentences  # noqa: F401
+from suggest.pipeline.context import FLAGS, no_assertion
+from suggest.pipeline.sections import section_at
+
+__all__ = ["FLAGS", "assess", "build_nlp", "get_nlp", "no_assertion", "section_at"]
+
+#: spaCy's default limit is 1M characters; charts can be longer (we bound time elsewhere).
+MAX_CHARS = 20_000_000
+
+
+def build_nlp() -> Language:
+    """A new clinical pipeline: ``clinical_sentencizer`` → ``clinical_sections`` → ``clinical_context``."""
+    nlp = spacy.blank("en")
+    nlp.max_length = MAX_CHARS
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sections")
+    nlp.add_pipe("clinical_context")
+    return nlp
+
+
+@lru_cache(maxsize=1)
+def get_nlp() -> Language:
+    """The process-wide pipeline instance (built once)."""
+    return build_nlp()
+
+
+def assess(text: str, start: int, end: int) -> dict[str, bool]:
+    """Assertion flags for the characters ``text[start:end]``.
+
+    Returns ``{"negated", "historical", "family", "hypothetical"}`` booleans, as
+    ConText would assign them to a mention at that span.
+    """
+    if not isinstance(text, str):
+        raise TypeError("text must be a str")
+    if not (0 <= start < end <= len(text)):
+        raise ValueError(f"span {start}:{end} is outside the text (length {len(text)})")
+    nlp = get_nlp()
+    doc = nlp(text)
+    span = doc.char_span(start, end, alignment_mode="expand")
+    if span is None or len(span) == 0:
+        return no_assertion()
+    return nlp.get_pipe("clinical_context").assert_span(doc, span.start, span.end)

@@ -1,0 +1,84 @@
+"""Word normalisation shared by the dictionary matcher: tokens, light stemming, abbreviations.
+
+Text and code terms go through the same steps, so a chart's "CKD stage 3a"
+meets the code set's "Chronic kidney disease, stage 3a": lower-casing, splitting
+into letter/digit runs, expanding abbreviations (``resources/abbreviations.json``),
+mapping equivalent word forms (``resources/word_forms.json``: renal → kidney), and a
+light suffix stemmer that folds inflections (fractures → fractur, diabetic → diabet).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from suggest.pipeline.resources import load_json
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+# Suffixes, longest first; a stem keeps at least 4 characters.
+_SUFFIXES = (
+    "ations", "ation", "ically", "ical", "ially", "ious", "ings", "ing", "ions", "ion", "ies", "ied",
+    "ally", "ful", "ous", "ive", "ity", "ics", "ic", "ed", "es", "al", "s", "e",
+)
+_KEEP = ("ss", "us", "is", "itis", "osis", "sis")
+
+
+def _load(name: str, key: str) -> dict:
+    try:
+        return load_json(name).get(key, {})
+    except FileNotFoundError:
+        return {}
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Light suffix stemmer: folds plurals and adjective forms, keeps -itis/-osis endings."""
+    if len(word) <= 4 or word.isdigit() or any(ch.isdigit() for ch in word):
+        return word
+    if word.endswith(_KEEP) and not word.endswith("ous"):
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+class Normalizer:
+    """Turns text into (stem, start, end) triples; abbreviations expand to several stems at one span."""
+
+    def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None):
+        forms = word_forms if word_forms is not None else load_json("word_forms.json")
+        self.equivalent: dict[str, str] = forms.get("equivalent", {})
+        self.stopwords = frozenset(forms.get("stopwords", []))
+        abbreviations = abbreviations if abbreviations is not None else _load("abbreviations.json", "expansions")
+        self.expansions: dict[str, tuple[str, ...]] = {}
+        for abbr, expansion in abbreviations.items():
+            words = tuple(_TOKEN.findall(expansion.lower()))
+            if words:
+                self.expansions[abbr.lower()] = words
+
+    def word_stem(self, word: str) -> str:
+        """The stem of one lowercase word after mapping equivalent forms."""
+        word = self.equivalent.get(word, word)
+        return stem(word)
+
+    def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
+        """Stems of ``text`` with the character span of the word each came from."""
+        for m in _TOKEN.finditer(text.lower()):
+            word = m.group()
+            words = self.expansions.get(word, (word,))
+            for w in words:
+                if not keep_stopwords and w in self.stopwords:
+                    continue
+                yield self.word_stem(w), m.start(), m.end()
+
+    def stems(self, text: str) -> list[str]:
+        """Content stems of a short phrase (a code term), in order, stop words removed."""
+        return [s for s, _, _ in self.iter_stems(text)]
+
+
+@lru_cache(maxsize=1)
+def default_normalizer() -> Normalizer:
+    """The normaliser built from the shipped data files."""
+    return Normalizer()

@@ -1,0 +1,79 @@
+"""Sentence segmentation for clinical text.
+
+Clinical notes break lines without punctuation (headers, bullet lists, vitals),
+wrap long lines mid-sentence, and use abbreviations with dots. The splitter
+starts a sentence at a blank line, at a line break that is not a wrapped
+continuation (the next line starts with a capital, a digit or a bullet, or the
+previous one ended with punctuation or a colon), and after terminal punctuation
+that does not close an abbreviation. It works on the characters with regular
+expressions, then marks the tokens in one array write, so it runs at tokenizer speed.
+Rules live in ``resources/sentence_rules.json``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from spacy.attrs import IDX, SENT_START
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from suggest.pipeline.resources import load_json
+
+
+class ClinicalSentencizer:
+    """Rule-based sentence boundaries; sets ``Token.is_sent_start`` on every token."""
+
+    def __init__(self, rules: dict):
+        terminal = "".join(re.escape(p) for p in rules["terminal_punctuation"])
+        bullets = "|".join(re.escape(b) for b in sorted(rules["bullet_prefixes"], key=len, reverse=True))
+        self.abbreviations = frozenset(a.lower().rstrip(".") for a in rules["abbreviations"])
+        # Candidate boundaries: the position of the first character of the next sentence.
+        self._blank_line = re.compile(r"\n[ \t\r\f\v]*\n\s*(?=\S)")
+        self._line_break = re.compile(
+            rf"(?P<prev>[^\n]?)[ \t]*\n[ \t]*(?=(?P<next>(?:{bullets})[ \t]|[^a-z\s]))"
+        )
+        self._line_break_after_punct = re.compile(rf"[{terminal}:][ \t]*\n\s*(?=\S)")
+        self._after_terminal = re.compile(rf"(?P<word>[\w.]*)(?P<p>[{terminal}])[ \t]+(?=(?P<next>\S))")
+
+    def starts(self, text: str) -> list[int]:
+        """Character offsets where sentences start (always includes the first non-space character)."""
+        found = {m.end() for m in self._blank_line.finditer(text)}
+        found.update(m.end() for m in self._line_break.finditer(text))
+        found.update(m.end() for m in self._line_break_after_punct.finditer(text))
+        for m in self._after_terminal.finditer(text):
+            word = m.group("word").lower()
+            if m.group("p") == "." and (word in self.abbreviations or (word.isdigit() and len(word) <= 2)):
+                continue  # "Dr. Smith", "1. Hypertension"
+            if m.group("p") == "." and m.group("next")[0].islower() and len(word) <= 3:
+                continue  # "approx. two"
+            found.add(m.end())
+        first = len(text) - len(text.lstrip())
+        found.add(first)
+        return sorted(found)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if len(doc) == 0:
+            return doc
+        idx = doc.to_array([IDX]).astype(np.int64)
+        char_starts = self.starts(doc.text)
+        doc.user_data["sentence_starts"] = char_starts
+        starts = np.asarray(char_starts, dtype=np.int64)
+        flags = np.full(len(doc), -1, dtype=np.int32)  # -1: not a sentence start
+        tok = np.searchsorted(idx, starts, side="left")
+        tok = tok[tok < len(doc)]
+        flags[tok] = 1
+        flags[0] = 1
+        doc.from_array([SENT_START], flags.reshape(-1, 1).astype(np.uint64))
+        return doc
+
+
+@Language.factory(
+    "clinical_sentencizer",
+    assigns=["token.is_sent_start"],
+    default_config={"rules_file": "sentence_rules.json"},
+)
+def make_clinical_sentencizer(nlp: Language, name: str, *, rules_file: str) -> ClinicalSentencizer:
+    """Build the clinical sentence splitter from its rules file."""
+    return ClinicalSentencizer(load_json(rules_file))

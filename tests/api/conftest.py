@@ -1,0 +1,28 @@
+"""Fixtures of the service tests: a real app on a real SQLite file in tmp_path, serving the small real model."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import bearer, make_app, new_token
+
+
+@pytest.fixture()
+def app(tmp_path, small_model):
+    return make_app(tmp_path, small_model)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def coder(app) -> dict[str, str]:
+    """Headers of a coder token (user "casey")."""
+    return bearer(new_token(app, "coder", "casey"))
+
+
+@pytest.fixture()
+def admin(app) -> dict[str, str]:
+    """Headers of an admin token (user "ada")."""
+    return bearer(new_token(app, "admin", "ada"))

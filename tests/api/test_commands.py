@@ -1,0 +1,39 @@
+"""``suggest tokens`` create / list / revoke, against the same database the service uses."""
+
+from __future__ import annotations
+
+from api_support import bearer, make_app
+
+from suggest.cli import main
+
+
+def test_tokens_create_list_revoke(tmp_path, monkeypatch, capsys, small_model):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'charts.db'}")
+    assert main(["tokens", "create", "--role", "admin", "--user", "ops"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    token = out[-1]
+    assert token.startswith("sgt_") and "admin" in out[0]
+
+    app = make_app(tmp_path, small_model)  # same database file
+    client = app.test_client()
+    assert client.get("/v1/audit", headers=bearer(token)).status_code == 200
+
+    assert main(["tokens", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ops" in listing and "admin" in listing and token not in listing
+
+    token_id = out[0].split("#")[1].split()[0]
+    assert main(["tokens", "revoke", token_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert client.get("/v1/audit", headers=bearer(token)).status_code == 401
+
+
+def test_revoking_an_unknown_token_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'charts.db'}")
+    assert main(["tokens", "revoke", "sgt_nope"]) == 2
+    assert "no such token" in capsys.readouterr().err
+
+
+def test_serve_refuses_bad_arguments(capsys):
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err

@@ -1,0 +1,38 @@
+"""The chart store schema: Alembic migrations match the models; SQLite runs with WAL and foreign keys."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from api.config import ApiConfig
+from api.db import Base, make_engine, migrate
+
+
+def test_migrations_create_the_schema_of_the_models_and_are_idempotent(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'charts.db'}")
+    migrate(engine)
+    migrate(engine)  # a second start is a no-op
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert {"charts", "chart_codes", "chart_history", "feedback", "audit_log", "api_tokens"} <= set(
+        inspect(engine).get_table_names())
+
+
+def test_default_database_is_var_charts_db_under_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    url = ApiConfig.from_env().database_url
+    assert url == f"sqlite:///{tmp_path / 'var' / 'charts.db'}"
+    migrate(make_engine(url))
+    assert (tmp_path / "var" / "charts.db").is_file()
+
+
+def test_postgres_urls_use_psycopg3():
+    engine = make_engine("postgresql://coder:secret@db.example/charts")
+    assert engine.dialect.driver == "psycopg"

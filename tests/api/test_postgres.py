@@ -1,0 +1,67 @@
+"""The chart store on a real PostgreSQL (psycopg 3): the same scenarios as on SQLite.
+
+Runs when ``SUGGEST_TEST_POSTGRES_URL`` names a database the tests may wipe, e.g.
+``postgresql://postgres@127.0.0.1:5432/charts_test``; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import test_charts
+import test_concurrency
+from api_support import bearer, make_app, new_token
+from sqlalchemy import create_engine, text
+
+URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL")
+if not URL:
+    pytest.skip("set SUGGEST_TEST_POSTGRES_URL to a throw-away PostgreSQL database", allow_module_level=True)
+
+
+@pytest.fixture()
+def pg_app(tmp_path, small_model):
+    engine = create_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    app = make_app(tmp_path, small_model, database_url=URL)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture()
+def headers(pg_app):
+    return bearer(new_token(pg_app, "coder", "casey")), bearer(new_token(pg_app, "admin", "ada"))
+
+
+def test_migrations_match_the_models_on_postgres(pg_app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.db import Base
+
+    with pg_app.extensions["db_engine"].connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+@pytest.mark.parametrize("scenario", [
+    test_charts.test_create_normalises_codes_and_reads_back,
+    test_charts.test_patch_keeps_every_change_in_history,
+    test_charts.test_patch_with_a_stale_version_is_a_conflict,
+    test_charts.test_search_by_code_patient_date_and_text,
+])
+def test_chart_store_scenarios_on_postgres(pg_app, headers, scenario):
+    scenario(pg_app.test_client(), headers[0])
+
+
+def test_delete_feedback_export_and_audit_on_postgres(pg_app, headers, tmp_path):
+    client = pg_app.test_client()
+    test_charts.test_delete_is_soft_and_recorded(client, *headers)
+    test_charts.test_feedback_updates_codes_and_export_round_trips(client, *headers, tmp_path)
+
+
+def test_concurrent_writes_on_postgres(pg_app, headers):
+    test_concurrency.test_concurrent_creates_are_all_stored_whole(pg_app, headers[0])
+    test_concurrency.test_concurrent_updates_of_one_chart_never_lose_an_update(pg_app, headers[0])

@@ -1,0 +1,107 @@
+"""The real server: ``suggest serve`` under gunicorn, as a user starts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+SECRET = "Quirinus Vandersloot reports zyxomatosis"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture()
+def served(tmp_path, small_model):
+    folder = small_model.save(tmp_path / "model")
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'charts.db'}", "SUGGEST_RATE_LIMIT": "",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--model", str(folder), "--port", str(port),
+                                 "--workers", "2", "--threads", "2"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {log_path.read_text()[-2000:]}")
+            try:
+                if _call("GET", f"{base}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready in 90 s")
+        yield base, log_path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_prints_a_sign_in_link_and_keeps_chart_text_out_of_logs(served):
+    base, log_path = served
+    match = re.search(r"http://127\.0\.0\.1:\d+/\?token=(sgt_[\w-]+)", log_path.read_text())
+    assert match, log_path.read_text()
+    token = match.group(1)
+
+    status, body = _call("POST", f"{base}/v1/suggest", token, {"text": f"HPI: {SECRET}. Type 2 diabetes."})
+    assert status == 200 and json.loads(body)["suggestions"] is not None
+    status, body = _call("POST", f"{base}/v1/charts", token,
+                         {"patient_id": "P-1", "text": f"HPI: {SECRET}.", "codes": ["E11.9"]})
+    assert status == 201
+    status, _ = _call("GET", f"{base}/v1/charts?q=Vandersloot", token)
+    assert status == 200
+    assert _call("POST", f"{base}/v1/suggest", token, {"text": 5})[0] == 400
+    assert _call("GET", f"{base}/v1/model")[0] == 401
+
+    # several workers, one view of the metrics
+    for _ in range(6):
+        _call("GET", f"{base}/healthz")
+    status, metrics = _call("GET", f"{base}/metrics")
+    text = metrics.decode()
+    healthz = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("suggest_http_requests_total{") and 'endpoint="/healthz"' in line)
+    assert healthz >= 6
+    assert "suggest_model_seconds_bucket" in text
+
+    time.sleep(0.5)
+    logged = log_path.read_text()
+    assert '"POST /v1/charts" 201' in logged  # the access log has the path ...
+    assert "Vandersloot" not in logged and "zyxomatosis" not in logged  # ... never the text or the query
+    assert logged.count(token) == 1  # only in the sign-in link printed at start

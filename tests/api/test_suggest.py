@@ -1,0 +1,118 @@
+"""Suggestions, code look-ups, completeness checks and the model endpoints over HTTP."""
+
+from __future__ import annotations
+
+from api_support import CHART_TEXT
+
+
+def test_suggest_returns_ranked_suggestions_with_model_and_evidence(client, coder, small_model):
+    response = client.post("/v1/suggest", json={"text": CHART_TEXT, "top_k": 5}, headers=coder)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["model"] == {"name": small_model.card_["name"], "version": str(small_model.card_["version"])}
+    assert body["codeset_release"]
+    suggestions = body["suggestions"]
+    assert 0 < len(suggestions) <= 5
+    confidences = [s["confidence"] for s in suggestions]
+    assert confidences == sorted(confidences, reverse=True)
+    # the same answer as the library gives
+    direct = small_model.suggest(CHART_TEXT, top_k=5).to_dict()["suggestions"]
+    assert [s["code"] for s in suggestions] == [s["code"] for s in direct]
+    for s in suggestions:
+        for ev in s["evidence"]:
+            assert CHART_TEXT[ev["start"]:ev["end"]] == ev["text"]
+
+
+def test_min_confidence_filters(client, coder):
+    body = client.post("/v1/suggest", json={"text": CHART_TEXT, "min_confidence": 0.999999}, headers=coder).get_json()
+    assert all(s["confidence"] >= 0.999999 for s in body["suggestions"])
+
+
+def test_empty_text_is_answered_with_a_warning(client, coder):
+    body = client.post("/v1/suggest", json={"text": "   "}, headers=coder).get_json()
+    assert body["suggestions"] == [] and body["warnings"]
+
+
+def test_batch_keeps_ids_and_order(client, coder, small_model):
+    charts = [{"id": "a", "text": CHART_TEXT}, {"text": "Asthma exacerbation with wheezing."}]
+    body = client.post("/v1/suggest/batch", json={"charts": charts, "top_k": 3}, headers=coder).get_json()
+    assert [r["id"] for r in body["results"]] == ["a", "1"]
+    expected = small_model.suggest("Asthma exacerbation with wheezing.", top_k=3).to_dict()["suggestions"]
+    assert [s["code"] for s in body["results"][1]["suggestions"]] == [s["code"] for s in expected]
+
+
+def test_code_search_and_detail(client, coder):
+    hits = client.get("/v1/codes/search?q=E11.9&limit=5", headers=coder).get_json()["results"]
+    assert hits[0]["code"] == "E11.9" and hits[0]["billable"] is True
+    detail = client.get("/v1/codes/e1122", headers=coder).get_json()
+    assert detail["code"] == "E11.22" and detail["validation"]["status"] == "billable"
+    assert [a["code"] for a in detail["ancestors"]] == ["E11.2", "E11"]
+    assert any("N18" in note for note in detail["use_additional_code"])
+    category = client.get("/v1/codes/E11", headers=coder).get_json()
+    assert category["validation"]["status"] == "not_billable"
+    assert any(child["code"] == "E11.9" for child in category["children"])
+    missing = client.get("/v1/codes/E11.99", headers=coder)
+    assert missing.status_code == 404 and missing.get_json()["near_matches"]
+
+
+def test_check_endpoint_reports_code_and_document_findings(client, coder):
+    request = {"text": "Assessment: diabetes.", "codes": ["E11.9", "e109", "S72.001"]}
+    body = client.post("/v1/charts/check", json=request, headers=coder).get_json()
+    rules = {f["rule"] for f in body["findings"]}
+    assert {"signature", "document_date", "patient_mrn", "excludes1", "seventh_character"} <= rules
+    assert body["counts"]["error"] >= 4
+    clean = client.post("/v1/charts/check", json={"text": CHART_TEXT, "codes": ["I10"]}, headers=coder).get_json()
+    assert not [f for f in clean["findings"] if f["severity"] == "error"]
+
+
+def test_check_a_saved_chart_by_id(client, coder):
+    chart = client.post("/v1/charts", json={"patient_id": "P9", "text": CHART_TEXT, "codes": ["E11"]},
+                        headers=coder).get_json()
+    body = client.post("/v1/charts/check", json={"chart_id": chart["id"]}, headers=coder).get_json()
+    assert any(f["rule"] == "not_billable" and f["code"] == "E11" for f in body["findings"])
+
+
+def test_model_info_and_reload(client, coder, admin, small_model, tmp_path):
+    info = client.get("/v1/model", headers=coder).get_json()
+    assert info["threshold"] == small_model.threshold_
+    assert info["card"]["name"] == small_model.card_["name"]
+    folder = small_model.save(tmp_path / "saved-model")
+    response = client.post("/v1/model/reload", json={"model": str(folder)}, headers=admin)
+    assert response.status_code == 200
+    assert response.get_json()["model"]["ref"] == str(folder)
+    assert client.post("/v1/suggest", json={"text": CHART_TEXT}, headers=coder).status_code == 200
+    bad = client.post("/v1/model/reload", json={"model": str(tmp_path / "nope")}, headers=admin)
+    assert bad.status_code == 503 and bad.get_json()["field"] == "model"
+    # still serving the model that loaded
+    assert client.get("/v1/model", headers=coder).get_json()["ref"] == str(folder)
+
+
+def test_a_reload_in_one_worker_reaches_the_others(tmp_path, small_model):
+    """Workers share the database: a reload in one is picked up by the others at their next poll."""
+    import time
+
+    from api_support import bearer, make_app, new_token
+
+    first = make_app(tmp_path, small_model, model_poll_seconds=0.0)
+    second = make_app(tmp_path, small_model, model_poll_seconds=0.0)
+    admin = bearer(new_token(first, "admin", "ada"))
+    folder = small_model.save(tmp_path / "next-model")
+    assert first.test_client().post("/v1/model/reload", json={"model": str(folder)}, headers=admin).status_code == 200
+    client = second.test_client()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if client.get("/v1/model", headers=admin).get_json()["ref"] == str(folder):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the second worker never loaded the new model")
+    assert client.post("/v1/suggest", json={"text": "asthma"}, headers=admin).status_code == 200
+
+
+def test_model_resolution_falls_back_to_the_default_model(tmp_path, monkeypatch):
+    from api.modelhost import resolve_model_ref
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_model_ref("some/folder") == "some/folder"
+    assert resolve_model_ref(None) == "default"  # no MLflow store, hence no champion

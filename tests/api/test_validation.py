@@ -1,0 +1,71 @@
+"""Bad input gets a 4xx JSON answer naming the field; never a 500 or an HTML page."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import CHART_TEXT
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/suggest", {}, "text"),
+        ("/v1/suggest", {"text": 42}, "text"),
+        ("/v1/suggest", {"text": "asthma", "top_k": "ten"}, "top_k"),
+        ("/v1/suggest", {"text": "asthma", "top_k": 0}, "top_k"),
+        ("/v1/suggest", {"text": "asthma", "min_confidence": 2}, "min_confidence"),
+        ("/v1/suggest", {"text": "asthma", "txt": "typo"}, "txt"),
+        ("/v1/suggest/batch", {"charts": []}, "charts"),
+        ("/v1/suggest/batch", {"charts": [{"id": "a"}]}, "charts[0].text"),
+        ("/v1/charts", {"text": CHART_TEXT, "codes": []}, "patient_id"),
+        ("/v1/charts", {"patient_id": "P1", "codes": []}, "text"),
+        ("/v1/charts", {"patient_id": "P1", "text": CHART_TEXT}, "codes"),
+        ("/v1/charts", {"patient_id": "P1", "text": CHART_TEXT, "codes": "E11.9"}, "codes"),
+        ("/v1/charts", {"patient_id": "P1", "text": CHART_TEXT, "codes": ["E11.9", "not a code"]}, "codes[1]"),
+        ("/v1/charts", {"patient_id": "P1", "text": CHART_TEXT, "codes": [], "document_date": "yesterday"},
+         "document_date"),
+        ("/v1/charts/check", {"codes": ["E11.9"]}, "text"),
+        ("/v1/charts/check", {"text": "x", "document_type": "novel"}, "document_type"),
+    ],
+)
+def test_wrong_or_missing_fields_are_named(client, coder, path, body, field):
+    response = client.post(path, json=body, headers=coder)
+    assert response.status_code == 400
+    assert response.is_json
+    assert response.get_json()["field"] == field
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'"text"'])
+def test_malformed_json_is_a_400(client, coder, raw):
+    response = client.post("/v1/suggest", data=raw, headers={**coder, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "body"
+
+
+def test_bodies_over_one_megabyte_get_413_json(client, coder):
+    response = client.post("/v1/suggest", data=b'{"text": "' + b"a" * 1_100_000 + b'"}',
+                           headers={**coder, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.is_json and "too large" in response.get_json()["error"]
+
+
+def test_unknown_routes_and_methods_are_json(client, coder):
+    missing = client.get("/v1/nothing-here", headers=coder)
+    assert missing.status_code == 404 and missing.get_json() == {"error": "not found"}
+    wrong = client.put("/v1/suggest", json={"text": "x"}, headers=coder)
+    assert wrong.status_code == 405 and wrong.is_json
+
+
+def test_query_parameters_are_validated(client, coder):
+    for query, field in [("per_page=0", "per_page"), ("page=abc", "page"), ("from=13/45/2020", "from"),
+                         ("colour=red", "colour"), ("code=%25%25", "code")]:
+        response = client.get(f"/v1/charts?{query}", headers=coder)
+        assert response.status_code == 400, query
+        assert response.get_json()["field"] == field
+    assert client.get("/v1/codes/search", headers=coder).get_json()["field"] == "q"
+
+
+def test_missing_chart_is_404_json(client, coder):
+    response = client.get("/v1/charts/999999", headers=coder)
+    assert response.status_code == 404 and "999999" in response.get_json()["error"]
+    assert client.patch("/v1/charts/999999", json={"codes": []}, headers=coder).status_code == 404

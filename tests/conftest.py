@@ -1,0 +1,67 @@
+"""Shared test fixtures.
+
+Tests that need the read-only corpora beside the project (``../shared``) take the
+``shared_dir`` fixture, which skips them with a clear reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("SUGGEST_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if not (path / "data").is_dir():
+        pytest.skip(f"needs the shared corpora at {path} (set SUGGEST_SHARED_DIR); absent on this machine")
+    return path
+
+
+#: A fast configuration for test models: same code paths, fewer iterations.
+SMALL_MODEL_CONFIG = {
+    "cv_folds": 2,
+    "ranker_max_iter": 60,
+    "classifier_candidates": 15,
+    "knn_candidates": 10,
+    "max_candidates": 120,
+    "n_jobs": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def small_training_charts():
+    """300 synthetic charts (seed 11): the project's own material."""
+    from training.synth import generate_charts
+
+    return generate_charts(300, seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory, small_training_charts) -> Path:
+    """A real Suggester trained in seconds on synthetic charts, saved to a folder."""
+    from suggest import Suggester
+
+    charts = small_training_charts
+    model = Suggester(SMALL_MODEL_CONFIG, name="test-suggester").fit(
+        [c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts], data_name="synthetic-300"
+    )
+    folder = tmp_path_factory.mktemp("models") / "small"
+    model.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_model(small_model_dir):
+    """The small model, loaded (share it; do not refit)."""
+    from suggest import Suggester
+
+    return Suggester.load(small_model_dir)

@@ -1,0 +1,238 @@
+"""The curated clinical lexicon (``lexicon.tsv``) and abbreviation expansions (``abbreviations.json``).
+
+These files feed the dictionary matcher: a wrong code or a malformed line silently degrades every
+suggestion, so each line is checked against the FY2026 code set and the house conventions in
+``suggest/resources/README.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import spacy
+
+from suggest.codeset import CodeSet, load_codeset
+from suggest.pipeline.normalize import Normalizer
+from suggest.pipeline.resources import load_json, read_text
+
+README = Path(__file__).resolve().parents[2] / "suggest" / "resources" / "README.md"
+
+
+@pytest.fixture(scope="module")
+def codes() -> CodeSet:
+    return load_codeset()
+
+
+@pytest.fixture(scope="module")
+def lexicon_rows() -> list[tuple[int, list[str]]]:
+    """(line number, fields) for every line of lexicon.tsv, header included."""
+    reader = csv.reader(io.StringIO(read_text("lexicon.tsv")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    return [(reader.line_num, row) for row in reader]
+
+
+@pytest.fixture(scope="module")
+def lexicon(lexicon_rows) -> list[tuple[int, str, str, str]]:
+    """(line number, code, phrase, note) for the data lines."""
+    return [(line, *row) for line, row in lexicon_rows[1:]]
+
+
+@pytest.fixture(scope="module")
+def expansions() -> dict[str, str]:
+    return load_json("abbreviations.json")["expansions"]
+
+
+def _lookup(lexicon, phrase: str) -> set[str]:
+    return {code for _, code, p, _ in lexicon if p == phrase}
+
+
+# ----------------------------------------------------------------------------- lexicon.tsv format
+
+
+def test_lexicon_has_its_header_and_three_tab_separated_fields_per_line(lexicon_rows):
+    assert lexicon_rows[0][1] == ["code", "phrase", "note"]
+    wrong = [(line, row) for line, row in lexicon_rows if len(row) != 3]
+    assert not wrong, f"lines without exactly 3 tab-separated fields: {wrong[:5]}"
+
+
+def test_lexicon_phrases_are_normalised_and_not_empty(lexicon):
+    bad = [
+        (line, phrase)
+        for line, _, phrase, _ in lexicon
+        if not phrase or phrase != " ".join(phrase.split()) or phrase != phrase.lower()
+    ]
+    assert not bad, f"phrases must be non-empty, lowercase, single-spaced: {bad[:5]}"
+
+
+def test_lexicon_has_no_duplicate_code_phrase_pairs(lexicon):
+    first_seen: dict[tuple[str, str], int] = {}
+    duplicates = []
+    for line, code, phrase, _ in lexicon:
+        key = (code, phrase)
+        if key in first_seen:
+            duplicates.append((line, first_seen[key], code, phrase))
+        first_seen.setdefault(key, line)
+    assert not duplicates, f"(line, first line, code, phrase): {duplicates[:5]}"
+
+
+def test_each_phrase_names_one_code(lexicon):
+    # A phrase documented with no further specificity has one code a careful coder would pick;
+    # laterality and other detail belong in their own phrases ("right knee pain").
+    by_phrase: dict[str, set[str]] = defaultdict(set)
+    for _, code, phrase, _ in lexicon:
+        by_phrase[phrase].add(code)
+    ambiguous = {p: sorted(c) for p, c in by_phrase.items() if len(c) > 1}
+    assert not ambiguous, f"phrases mapped to several codes: {dict(list(ambiguous.items())[:5])}"
+
+
+def test_phrases_stay_distinct_after_the_matchers_normalisation(lexicon):
+    # The matcher drops stop words ("with", "without", "a", "other") and stems, so "migraine with aura" and
+    # "migraine without aura" would become the same term and point at two codes; each must survive as itself.
+    normalizer = Normalizer()
+    by_stems: dict[tuple[str, ...], set[tuple[str, str]]] = defaultdict(set)
+    empty = []
+    for line, code, phrase, _ in lexicon:
+        stems = tuple(sorted(set(normalizer.stems(phrase))))
+        if not stems:
+            empty.append((line, phrase))
+        by_stems[stems].add((code, phrase))
+    assert not empty, f"phrases made only of stop words: {empty[:5]}"
+    clashes = {s: sorted(v) for s, v in by_stems.items() if len({code for code, _ in v}) > 1}
+    assert not clashes, f"phrases of different codes that normalise alike: {list(clashes.values())[:5]}"
+
+
+def test_every_lexicon_code_is_valid_and_billable_in_fy2026(lexicon, codes):
+    not_billable = []
+    for line, code, phrase, _ in lexicon:
+        if not codes.is_billable(code):
+            hint = codes.near_matches(code)[:3] if code not in codes else codes.billable_descendants(code, limit=3)
+            not_billable.append((line, code, phrase, hint))
+    assert not not_billable, f"(line, code, phrase, candidates): {not_billable[:5]}"
+
+
+def test_lexicon_codes_use_the_dotted_uppercase_form(lexicon, codes):
+    bad = [(line, code) for line, code, _, _ in lexicon if code != codes.normalize(code)]
+    assert not bad, bad[:5]
+
+
+def test_encounter_coded_lines_use_the_initial_encounter(lexicon, codes):
+    # A phrase says nothing about the encounter, so injuries and other codes with an encounter 7th character
+    # take "A" (initial), the code a coder assigns while the patient is receiving active treatment.
+    wrong = []
+    for line, code, phrase, _ in lexicon:
+        seventh = codes.get(code).seventh_characters
+        if "initial" in seventh.get("A", "") and not code.endswith("A"):
+            wrong.append((line, code, phrase))
+    assert not wrong, wrong[:5]
+
+
+def test_lexicon_covers_the_common_outpatient_chapters(lexicon):
+    assert len(lexicon) >= 1500
+    chapters_by_letter = {code[0] for _, code, _, _ in lexicon}
+    # circulatory, endocrine, respiratory, digestive, musculoskeletal, mental, symptoms, injuries, factors ...
+    assert set("IEJKMFRSZNGLHOCD") <= chapters_by_letter
+
+
+# ----------------------------------------------------------------------------- lexicon spot checks
+
+
+@pytest.mark.parametrize(
+    ("phrase", "code"),
+    [
+        ("high blood pressure", "I10"),
+        ("arterial hypertension", "I10"),
+        ("afib", "I48.91"),
+        ("a-fib", "I48.91"),
+        ("a-fib with rvr", "I48.91"),
+        ("smoker", "F17.210"),
+        ("smoking habit", "F17.210"),
+        ("former smoker", "Z87.891"),
+        ("high cholesterol", "E78.00"),
+        ("hyperlipidemia", "E78.5"),
+        ("dyslipemia", "E78.5"),
+        ("heart attack", "I21.9"),
+        ("ischemic heart disease", "I25.9"),
+        ("acid reflux", "K21.9"),
+        ("sugar diabetes", "E11.9"),
+        ("t2dm", "E11.9"),
+        ("ckd 3a", "N18.31"),
+        ("knee pain", "M25.569"),
+        ("right knee pain", "M25.561"),
+        ("left knee pain", "M25.562"),
+        ("bum knee", "M25.569"),
+        ("low back pain", "M54.50"),
+        ("arthralgias", "M25.50"),
+        ("sob", "R06.02"),
+        ("right acl tear", "S83.511A"),
+        ("s/p right tka", "Z96.651"),
+        ("on eliquis", "Z79.01"),
+        ("kidney transplant", "Z94.0"),
+        ("diabetes", "E11.9"),
+        ("tricuspid regurgitation", "I07.1"),
+        ("hypertension with ckd", "I12.9"),
+        ("twisted ankle", "S93.409A"),
+        ("bmi 32", "Z68.32"),
+        ("necrosis", "I96"),
+        ("hypertransaminasemia", "R74.01"),
+    ],
+)
+def test_lexicon_spot_checks(lexicon, phrase, code):
+    assert _lookup(lexicon, phrase) == {code}
+
+
+# ----------------------------------------------------------------------------- abbreviations.json
+
+
+def test_abbreviations_file_documents_itself():
+    data = load_json("abbreviations.json")
+    assert set(data) == {"_doc", "expansions"}
+    assert "token" in data["_doc"]
+
+
+def test_abbreviation_keys_are_single_lowercase_alphanumeric_tokens(expansions):
+    # The matcher splits text into runs of letters and digits, so a key with "-", "/" or "." could never be
+    # seen as one token (those go to lexicon.tsv). spaCy's tokenizer agrees for all keys but t1dm/t2dm,
+    # whose "dm" it takes for a unit suffix; the matcher keeps them whole.
+    bad_form = [k for k in expansions if not re.fullmatch(r"[a-z0-9]+", k)]
+    assert not bad_form, bad_form
+    nlp = spacy.blank("en")
+    split = {k for k in expansions if len(nlp.make_doc(k)) != 1}
+    assert split <= {"t1dm", "t2dm"}, f"keys spaCy splits: {split}"
+
+
+def test_abbreviation_expansions_are_non_empty_lowercase_words(expansions):
+    bad = {
+        k: v
+        for k, v in expansions.items()
+        if not v or v != v.lower() or v != " ".join(v.split()) or v == k
+    }
+    assert not bad, bad
+    assert len(expansions) >= 200
+
+
+@pytest.mark.parametrize(
+    ("abbreviation", "expansion"),
+    [
+        ("htn", "hypertension"),
+        ("t2dm", "type 2 diabetes mellitus"),
+        ("dm2", "type 2 diabetes mellitus"),
+        ("ckd", "chronic kidney disease"),
+        ("afib", "atrial fibrillation"),
+        ("copd", "chronic obstructive pulmonary disease"),
+        ("chf", "congestive heart failure"),
+        ("gerd", "gastro-esophageal reflux disease"),
+    ],
+)
+def test_abbreviation_spot_checks(expansions, abbreviation, expansion):
+    assert expansions[abbreviation] == expansion
+
+
+def test_abbreviations_skipped_as_ambiguous_in_the_readme_are_not_expanded(expansions):
+    section = README.read_text(encoding="utf-8").split("## Skipped abbreviations", 1)[1].split("\n## ", 1)[0]
+    skipped = re.findall(r"^\| `([a-z0-9]+)` \|", section, flags=re.MULTILINE)
+    assert {"ms", "pe", "ra", "ca"} <= set(skipped)
+    assert not set(skipped) & set(expansions)

@@ -1,0 +1,399 @@
+"""The ICD-10-CM code set: counts, records, hierarchy, notes, 7th characters, validation, search, caching."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from suggest.codeset import CodeSet, default_xml_path, load_codeset
+from suggest.errors import SuggestError
+
+
+@pytest.fixture(scope="module")
+def codes() -> CodeSet:
+    return load_codeset()
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+def test_fy2026_has_the_cms_count_of_billable_codes(codes):
+    billable = codes.billable_codes()
+    assert len(billable) == 74_719  # CMS FY2026: 74,260 + 487 new - 28 deleted
+    assert len(set(billable)) == len(billable)
+    assert codes.release == "ICD-10-CM FY2026 (April 1 2026)"
+
+
+def test_billable_codes_are_exactly_the_leaves_of_the_shipped_code_list(codes):
+    code_list = default_xml_path().with_name("code-list-April-2026.txt")
+    listed = [line.strip() for line in code_list.read_text().splitlines()]
+    listed = [c for c in listed if c and "-" not in c and not c.isdigit()]
+    prefixes = {c[:i] for c in listed for i in range(3, len(c))}
+    leaves = {c for c in listed if c not in prefixes}
+    assert {c.replace(".", "") for c in codes.billable_codes()} == leaves
+
+
+def test_every_code_is_counted_once_and_iterated(codes):
+    every = list(codes.codes())
+    assert len(every) == len(codes) == len(set(every))
+    assert set(codes.billable_codes()) <= set(every)
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@pytest.mark.parametrize("code", ["E11.9", "I10", "J18.9", "S72.001A", "E11.37X1", "S06.0X0A"])
+def test_known_billable_codes(codes, code):
+    info = codes.get(code)
+    assert info is not None and info.code == code
+    assert info.billable and codes.is_billable(code)
+    assert info.description
+    assert codes.validate(code).status == "billable"
+
+
+def test_lookup_accepts_any_formatting(codes):
+    for text in ("e1122", "E11.22", " E11.22 ", "E1122", "e11.22"):
+        assert codes.get(text).code == "E11.22"
+        assert text in codes
+    assert codes.normalize("e1122") == "E11.22"
+    assert codes.normalize("s72001a") == "S72.001A"
+    assert codes.normalize("i10") == "I10"
+    assert codes.get("E11.") is not None
+    assert codes.get("NOPE") is None and "NOPE" not in codes
+    assert codes.get("") is None
+
+
+def test_hierarchy_of_e11_22(codes):
+    info = codes.get("E11.22")
+    assert info.parent == "E11.2"
+    assert codes.ancestors("E11.22") == ["E11.2", "E11"]
+    assert info.children == ()
+    assert (info.chapter, info.block) == ("4", "E08-E13")
+    assert info.chapter_title == "Endocrine, nutritional and metabolic diseases"
+    assert info.block_title == "Diabetes mellitus"
+    category = codes.get("E11")
+    assert category.parent is None and codes.ancestors("E11") == []
+    assert "E11.2" in category.children and "E11.22" in codes.children("E11.2")
+
+
+def test_notes_are_inherited_and_cleaned(codes):
+    e1122 = codes.get("E11.22")
+    assert any("N18" in note for note in e1122.use_additional_code)
+    # inherited from category E11 ("code to identify control using: ... insulin (Z79.4)")
+    assert any("Z79.4" in note for note in e1122.use_additional_code)
+    j189 = codes.get("J18.9")
+    assert j189.code_first and j189.code_first[0].startswith("if applicable")
+    assert codes.get("I10").inclusion_terms[0] == "high blood pressure"
+    for code in codes.codes():
+        if len(code) > 7:  # expanded codes reuse their stem's notes
+            continue
+        info = codes.get(code)
+        for notes in (info.inclusion_terms, info.excludes1, info.excludes2, info.code_first,
+                      info.use_additional_code, info.code_also):
+            assert all(n and n == n.strip() and not n.startswith(",") for n in notes), code
+
+
+# ----------------------------------------------------------------------------- 7th characters
+
+
+def test_seventh_character_codes(codes):
+    info = codes.get("S72.001A")
+    assert info.description.endswith("initial encounter for closed fracture")
+    assert info.description.startswith("Fracture of unspecified part of neck of right femur")
+    assert info.parent == "S72.001" and codes.ancestors("S72.001A")[-1] == "S72"
+    assert info.seventh_characters["S"] == "sequela"
+    stem = codes.get("S72.001")
+    assert not stem.billable and stem.children[0] == "S72.001A" and len(stem.children) == 16
+    assert codes.seventh_character_stem("S72.001A") == "S72.001"
+    assert codes.seventh_character_stem("S06.0X0A") == "S06.0X0"
+    assert codes.seventh_character_stem("E11.37X1") == "E11.37"  # X padding is not part of the stem
+    assert codes.seventh_character_stem("E11.22") is None
+
+
+def test_placeholder_x_pads_short_codes(codes):
+    assert codes.children("E11.37") == ["E11.37X1", "E11.37X2", "E11.37X3", "E11.37X9"]
+    assert "E11.371" not in codes
+    assert codes.children("S12.8") == ["S12.8XXA", "S12.8XXD", "S12.8XXS"]
+
+
+def test_descendant_redefines_seventh_characters(codes):
+    assert set(codes.get("S12").seventh_characters) == set("ABDGKS")
+    assert codes.get("S12.8").seventh_characters == {
+        "A": "initial encounter", "D": "subsequent encounter", "S": "sequela",
+    }
+    assert "S12.000B" in codes and "S12.8XXB" not in codes
+
+
+def test_s06_death_before_regaining_consciousness_takes_only_initial_encounter(codes):
+    assert codes.children("S06.1X7") == ["S06.1X7A"]
+    assert codes.get("S06.1X7").seventh_characters == {"A": "initial encounter"}
+    assert "S06.1X7D" not in codes and "S06.1X8S" not in codes
+    assert {"S06.1X6A", "S06.1X6D", "S06.1X6S"} <= set(codes.children("S06.1X6"))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def test_category_is_valid_but_not_billable(codes):
+    result = codes.validate("e11")
+    assert result.status == "not_billable" and result.valid
+    assert result.description == "Type 2 diabetes mellitus"
+    assert 0 < len(result.billable_descendants) <= 20
+    assert all(codes.is_billable(c) and c.startswith("E11.") for c in result.billable_descendants)
+    assert "E11.9" in codes.billable_descendants("E11")
+    assert codes.billable_descendants("E11.9") == ["E11.9"]
+    assert codes.billable_descendants("E11", limit=3) == ["E11.00", "E11.01", "E11.10"]
+
+
+def test_invalid_code_gets_near_matches(codes):
+    result = codes.validate("E11.99")
+    assert result.status == "invalid" and not result.valid and result.description is None
+    assert result.near_matches[0] == "E11.9"
+    assert all(c in codes for c in result.near_matches)
+    assert "S06.1X7A" in codes.validate("S06.1X7D").near_matches
+    assert "E11.37X1" in codes.validate("E11.371").near_matches
+    assert codes.validate("").status == "invalid"
+
+
+# ----------------------------------------------------------------------------- terms
+
+
+def test_all_terms_lists_stems_once_and_categories(codes):
+    terms = list(codes.all_terms())
+    by_code: dict[str, list[tuple[str, str]]] = {}
+    for code, term, kind in terms:
+        assert kind in {"description", "inclusion"} and term
+        by_code.setdefault(code, []).append((term, kind))
+    assert not any(codes.seventh_character_stem(code) for code in by_code)
+    assert ("Fracture of unspecified part of neck of right femur", "description") in by_code["S72.001"]
+    assert ("Type 2 diabetes mellitus", "description") in by_code["E11"]
+    assert ("high blood pressure", "inclusion") in by_code["I10"]
+    assert codes.terms("I10") == ["Essential (primary) hypertension", *codes.get("I10").inclusion_terms]
+    assert codes.terms("XYZ") == []
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def _top(codes, query, n=10, **kw):
+    return [hit.code for hit in codes.search(query, limit=n, **kw)]
+
+
+def test_search_quality(codes):
+    assert "E11.22" in _top(codes, "type 2 diabetes kidney", 3)
+    assert _top(codes, "essential hypertension")[0] == "I10"
+    assert "J18.9" in _top(codes, "pneumonia unspecified organism", 3)
+    heart_failure = _top(codes, "heart failure", 3)
+    assert all(code.startswith("I50") for code in heart_failure)
+    assert _top(codes, "htn")[0] == "I10"
+    assert _top(codes, "urinary tract infection")[0] == "N39.0"
+    assert _top(codes, "copd with exacerbation")[0] == "J44.1"
+
+
+def test_search_hits_carry_description_score_and_term(codes):
+    hits = codes.search("high blood pressure", limit=5)
+    assert hits[0].code == "I10" and hits[0].matched_term == "high blood pressure"
+    assert hits[0].description == "Essential (primary) hypertension"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_code_query_returns_the_code_first(codes):
+    assert _top(codes, "J18.9")[0] == "J18.9"
+    assert _top(codes, "e112") == ["E11.2", "E11.21", "E11.22", "E11.29"]
+    assert _top(codes, "E11.99")[0] == "E11.9"
+
+
+def test_billable_only_search_expands_seventh_characters(codes):
+    hits = codes.search("fracture of neck of right femur", limit=10, billable_only=True)
+    assert hits and all(codes.is_billable(h.code) for h in hits)
+    assert hits[0].code.endswith("A")
+    sequela = codes.search("fracture of neck of right femur sequela", limit=5)
+    assert sequela[0].code.endswith("S") and sequela[0].description.endswith("sequela")
+    assert all(codes.is_billable(c) for c in _top(codes, "heart failure", 20, billable_only=True))
+
+
+def test_search_edge_cases(codes):
+    assert codes.search("") == [] and codes.search("   ") == []
+    assert codes.search("qwertyuiop zxcvb") == []
+    assert codes.search("heart failure", limit=0) == []
+    assert len(codes.search("fracture", limit=3)) == 3
+
+
+def test_search_is_fast(codes):
+    queries = ["type 2 diabetes kidney", "heart failure", "fracture of femur", "pain", "J18.9", "E11.99"]
+    codes.search("warm up")
+    start = time.perf_counter()
+    for _ in range(5):
+        for query in queries:
+            codes.search(query)
+    per_query = (time.perf_counter() - start) / (5 * len(queries))
+    assert per_query < 0.05, f"{per_query * 1000:.1f} ms per query"
+
+
+# ----------------------------------------------------------------------------- loading and caching
+
+
+def test_load_is_memoised_per_path(codes):
+    assert load_codeset() is codes
+    assert load_codeset(default_xml_path()) is codes
+
+
+def test_cache_is_written_then_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
+    first_copy = tmp_path / "a" / default_xml_path().name
+    second_copy = tmp_path / "b" / default_xml_path().name
+    for copy in (first_copy, second_copy):
+        copy.parent.mkdir()
+        shutil.copy(default_xml_path(), copy)
+    cold = load_codeset(first_copy)
+    assert list((tmp_path / "cache").glob("codeset-*.pickle"))
+
+    def must_not_parse(path):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr("suggest.codeset.core.parse_tabular", must_not_parse)
+    start = time.perf_counter()
+    warm = load_codeset(second_copy)
+    assert time.perf_counter() - start < 1.0
+    assert warm is not cold and len(warm) == len(cold) and warm.release == cold.release
+    assert warm.search("heart failure", 3) == cold.search("heart failure", 3)
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
+    xml = tmp_path / "icd10cm-tabular-October-1-2026.xml"
+    xml.write_text(_MINI_RELEASE)
+    load_codeset(xml)
+    (cache,) = (tmp_path / "cache").glob("codeset-*.pickle")
+    cache.write_bytes(b"not a pickle")
+    copy = tmp_path / "copy" / xml.name
+    copy.parent.mkdir()
+    shutil.copy(xml, copy)
+    assert len(load_codeset(copy).billable_codes()) == len(load_codeset(xml).billable_codes())
+
+
+def test_missing_or_foreign_xml_is_a_clear_error(tmp_path):
+    with pytest.raises(SuggestError, match="cannot read"):
+        load_codeset(tmp_path / "absent.xml")
+    foreign = tmp_path / "other.xml"
+    foreign.write_text("<catalog><item/></catalog>")
+    with pytest.raises(SuggestError, match="not a readable ICD-10-CM tabular XML"):
+        load_codeset(foreign)
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<ICD10CM.tabular><chapter>")
+    with pytest.raises(SuggestError, match="broken.xml"):
+        load_codeset(broken)
+
+
+# A tiny "next release": another XML path is all it takes to load it.
+_MINI_RELEASE = """<?xml version="1.0" encoding="utf-8"?>
+<ICD10CM.tabular>
+  <version>2027</version>
+  <chapter>
+    <name>19</name>
+    <desc>Injury (S00-T88)</desc>
+    <useAdditionalCode><note>, code for retained foreign body (Z18.-)</note></useAdditionalCode>
+    <section id="S00-S09">
+      <desc>Injuries to the head (S00-S09)</desc>
+      <diag>
+        <name>S06</name>
+        <desc>Intracranial injury</desc>
+        <sevenChrDef>
+          <extension char="A">initial encounter</extension>
+          <extension char="D">subsequent encounter</extension>
+          <extension char="S">sequela</extension>
+        </sevenChrDef>
+        <notes>
+          <note>7th characters D and S do not apply to codes in category S06 with 6th character 7 - death, or 8 - death due to other cause.</note>
+        </notes>
+        <diag placeholder="true">
+          <name>S06.1X</name>
+          <desc>Traumatic cerebral edema</desc>
+          <diag><name>S06.1X0</name><desc>Traumatic cerebral edema without loss of consciousness</desc></diag>
+          <diag><name>S06.1X7</name><desc>Traumatic cerebral edema with death</desc></diag>
+        </diag>
+        <diag>
+          <name>S06.9</name>
+          <desc>Unspecified intracranial injury</desc>
+          <sevenChrDef>
+            <extension char="A">initial encounter</extension>
+          </sevenChrDef>
+        </diag>
+      </diag>
+      <diag>
+        <name>S09</name>
+        <desc>Other injuries of head</desc>
+        <inclusionTerm><note>Head injury NOS</note></inclusionTerm>
+      </diag>
+    </section>
+  </chapter>
+</ICD10CM.tabular>
+"""
+
+
+def test_another_release_is_just_another_xml(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
+    xml = tmp_path / "icd10cm-tabular-October-1-2026.xml"
+    xml.write_text(_MINI_RELEASE)
+    release = load_codeset(xml)
+    assert release.release == "ICD-10-CM FY2027 (October 1 2026)"
+    assert release.billable_codes() == ["S06.1X0A", "S06.1X0D", "S06.1X0S", "S06.1X7A", "S06.9XXA", "S09"]
+    assert release.get("S06.9XXA").description == "Unspecified intracranial injury, initial encounter"
+    assert release.get("S09").use_additional_code == ("code for retained foreign body (Z18.-)",)
+    assert release.get("S06.1X").children == ("S06.1X0", "S06.1X7")
+    assert release.get("S06").block_title == "Injuries to the head" and release.get("S06").chapter_title == "Injury"
+    assert release.search("head injury")[0].code == "S09"
+    assert load_codeset() is not release
+
+
+def test_importing_the_code_set_stays_light():
+    probe = (
+        "import sys, suggest.codeset; "
+        "heavy = [m for m in ('numpy', 'spacy', 'sklearn', 'mlflow', 'simple_icd_10_cm') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_code_info_is_hashable_and_serialisable(codes):
+    info = codes.get("S72.001A")
+    assert len({info, codes.get("s72001a")}) == 1
+    data = info.to_dict()
+    assert data["code"] == "S72.001A" and isinstance(data["children"], list)
+    assert codes.validate("E11").to_dict()["status"] == "not_billable"
+
+
+def test_code_set_pickles_with_its_data(codes):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(codes))
+    assert len(copy) == len(codes) and copy.get("E11.22") == codes.get("E11.22")
+
+
+def test_notes_written_above_a_code(codes):
+    assert ("S72", "traumatic amputation of hip and thigh (S78.-)") in codes.ancestor_notes("S72.001A", "excludes1")
+    from_e11 = codes.ancestor_notes("E11.22", "excludes1")
+    assert ("E11", "type 1 diabetes mellitus (E10.-)") in from_e11
+    assert from_e11[-1][0] == "chapter 4"  # chapter-level notes come last
+    assert codes.ancestor_notes("E11", "excludes1")[0][0] in {"E08-E13", "chapter 4"}
+    assert codes.ancestor_notes("NOPE", "excludes2") == []
+    with pytest.raises(ValueError, match="kind"):
+        codes.ancestor_notes("E11.22", "description")
+
+
+def test_unwritable_cache_only_costs_time(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(blocker / "cache"))
+    xml = tmp_path / "icd10cm-tabular-October-1-2026.xml"
+    xml.write_text(_MINI_RELEASE)
+    with caplog.at_level("WARNING", logger="suggest.codeset.core"):
+        release = load_codeset(xml)
+    assert len(release.billable_codes()) == 6
+    assert "could not write code-set cache" in caplog.text

@@ -1,0 +1,187 @@
+"""The model registry: promotion gated on paired evaluation, challenger, rollback, URI resolution.
+
+Two real models are trained once for the module (a weak one on 6 charts, a strong one on 60)
+and registered; every test then gets a fresh registered model whose versions point at them:
+version 1 = weak, 2 = strong, 3 = the strong model again (so it cannot beat version 2).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from suggest.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*noload.*")]
+
+FAST = {"cv_folds": 2, "ranker_max_iter": 40, "min_df": 1, "knn_neighbors": 5, "n_jobs": 1}
+CONDITIONS = [
+    ("I10", ["essential hypertension", "high blood pressure", "HTN"]),
+    ("E11.9", ["type 2 diabetes mellitus without complications", "type 2 diabetes", "T2DM"]),
+    ("J45.909", ["asthma", "reactive airway disease"]),
+    ("E78.5", ["hyperlipidemia", "high cholesterol"]),
+    ("K21.9", ["gastro-esophageal reflux disease", "GERD", "acid reflux"]),
+    ("F32.A", ["depression", "depressed mood"]),
+    ("E03.9", ["hypothyroidism", "underactive thyroid"]),
+    ("I48.91", ["atrial fibrillation", "afib"]),
+    ("N39.0", ["urinary tract infection", "UTI"]),
+    ("G43.909", ["migraine", "migraine headaches"]),
+]
+_names = itertools.count(1)
+
+
+def write_charts(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            present = rng.sample(CONDITIONS, rng.choice((2, 3)))
+            absent = rng.choice([c for c in CONDITIONS if c not in present])
+            sentences = [f"Patient presents with {rng.choice(names)}." for _, names in present]
+            sentences.append(f"Denies {rng.choice(absent[1])}.")
+            rng.shuffle(sentences)
+            chart = {"id": f"{path.stem}-{i}", "text": "ASSESSMENT: " + " ".join(sentences),
+                     "codes": [code for code, _ in present]}
+            out.write(json.dumps(chart) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A models folder with an embedded MLflow store holding a weak and a strong registered model."""
+    from training.train import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SUGGEST_MODELS_DIR", str(root / "models"))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        dev = write_charts(root / "dev.jsonl", 16, seed=2)
+        versions = {}
+        for label, n in (("weak", 6), ("strong", 60)):
+            data = write_charts(root / f"train-{label}.jsonl", n, seed=1)
+            result = train(TrainOptions(train=[data], dev=dev, config=FAST, seed=3, registered_name="base"))
+            versions[label] = result.registered_version
+        yield {"root": root, "dev": dev, "versions": versions}
+
+
+@pytest.fixture()
+def registry(trained, monkeypatch):
+    """A fresh registered model: v1 weak, v2 strong, v3 strong again. Returns its name."""
+    from mlflow import MlflowClient
+
+    from training.tracking import configure_mlflow
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(trained["root"] / "models"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("USER", "tester")
+    configure_mlflow()
+    client = MlflowClient()
+    name = f"suggester-{next(_names)}"
+    client.create_registered_model(name)
+    for label in ("weak", "strong", "strong"):
+        base = client.get_model_version("base", trained["versions"][label])
+        client.create_model_version(name, source=base.source, run_id=base.run_id)
+    return name
+
+
+def _aliases(name: str) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    return {alias: str(v) for alias, v in MlflowClient().get_registered_model(name).aliases.items()}
+
+
+def test_first_promotion_needs_no_champion_and_is_recorded(registry, capsys):
+    from mlflow import MlflowClient
+
+    from training.registry import champion_uri, history
+
+    assert champion_uri(registry) is None
+    assert main(["promote", "--name", registry, "--version", "1", "--reason", "first model"]) == 0
+    assert "no champion yet" in capsys.readouterr().out
+    assert _aliases(registry) == {"champion": "1"}
+    assert champion_uri(registry) == f"models:/{registry}/1"
+    tags = MlflowClient().get_model_version(registry, "1").tags
+    assert tags["promotion.champion.who"] == "tester"
+    assert tags["promotion.champion.why"] == "first model"
+    assert json.loads(tags["promotion.champion.metrics"])["map"] > 0  # evaluated on the recorded dev data
+    [event] = history(registry)
+    assert event["action"] == "promote" and event["version"] == "1" and event["previous"] is None
+
+
+def test_a_better_version_is_promoted_with_confidence_intervals(registry, capsys):
+    assert main(["promote", "--name", registry, "--version", "1"]) == 0
+    capsys.readouterr()
+    assert main(["promote", "--name", registry, "--version", "2", "--user", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "beats the champion" in out
+    assert _aliases(registry) == {"champion": "2"}
+
+
+def test_promotion_is_refused_when_not_better_unless_forced(registry, trained, capsys):
+    from mlflow import MlflowClient
+
+    from training.registry import history
+
+    assert main(["promote", "--name", registry, "--version", "2"]) == 0
+    capsys.readouterr()
+    # Version 3 is the same model as the champion: no improvement, refused with exit 2.
+    assert main(["promote", "--name", registry, "--version", "3"]) == 2
+    captured = capsys.readouterr()
+    assert "does not beat the champion" in captured.err and "--force" in captured.err
+    assert "95% CI [+0.0000, +0.0000]" in captured.out
+    # The weak version is worse: refused too, also on explicitly given data.
+    assert main(["promote", "--name", registry, "--version", "1", "--data", str(trained["dev"])]) == 2
+    assert _aliases(registry) == {"champion": "2"}
+    # --force promotes anyway and says so in the record.
+    assert main(["promote", "--name", registry, "--version", "1", "--force", "--reason", "hotfix"]) == 0
+    assert _aliases(registry) == {"champion": "1"}
+    last = history(registry)[-1]
+    assert last["forced"] is True and last["why"] == "hotfix" and last["previous"] == "2"
+    assert MlflowClient().get_model_version(registry, "1").tags["promotion.champion.why"] == "hotfix"
+
+
+def test_rollback_walks_back_through_previous_champions(registry, capsys):
+    from training.registry import promote, rollback
+
+    assert promote("1", name=registry).promoted
+    assert promote("2", name=registry).promoted
+    assert promote("3", name=registry, force=True).promoted
+    assert main(["rollback", "--name", registry, "--reason", "bad release"]) == 0
+    assert "from version 3 to version 2" in capsys.readouterr().out
+    assert _aliases(registry)["champion"] == "2"
+    assert rollback(name=registry).version == "1"
+    assert main(["rollback", "--name", registry]) == 2
+    assert "no previous champion" in capsys.readouterr().err
+    assert _aliases(registry)["champion"] == "1"
+
+
+def test_challenger_alias_and_registry_listing(registry, capsys):
+    assert main(["promote", "--name", registry, "--version", "2"]) == 0
+    assert main(["promote", "--name", registry, "--version", "3", "--as", "challenger"]) == 0
+    assert _aliases(registry) == {"champion": "2", "challenger": "3"}
+    capsys.readouterr()
+    assert main(["registry", "--name", registry, "--history"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
+    assert "champion" in lines["2"] and "challenger" in lines["3"]
+    assert "promote  challenger: - -> 3" in out
+
+
+def test_models_uri_resolves_to_a_loadable_cached_folder(registry):
+    import suggest
+    from training.registry import promote, resolve_model_uri
+
+    promote("2", name=registry)
+    folder = resolve_model_uri(f"models:/{registry}@champion")
+    assert (folder / "model.joblib").is_file()
+    assert resolve_model_uri(f"models:/{registry}/2") == folder
+    model = suggest.load_model(f"models:/{registry}@champion")
+    codes = [s.code for s in model.suggest("Patient presents with asthma.", top_k=3).suggestions]
+    assert "J45.909" in codes
+    with pytest.raises(Exception, match="no version 9"):
+        resolve_model_uri(f"models:/{registry}/9")
+    with pytest.raises(Exception, match="not a registry URI"):
+        resolve_model_uri("models:/")

@@ -1,0 +1,49 @@
+"""The default model: trained from the project's own material, so a fresh install works offline.
+
+Its training data are synthetic outpatient charts (``training.synth``) over the whole
+code set's dictionary; it goes through the same tracked training code as any other
+model (:func:`training.train.train`) and is saved to ``<models_dir>/default``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from suggest.corpus import write_jsonl
+
+log = logging.getLogger(__name__)
+
+#: Synthetic training charts and seed of the default model (``SUGGEST_DEFAULT_N`` overrides the size).
+DEFAULT_TRAIN_CHARTS = 6000
+DEFAULT_DEV_CHARTS = 600
+DEFAULT_SEED = 7
+
+
+def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts: int | None = None) -> Path:
+    """Generate the synthetic corpus, train, save to ``models_dir/default``; returns the folder.
+
+    ``track`` logs the run to MLflow and registers the model (default: on, unless
+    ``SUGGEST_DEFAULT_TRACK=0``).
+    """
+    from training.synth import generate_charts
+    from training.train import TrainOptions, train
+
+    models_dir = Path(models_dir)
+    if track is None:
+        track = os.environ.get("SUGGEST_DEFAULT_TRACK", "1") != "0"
+    n = n_charts or int(os.environ.get("SUGGEST_DEFAULT_N", DEFAULT_TRAIN_CHARTS))
+    data_dir = models_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    train_path = data_dir / f"synthetic-train-seed{DEFAULT_SEED}-n{n}.jsonl"
+    dev_path = data_dir / f"synthetic-dev-seed{DEFAULT_SEED + 1}-n{DEFAULT_DEV_CHARTS}.jsonl"
+    if not train_path.exists():
+        write_jsonl(generate_charts(n, DEFAULT_SEED), train_path)
+    if not dev_path.exists():
+        write_jsonl(generate_charts(DEFAULT_DEV_CHARTS, DEFAULT_SEED + 1), dev_path)
+    output = models_dir / "default"
+    log.warning("training the default model on %d synthetic charts (once; takes a few minutes)", n)
+    train(TrainOptions(train=[train_path], dev=dev_path, output=output, seed=DEFAULT_SEED,
+                       track=track, models_dir=models_dir, run_name="default"))
+    return output
