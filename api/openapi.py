@@ -14,7 +14,7 @@ _REF = "#/components/schemas/{model}"
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (schemas.SuggestRequest, schemas.BatchSuggestRequest, schemas.ChartCreate, schemas.ChartPatch,
-                  schemas.FeedbackRequest, schemas.CheckRequest):
+                  schemas.FeedbackRequest, schemas.CheckRequest, schemas.ReloadRequest):
         schema = model.model_json_schema(ref_template=_REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -96,6 +96,8 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     if params:
         op["parameters"] = params
     if extra:
+        extra = dict(extra)
+        op["responses"].update(extra.pop("responses", {}))
         op.update(extra)
     return op
 
@@ -162,7 +164,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/model": {"get": _op("The served model: name, version, release, threshold, card", tag="model")},
             "/v1/model/reload": {"post": _op(
                 "Load the current champion (or {\"model\": ref}) and swap it in without downtime", tag="model",
-                role="admin")},
+                role="admin", extra={"requestBody": {"required": False, "content": _json("ReloadRequest")}})},
             "/healthz": {"get": _op("Liveness", tag="service", role=None)},
             "/readyz": {"get": _op("Readiness: model loaded and database reachable", tag="service", role=None)},
             "/metrics": {"get": _op("Prometheus metrics", tag="service", role=None)},

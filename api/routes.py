@@ -27,6 +27,7 @@ from api.schemas import (
     CheckRequest,
     CodeSearchQuery,
     FeedbackRequest,
+    ReloadRequest,
     SuggestRequest,
 )
 from api.web import (
@@ -37,7 +38,6 @@ from api.web import (
     principal,
     requires,
     served_model,
-    validate,
     write_model_state,
 )
 
@@ -323,22 +323,7 @@ def model_reload():
     from api.modelhost import resolve_model_ref
 
     config = current_app.extensions["suggest_config"]
-    raw = request.get_data(cache=True)
-    ref = None
-    if raw.strip():
-        from pydantic import BaseModel, ConfigDict
-
-        class ReloadRequest(BaseModel):
-            model_config = ConfigDict(extra="forbid")
-            model: str | None = None
-
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError("malformed JSON", field="body") from None
-        if not isinstance(data, dict):
-            raise ApiError("request body must be a JSON object", field="body")
-        ref = validate(ReloadRequest, data).model
+    ref = parse_body(ReloadRequest).model if request.get_data(cache=True).strip() else None
     ref = ref or resolve_model_ref(config.model_ref)
     host = current_app.extensions["model_host"]
     old = host.served

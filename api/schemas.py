@@ -80,6 +80,11 @@ class CheckRequest(_Body):
     chart_id: int | None = Field(None, ge=1)
 
 
+class ReloadRequest(_Body):
+    model: str | None = Field(None, max_length=500, description="Model reference to load (folder, 'default' or "
+                              "models:/name@alias); default: the configured model, else the MLflow champion.")
+
+
 class ChartQuery(_Body):
     code: str | None = Field(None, max_length=10)
     patient_id: str | None = Field(None, max_length=64)

@@ -16,7 +16,7 @@ from suggest.corpus import write_jsonl
 log = logging.getLogger(__name__)
 
 #: Synthetic training charts and seed of the default model (``SUGGEST_DEFAULT_N`` overrides the size).
-DEFAULT_TRAIN_CHARTS = 6000
+DEFAULT_TRAIN_CHARTS = 4000
 DEFAULT_DEV_CHARTS = 600
 DEFAULT_SEED = 7
 

@@ -39,6 +39,8 @@ from suggest.types import Chart, Suggestion
 
 #: Cut-offs reported by ``evaluate`` (the CLI table shows these; metrics.json has k=10 too).
 TABLE_KS = (1, 5, 8, 15)
+#: Suggestions ranked per chart when evaluating: MAP is over the whole ranked list, as in CodiEsp's evaluation.
+EVAL_TOP_K = 50
 REPORT_KS = (1, 5, 8, 10, 15)
 
 #: ICD-10-CM chapters by range of 3-character categories: (first, last, number, title).
@@ -157,7 +159,7 @@ def load_gold(path: str | Path) -> list[Chart]:
     return charts
 
 
-def predict_charts(model, charts: Sequence[Chart], *, top_k: int = 20, batch_size: int = 32) -> list[ChartOutcome]:
+def predict_charts(model, charts: Sequence[Chart], *, top_k: int = EVAL_TOP_K, batch_size: int = 32) -> list[ChartOutcome]:
     """Run ``model.suggest_batch`` over the charts (in batches, with a progress bar on a terminal)."""
     outcomes: list[ChartOutcome] = []
     batches = [charts[i : i + batch_size] for i in range(0, len(charts), batch_size)]
@@ -205,7 +207,7 @@ def evaluate_model(
     model,
     charts: Sequence[Chart],
     *,
-    top_k: int = 20,
+    top_k: int = EVAL_TOP_K,
     seen_codes: set[str] | None = None,
     model_ref: str = "",
     data_ref: str = "",

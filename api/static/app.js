@@ -227,13 +227,24 @@
   // ------------------------------------------------------------------ chosen codes and code search
   function renderChosen() {
     const list = $("chosen");
-    list.replaceChildren(...state.chosen.map((c) => el("li", { "data-code": c.code },
+    list.replaceChildren(...state.chosen.map((c, i) => el("li", { "data-code": c.code },
       el("span", { class: "code", text: c.code }),
       el("span", { class: "desc", title: c.description || "", text: c.description || "" },
         c.billable === false ? el("span", { class: "badge", text: "not billable" }) : null),
       el("span", { class: "muted", text: c.source }),
+      el("button", { type: "button", class: "small", "aria-label": `Move ${c.code} up (sequence)`, title: "Move up: the first code is the principal diagnosis",
+        text: "↑", disabled: i === 0, onclick: () => moveUp(i) }),
       el("button", { type: "button", class: "small", "aria-label": `Remove ${c.code}`, text: "Remove", onclick: () => removeCode(c.code) }))));
     $("codes-count").textContent = state.chosen.length ? `· ${state.chosen.length}` : "";
+  }
+  function moveUp(i) {
+    if (i <= 0) return;
+    [state.chosen[i - 1], state.chosen[i]] = [state.chosen[i], state.chosen[i - 1]];
+    state.dirty = true;
+    renderChosen();
+    const buttons = $("chosen").children[i - 1].querySelectorAll("button");
+    (i - 1 > 0 ? buttons[0] : buttons[1]).focus();
+    setStatus(`Moved ${state.chosen[i - 1].code} up`);
   }
   function removeCode(code) {
     state.chosen = state.chosen.filter((c) => c.code !== code);

@@ -12,6 +12,8 @@ from suggest.pipeline import FLAGS, section_at
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
+#: Lone surrogates (from bytes decoded with "surrogateescape") cannot be encoded; one code point each.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(slots=True)
@@ -37,11 +39,15 @@ class ChartAnalysis:
 
 
 def spacy_safe(text: str) -> str:
-    """A copy of ``text`` of the same length where very long tokens are broken by spaces.
+    """A copy of ``text`` of the same length that spaCy can always process.
+
+    Very long tokens are broken by spaces and lone surrogates replaced.
 
     spaCy's tokenizer slows down on huge whitespace-free runs; character offsets
     are unchanged, so spans found on the copy index the original text.
     """
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
     if len(text) < 400 or not _LONG_RUN.search(text):
         return text
 
@@ -52,12 +58,19 @@ def spacy_safe(text: str) -> str:
     return _LONG_RUN.sub(breakup, text)
 
 
-def analyse_docs(nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64) -> list[ChartAnalysis]:
+def analyse_docs(
+    nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64, progress: bool = False
+) -> list[ChartAnalysis]:
     """Run the clinical pipeline and the dictionary over ``texts``."""
     context = nlp.get_pipe("clinical_context")
     out: list[ChartAnalysis] = []
     safe = (spacy_safe(t) for t in texts)
-    for text, doc in zip(texts, nlp.pipe(safe, batch_size=batch_size), strict=True):
+    docs = nlp.pipe(safe, batch_size=batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        docs = tqdm(docs, total=len(texts), desc="analyse charts", unit="chart")
+    for text, doc in zip(texts, docs, strict=True):
         starts = doc.user_data.get("sentence_starts") or [s.start_char for s in doc.sents]
         mentions = index.match(text, starts)
         asserted: list[AssertedMention] = []

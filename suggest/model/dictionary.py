@@ -23,6 +23,9 @@ import scipy.sparse as sp
 from suggest.pipeline.normalize import Normalizer
 from suggest.pipeline.resources import read_text
 
+#: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
+_COUNT_UNIT = 1000.0
+
 #: Term kinds, in the order of their feature index.
 TERM_KINDS = ("description", "inclusion", "lexicon", "learned")
 
@@ -105,11 +108,11 @@ class TermIndex:
         binary = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_terms, n_vocab))
         df = np.asarray(binary.sum(axis=0)).ravel()
         self.idf_ = np.log((n_terms + 1) / (df + 1)).astype(np.float32) + 1.0
-        self.matrix_ = sp.csr_matrix(binary.multiply(self.idf_[None, :]), dtype=np.float32)
-        self.matrix_t_ = self.matrix_.T.tocsr()
-        self.term_weight_ = np.asarray(self.matrix_.sum(axis=1)).ravel()
-        self.binary_t_ = binary.T.tocsr()
+        self.term_weight_ = np.asarray(binary.multiply(self.idf_[None, :]).sum(axis=1)).ravel()
+        packed = binary.multiply(self.idf_[None, :]) + binary * _COUNT_UNIT
+        self.packed_t_ = sp.csr_matrix(packed, dtype=np.float64).T.tocsr()
         n_stems = np.diff(binary.tocsr().indptr)
+        self.term_n_stems_ = n_stems.astype(np.int32)
         # Short terms must match whole: one everyday word ("attack", "bp") is not a mention.
         self.term_min_words_ = np.where(n_stems <= 2, n_stems, np.maximum(2, np.ceil(0.6 * n_stems))).astype(np.float32)
         self.vocab_ = vocab
@@ -138,37 +141,34 @@ class TermIndex:
         if not tokens:
             return []
         vocab = self.vocab_
-        sent_of = [max(bisect.bisect_right(sentence_starts, s) - 1, 0) for _, s, _ in tokens]
-        # Sentence-by-stem indicator matrix, then one sparse product gives every term's matched weight.
-        rows, cols, positions = [], [], defaultdict(list)
-        for i, (stem, _, _) in enumerate(tokens):
-            v = vocab.get(stem)
-            if v is None:
-                continue
-            rows.append(sent_of[i])
-            cols.append(v)
-            positions[(sent_of[i], v)].append(i)
-        if not rows:
+        tok_vocab = np.fromiter((vocab.get(t[0], -1) for t in tokens), dtype=np.int64, count=len(tokens))
+        tok_start = np.fromiter((t[1] for t in tokens), dtype=np.int64, count=len(tokens))
+        tok_sent = np.maximum(np.searchsorted(np.asarray(sentence_starts, dtype=np.int64), tok_start, "right") - 1, 0)
+        known = np.flatnonzero(tok_vocab >= 0)
+        if known.size == 0:
             return []
-        n_sent = max(sent_of) + 1
+        positions: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, s, v in zip(known.tolist(), tok_sent[known].tolist(), tok_vocab[known].tolist()):
+            positions[(s, v)].append(i)
+        n_sent = int(tok_sent.max()) + 1
+        pairs = np.array(list(positions.keys()), dtype=np.int64)
         indicator = sp.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_sent, len(vocab))
+            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=(n_sent, len(vocab))
         )
-        indicator.data[:] = 1.0  # duplicates summed by the constructor
-        scores = (indicator @ self.matrix_t_).tocoo()
-        coverage = scores.data / self.term_weight_[scores.col]
-        keep = np.flatnonzero(coverage >= self.min_coverage - 1e-6)
-        if keep.size:
-            words = (indicator @ self.binary_t_).tocsr()
-            matched_words = np.asarray(words[scores.row[keep], scores.col[keep]]).ravel()
-            keep = keep[matched_words >= self.term_min_words_[scores.col[keep]]]
+        # One sparse product gives, per (sentence, term), the matched weight plus 1000 x the matched word count.
+        scores = (indicator @ self.packed_t_).tocoo()
+        words = np.floor(scores.data / _COUNT_UNIT + 1e-3)
+        coverage = (scores.data - words * _COUNT_UNIT) / self.term_weight_[scores.col]
+        keep = np.flatnonzero(
+            (coverage >= self.min_coverage - 1e-4) & (words >= self.term_min_words_[scores.col])
+        )
         if keep.size == 0:
             return []
         sent_ids = scores.row[keep]
         term_ids = scores.col[keep]
-        cov = coverage[keep]
+        cov = np.minimum(coverage[keep], 1.0)
         code_ids = self.term_code_[term_ids]
-        n_stems = np.fromiter((len(self.term_stems_[t]) for t in term_ids), dtype=np.int32, count=keep.size)
+        n_stems = self.term_n_stems_[term_ids]
         # Best term per (sentence, code): highest coverage, then the longest term.
         order = np.lexsort((-n_stems, -cov, code_ids, sent_ids))
         first = np.ones(order.size, dtype=bool)

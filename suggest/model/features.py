@@ -80,6 +80,36 @@ class CandidateRows:
     sources: dict[str, list[str]]
 
 
+@dataclass(frozen=True, slots=True)
+class _CodeFacts:
+    info: object | None
+    billable: bool
+    length: int
+    has_seventh: bool
+    ancestors: tuple[str, ...]
+
+
+_FACTS: dict[tuple[int, str], _CodeFacts] = {}
+
+
+def _facts(codeset, code: str) -> _CodeFacts:
+    """Static code-set facts of a code, cached (the code set is immutable)."""
+    key = (id(codeset), code)
+    facts = _FACTS.get(key)
+    if facts is None:
+        info = codeset.get(code)
+        facts = _CodeFacts(
+            info,
+            bool(info and info.billable),
+            len(code.replace(".", "")),
+            bool(info and info.seventh_characters),
+            tuple(codeset.ancestors(code)) if info else (),
+        )
+        if len(_FACTS) < 400_000:
+            _FACTS[key] = facts
+    return facts
+
+
 def build_candidates(
     analysis: ChartAnalysis,
     clf_scores: dict[str, float],
@@ -98,90 +128,103 @@ def build_candidates(
     by_code: dict[str, list[AssertedMention]] = defaultdict(list)
     for am in analysis.mentions:
         by_code[am.mention.code].append(am)
-    sources: dict[str, list[str]] = defaultdict(list)
-    for code in by_code:
-        sources[code].append("dictionary")
+    sources: dict[str, list[str]] = {code: ["dictionary"] for code in by_code}
     ranked_clf = sorted(clf_scores.items(), key=lambda kv: -kv[1])
     clf_rank = {code: r for r, (code, _) in enumerate(ranked_clf)}
     for code, _ in ranked_clf[:classifier_candidates]:
-        sources[code].append("classifier")
+        sources.setdefault(code, []).append("classifier")
     for code, _ in sorted(knn_scores.items(), key=lambda kv: -kv[1])[:knn_candidates]:
-        if "classifier" not in sources[code]:
-            sources[code].append("classifier")
-    # Hierarchy: a labelled ancestor of a dictionary code (CodiEsp codes some categories).
+        src = sources.setdefault(code, [])
+        if "classifier" not in src:
+            src.append("classifier")
     best_cov = {code: max(am.mention.coverage for am in ms) for code, ms in by_code.items()}
-    for code in list(by_code):
-        for anc in codeset.ancestors(code) if code in codeset else []:
+    # Hierarchy: a labelled ancestor of a dictionary code (CodiEsp codes some categories), and
+    # the best coverage among each ancestor's matched descendants.
+    descendant_best: dict[str, float] = {}
+    for code, cov in best_cov.items():
+        for anc in _facts(codeset, code).ancestors:
+            if cov > descendant_best.get(anc, 0.0):
+                descendant_best[anc] = cov
             if anc in label_set:
-                sources[anc].append("hierarchy")
-    infos = {code: codeset.get(code) for code in sources}
+                src = sources.setdefault(anc, [])
+                if "hierarchy" not in src:
+                    src.append("hierarchy")
     if prefer_billable:
         for code in list(sources):
-            info = infos[code]
-            if code not in label_set and (info is None or not info.billable):
+            if code not in label_set and not _facts(codeset, code).billable:
                 del sources[code]
     codes = list(sources)
     if len(codes) > max_candidates:
         codes.sort(key=lambda c: -(best_cov.get(c, 0.0) + clf_scores.get(c, 0.0) + knn_scores.get(c, 0.0)))
         codes = codes[:max_candidates]
-    # Hierarchy agreement among candidates.
-    ancestor_lists = {c: (codeset.ancestors(c) if infos.get(c) else []) for c in codes}
-    category_of = {c: c[:3] for c in codes}
     cat_members: dict[str, list[str]] = defaultdict(list)
     for c in codes:
-        cat_members[category_of[c]].append(c)
-    descendant_best: dict[str, float] = defaultdict(float)
-    for code, cov in best_cov.items():
-        for anc in codeset.ancestors(code) if code in codeset else []:
-            descendant_best[anc] = max(descendant_best[anc], cov)
+        cat_members[c[:3]].append(c)
 
     X = np.zeros((len(codes), len(FEATURES)), dtype=np.float32)
     n_chars = max(analysis.n_chars, 1)
-    span_codes: dict[tuple[int, int], set[str]] = defaultdict(set)
+    span_codes: dict[tuple[int, int], int] = defaultdict(int)
     for am in analysis.mentions:
-        span_codes[(am.mention.start, am.mention.end)].add(am.mention.code)
+        span_codes[(am.mention.start, am.mention.end)] += 1
     log_sentences = math.log1p(analysis.n_sentences)
+    F = _F
     for i, code in enumerate(codes):
         row = X[i]
-        info = infos.get(code)
-        row[_F["clf_score"]] = clf_scores.get(code, -1.0)
-        row[_F["clf_rank"]] = min(clf_rank.get(code, 200), 200)
-        row[_F["knn_score"]] = knn_scores.get(code, 0.0)
-        ms = by_code.get(code, [])
+        facts = _facts(codeset, code)
+        row[F["clf_score"]] = clf_scores.get(code, -1.0)
+        row[F["clf_rank"]] = min(clf_rank.get(code, 200), 200)
+        row[F["knn_score"]] = knn_scores.get(code, 0.0)
+        ms = by_code.get(code)
         if ms:
             best = max(ms, key=lambda am: (am.mention.coverage, am.mention.n_stems))
-            affirmed = [am for am in ms if am.affirmed]
-            row[_F["dict_best_coverage"]] = best.mention.coverage
-            row[_F["dict_best_affirmed_coverage"]] = max((am.mention.coverage for am in affirmed), default=0.0)
-            row[_F["dict_n_mentions"]] = len(ms)
-            row[_F["dict_n_affirmed"]] = len(affirmed)
-            for flag in ("negated", "family", "historical", "hypothetical"):
-                row[_F[f"frac_{flag}"]] = sum(am.flags[flag] for am in ms) / len(ms)
-            row[_F["best_kind"]] = best.mention.kind
-            row[_F["best_n_stems"]] = best.mention.n_stems
-            row[_F["best_window_gap"]] = best.mention.window_gap
+            n_aff = 0
+            best_aff = 0.0
+            neg = fam = hist = hypo = 0
+            first = n_chars
             for am in ms:
+                flags = am.flags
+                if not (flags["negated"] or flags["family"] or flags["historical"] or flags["hypothetical"]):
+                    n_aff += 1
+                    best_aff = max(best_aff, am.mention.coverage)
+                neg += flags["negated"]
+                fam += flags["family"]
+                hist += flags["historical"]
+                hypo += flags["hypothetical"]
                 feat = _SECTION_FEATURE.get(am.section)
                 if feat:
-                    row[_F[feat]] = 1.0
+                    row[F[feat]] = 1.0
                 if am.mention.kind == 2:
-                    row[_F["any_lexicon"]] = 1.0
-            row[_F["first_position"]] = min(am.mention.start for am in ms) / n_chars
-            row[_F["ambiguity"]] = len(span_codes[(best.mention.start, best.mention.end)])
+                    row[F["any_lexicon"]] = 1.0
+                first = min(first, am.mention.start)
+            n = len(ms)
+            row[F["dict_best_coverage"]] = best.mention.coverage
+            row[F["dict_best_affirmed_coverage"]] = best_aff
+            row[F["dict_n_mentions"]] = n
+            row[F["dict_n_affirmed"]] = n_aff
+            row[F["frac_negated"]] = neg / n
+            row[F["frac_family"]] = fam / n
+            row[F["frac_historical"]] = hist / n
+            row[F["frac_hypothetical"]] = hypo / n
+            row[F["best_kind"]] = best.mention.kind
+            row[F["best_n_stems"]] = best.mention.n_stems
+            row[F["best_window_gap"]] = best.mention.window_gap
+            row[F["first_position"]] = first / n_chars
+            row[F["ambiguity"]] = span_codes[(best.mention.start, best.mention.end)]
         else:
-            row[_F["best_kind"]] = -1
-            row[_F["first_position"]] = 1.0
-        row[_F["log_prior"]] = stats.log_prior(code)
-        row[_F["seen_in_training"]] = float(code in label_set)
-        row[_F["specialty_log_ratio"]] = stats.specialty_log_ratio(code, specialty)
-        row[_F["billable"]] = float(bool(info and info.billable))
-        row[_F["code_length"]] = len(code.replace(".", ""))
-        row[_F["has_seventh"]] = float(bool(info and info.seventh_characters))
-        row[_F["ancestor_coverage"]] = max((best_cov.get(a, 0.0) for a in ancestor_lists[code]), default=0.0)
-        row[_F["descendant_coverage"]] = descendant_best.get(code, 0.0)
-        siblings = [c for c in cat_members[category_of[code]] if c != code]
-        row[_F["sibling_coverage"]] = max((best_cov.get(c, 0.0) for c in siblings), default=0.0)
-        row[_F["category_clf_max"]] = max((clf_scores.get(c, 0.0) for c in siblings), default=0.0)
-        row[_F["n_same_category"]] = len(siblings)
-        row[_F["log_sentences"]] = log_sentences
+            row[F["best_kind"]] = -1
+            row[F["first_position"]] = 1.0
+        row[F["log_prior"]] = stats.log_prior(code)
+        row[F["seen_in_training"]] = code in label_set
+        row[F["specialty_log_ratio"]] = stats.specialty_log_ratio(code, specialty)
+        row[F["billable"]] = facts.billable
+        row[F["code_length"]] = facts.length
+        row[F["has_seventh"]] = facts.has_seventh
+        row[F["ancestor_coverage"]] = max((best_cov.get(a, 0.0) for a in facts.ancestors), default=0.0)
+        row[F["descendant_coverage"]] = descendant_best.get(code, 0.0)
+        siblings = cat_members[code[:3]]
+        if len(siblings) > 1:
+            row[F["sibling_coverage"]] = max(best_cov.get(c, 0.0) for c in siblings if c != code)
+            row[F["category_clf_max"]] = max(clf_scores.get(c, 0.0) for c in siblings if c != code)
+        row[F["n_same_category"]] = len(siblings) - 1
+        row[F["log_sentences"]] = log_sentences
     return CandidateRows(codes, X, {c: by_code.get(c, []) for c in codes}, {c: sources[c] for c in codes})

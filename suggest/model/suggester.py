@@ -131,7 +131,7 @@ class Suggester(BaseEstimator):
         rng = np.random.RandomState(cfg.random_state)
 
         self.term_index_ = TermIndex(cfg.min_coverage, cfg.max_window_factor).fit(codeset, default_normalizer())
-        analyses = analyse_docs(get_nlp(), self.term_index_, texts)
+        analyses = analyse_docs(get_nlp(), self.term_index_, texts, progress=progress)
         log.info("analysed %d training charts", len(texts))
 
         self.binarizer_ = MultiLabelBinarizer(sparse_output=True)
@@ -158,11 +158,17 @@ class Suggester(BaseEstimator):
         knn_all = knn.predict_scores(X, exclude=np.arange(len(texts)))
         self.codeset_release_ = codeset.release
 
+        indices = range(len(texts))
+        if progress:
+            from tqdm import tqdm
+
+            indices = tqdm(indices, desc="candidate features", unit="chart")
         rows = [
             self._candidates(analyses[i], oof_clf[i], self._row_dict(knn_all, i), oof_stats[i], codeset,
                              oof_labels[i], specialties[i], cfg)
-            for i in range(len(texts))
+            for i in indices
         ]
+        log.info("built candidate features for %d charts", len(texts))
         feats, y, groups = [], [], []
         for i, cand in enumerate(rows):
             gold = set(codes[i])
@@ -170,6 +176,7 @@ class Suggester(BaseEstimator):
             y.append(np.fromiter((c in gold for c in cand.codes), dtype=np.int8, count=len(cand.codes)))
             groups.append(np.full(len(cand.codes), i, dtype=np.int32))
         F = np.vstack(feats) if feats else np.zeros((0, len(FEATURES)), np.float32)
+        self._mask_features(F, cfg)
         y_all = np.concatenate(y)
         g_all = np.concatenate(groups)
         if len(F) > cfg.ranker_max_rows:
@@ -188,8 +195,9 @@ class Suggester(BaseEstimator):
 
         # Out-of-fold ranker scores choose the calibration map and the threshold.
         oof = np.zeros(len(F), dtype=np.float64)
-        for tr, te in GroupKFold(cfg.cv_folds).split(F, y_all, g_all):
+        for k, (tr, te) in enumerate(GroupKFold(cfg.cv_folds).split(F, y_all, g_all)):
             oof[te] = self._make_ranker(cfg).fit(F[tr], y_all[tr]).predict_proba(F[te])[:, 1]
+            log.info("ranker fold %d/%d fitted on %d rows", k + 1, cfg.cv_folds, len(tr))
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(oof, y_all)
         calibrated = self.calibrator_.predict(oof)
         n_gold = sum(len(set(codes[i])) for i in set(g_all.tolist()))
@@ -215,6 +223,12 @@ class Suggester(BaseEstimator):
             "training_seconds": round(time.perf_counter() - started, 1),
         }
         return self
+
+    @staticmethod
+    def _mask_features(F: np.ndarray, cfg: SuggesterConfig) -> None:
+        """Blank the features the config tells the ranker to ignore (in place)."""
+        for name in cfg.ranker_exclude_features:
+            F[:, FEATURES.index(name)] = 0.0
 
     def _make_classifier(self, cfg: SuggesterConfig) -> StackedOneVsRest:
         return StackedOneVsRest(cfg.classifier_C, cfg.classifier_keep_weights, cfg.classifier_min_examples,
@@ -296,6 +310,7 @@ class Suggester(BaseEstimator):
         ]
         sizes = [len(c.codes) for c in cands]
         F = np.vstack([c.X for c in cands]) if sum(sizes) else np.zeros((0, len(FEATURES)), np.float32)
+        self._mask_features(F, cfg)
         probs = self.calibrator_.predict(self.ranker_.predict_proba(F)[:, 1]) if len(F) else np.zeros(0)
         offset = 0
         for r, i in enumerate(todo):

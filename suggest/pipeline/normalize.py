@@ -47,13 +47,23 @@ def stem(word: str) -> str:
 class Normalizer:
     """Turns text into (stem, start, end) triples; abbreviations expand to several stems at one span."""
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+
     def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None):
         forms = word_forms if word_forms is not None else load_json("word_forms.json")
         self.equivalent: dict[str, str] = forms.get("equivalent", {})
         self.stopwords = frozenset(forms.get("stopwords", []))
         abbreviations = abbreviations if abbreviations is not None else _load("abbreviations.json", "expansions")
+        self._cache: dict[str, tuple[str, ...]] = {}
         self.expansions: dict[str, tuple[str, ...]] = {}
-        for abbr, expansion in abbreviations.items():
+        for abbr, expansion in {**forms.get("expansions", {}), **abbreviations}.items():
             words = tuple(_TOKEN.findall(expansion.lower()))
             if words:
                 self.expansions[abbr.lower()] = words
@@ -63,15 +73,25 @@ class Normalizer:
         word = self.equivalent.get(word, word)
         return stem(word)
 
+    def word_stems(self, word: str) -> tuple[str, ...]:
+        """Content stems of one lowercase word: its abbreviation expansion, stop words removed (cached)."""
+        cached = self._cache.get(word)
+        if cached is None:
+            cached = tuple(self.word_stem(w) for w in self.expansions.get(word, (word,)) if w not in self.stopwords)
+            if len(self._cache) < 500_000:
+                self._cache[word] = cached
+        return cached
+
     def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
         """Stems of ``text`` with the character span of the word each came from."""
         for m in _TOKEN.finditer(text.lower()):
             word = m.group()
-            words = self.expansions.get(word, (word,))
-            for w in words:
-                if not keep_stopwords and w in self.stopwords:
-                    continue
-                yield self.word_stem(w), m.start(), m.end()
+            if keep_stopwords:
+                for w in self.expansions.get(word, (word,)):
+                    yield self.word_stem(w), m.start(), m.end()
+                continue
+            for s in self.word_stems(word):
+                yield s, m.start(), m.end()
 
     def stems(self, text: str) -> list[str]:
         """Content stems of a short phrase (a code term), in order, stop words removed."""

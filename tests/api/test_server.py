@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -59,7 +60,7 @@ def served(tmp_path, small_model):
             try:
                 if _call("GET", f"{base}/readyz")[0] == 200:
                     break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             time.sleep(0.3)
         else:

@@ -189,14 +189,16 @@ def test_negated_family_history_and_uncertain_mentions_are_not_coded(charts):
         for code in not_coded.get("negated", []):
             forms = symptoms[code]["forms"]
             assert any(form.lower() in chart.text.lower() for form in forms)
-        if not_coded.get("family"):  # family history gets its Z80-Z84 code instead
-            assert family_codes & set(chart.codes), chart.id
+        if not_coded.get("family"):  # family history may get its Z80-Z84 code instead, never the condition
+            seen["family_coded"] += bool(family_codes & set(chart.codes))
             assert all(re.match(r"Z8[0-4]", code) for code in family_codes)
         if not_coded.get("history"):  # past conditions get their history code instead
             assert history_codes & set(chart.codes), chart.id
         if not_coded.get("uncertain"):  # the presenting symptoms are coded instead
             assert set(symptoms) & set(chart.codes), chart.id
     assert min(seen[k] for k in ("negated", "family", "history", "uncertain")) >= 50, seen
+    # Unaddressed family history is coded in a minority of charts (CODED_SHARE), as careful coders do.
+    assert 0.1 < seen["family_coded"] / seen["family"] < 0.6, seen
 
 
 def test_coding_rules_hold_across_the_corpus(charts):

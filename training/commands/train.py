@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default="default", help="model folder, 'default' or models:/name@alias (default: default)")
     p.add_argument("--data", required=True, type=Path, metavar="GOLD.jsonl", help="gold-coded charts")
     p.add_argument("--output", type=Path, metavar="DIR", help="write DIR/metrics.json and DIR/report.html")
-    p.add_argument("--top-k", type=int, default=20, help="suggestions ranked per chart (default 20)")
+    p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.set_defaults(func=_evaluate)
 
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     p.add_argument("model_b", metavar="B", help="model folder, 'default' or models:/ URI")
     p.add_argument("--data", required=True, type=Path, metavar="GOLD.jsonl", help="gold-coded charts")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--top-k", type=int, default=20, help="suggestions ranked per chart (default 20)")
+    p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=_compare)
 

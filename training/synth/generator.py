@@ -29,7 +29,10 @@ from typing import Any
 from suggest.types import Chart
 from training.synth.inventory import Inventory, Variant, apply_with_rules, load_inventory, variants
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
+
+#: Share of charts where an optional status code is assigned when its item is documented but not addressed.
+CODED_SHARE = {"family_history": 0.3, "allergy_status": 0.3}
 
 SPECIALTY_WEIGHTS = {
     "primary_care": 30,
@@ -568,7 +571,10 @@ class _ChartBuilder:
                 rels = [r for r in self.ctx_lists["relatives"] if r["sex"] == item.get("rel_sex", r["sex"])]
                 rel = self.choice(rels)
                 family.append(_cap(_fill(self.choice(item["forms"]), {"rel": rel["name"], "rel_his": rel["his"]})))
-                add_codes([item["code"]])
+                # Outpatient coders add Z80-Z84 when the family history matters to the visit; a listed,
+                # unaddressed one is often left out. The share keeps the model's confidence honest.
+                if rng.random() < CODED_SHARE["family_history"]:
+                    add_codes([item["code"]])
                 self.not_coded["family"].append(item["would_be"])
 
         smoking = self.ctx_lists["smoking"][
@@ -592,7 +598,8 @@ class _ChartBuilder:
         if rng.random() < 0.25:
             allergy = self.choice(self.ctx_lists["allergies"])
             allergy_text = self.choice(allergy["forms"])
-            add_codes([allergy["code"]])
+            if rng.random() < CODED_SHARE["allergy_status"]:
+                add_codes([allergy["code"]])
         else:
             allergy_text = self.choice(self.ctx_lists["no_allergies"])
         if extras.get("immunization"):

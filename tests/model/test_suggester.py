@@ -1,0 +1,139 @@
+"""The Suggester estimator: suggestions, evidence, calibration, persistence, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import suggest
+from suggest.metrics import RankedPrediction, evaluate_predictions
+from training.synth import generate_charts
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return generate_charts(120, seed=12345)
+
+
+def test_suggestions_are_ranked_with_all_fields(small_model, held_out):
+    result = small_model.suggest(held_out[0].text, top_k=8)
+    assert 0 < len(result.suggestions) <= 8
+    confidences = [s.confidence for s in result.suggestions]
+    assert confidences == sorted(confidences, reverse=True)
+    for s in result.suggestions:
+        assert 0.0 <= s.confidence <= 1.0
+        assert s.selected == (s.confidence >= small_model.threshold_)
+        assert s.sources
+        d = s.to_dict()
+        assert set(d) >= {"code", "description", "confidence", "selected", "billable", "sources", "evidence"}
+    assert result.codeset_release.startswith("ICD-10-CM")
+
+
+def test_evidence_offsets_index_the_input(small_model, held_out):
+    checked = 0
+    for chart in held_out[:20]:
+        text = "Ünïcödé prefix ✓ " + chart.text  # code points, not bytes
+        for s in small_model.suggest(text, top_k=10).suggestions:
+            for e in s.evidence:
+                assert text[e.start:e.end] == e.text
+                assert set(e.assertion) == {"negated", "historical", "family", "hypothetical"}
+                checked += 1
+    assert checked > 20
+
+
+def test_finds_the_gold_codes_of_unseen_charts(small_model, held_out):
+    results = small_model.suggest_batch([c.text for c in held_out], top_k=15)
+    preds = [RankedPrediction([s.code for s in r.suggestions], [s.confidence for s in r.suggestions],
+                              [s.selected for s in r.suggestions]) for r in results]
+    metrics = evaluate_predictions([c.codes for c in held_out], preds)
+    assert metrics["map"] > 0.5
+    assert metrics["micro_f1"] > 0.5
+
+
+def test_confidence_is_calibrated_on_held_out_charts(small_model, held_out):
+    results = small_model.suggest_batch([c.text for c in held_out], top_k=20)
+    confs, hits = [], []
+    for chart, r in zip(held_out, results):
+        for s in r.suggestions:
+            confs.append(s.confidence)
+            hits.append(s.code in chart.codes)
+    from suggest.metrics import expected_calibration_error
+
+    assert expected_calibration_error(confs, hits) < 0.1
+
+
+def test_negated_and_family_mentions_are_not_selected(small_model):
+    text = ("CHIEF COMPLAINT\nCough.\n\nHPI\nThe patient denies chest pain. Her mother had breast cancer.\n\n"
+            "ASSESSMENT AND PLAN\n1. Essential hypertension, continue lisinopril.\n")
+    by_code = {s.code: s for s in small_model.suggest(text, top_k=30).suggestions}
+    assert by_code.get("I10") and by_code["I10"].selected
+    assert not (by_code.get("R07.9") and by_code["R07.9"].selected)
+    assert not any(code.startswith("C50") and s.selected for code, s in by_code.items())
+
+
+def test_batch_equals_single(small_model, held_out):
+    texts = [c.text for c in held_out[:5]]
+    batch = small_model.suggest_batch(texts, top_k=5)
+    for text, b in zip(texts, batch):
+        single = small_model.suggest(text, top_k=5)
+        assert [s.code for s in single.suggestions] == [s.code for s in b.suggestions]
+        assert np.allclose([s.confidence for s in single.suggestions], [s.confidence for s in b.suggestions])
+
+
+def test_save_load_round_trip(small_model, tmp_path, held_out):
+    folder = small_model.save(tmp_path / "m")
+    loaded = suggest.load_model(folder)
+    assert loaded.card_["codeset_release"] == small_model.card_["codeset_release"]
+    assert loaded.card_["training_data"][0]["n_charts"] == 300
+    a = small_model.suggest(held_out[3].text).to_dict()
+    b = loaded.suggest(held_out[3].text).to_dict()
+    assert a == b
+
+
+def test_load_model_errors_name_the_reference(tmp_path):
+    from suggest.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="nothing-here"):
+        suggest.load_model(tmp_path / "nothing-here")
+
+
+def test_estimator_contract():
+    model = suggest.Suggester(cv_folds=2, name="x")
+    assert model.get_params()["config"]["cv_folds"] == 2
+    cloned = clone(model)
+    assert cloned.get_params()["config"] == model.get_params()["config"]
+    assert not hasattr(cloned, "ranker_")
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t  "])
+def test_empty_text_gives_no_suggestions_and_a_reason(small_model, text):
+    result = small_model.suggest(text)
+    assert result.suggestions == []
+    assert result.warnings == ["empty text: nothing to code"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234 5678 ... --- ;;; 99/99/99 !!!",
+        "x" * 100_000,
+        "hypertension " + "a" * 100_000 + " diabetes",
+        "\x00\x01 broken \ud800 surrogate and text",
+    ],
+)
+def test_odd_input_does_not_crash(small_model, text):
+    result = small_model.suggest(text, top_k=5)
+    assert isinstance(result.suggestions, list)
+
+
+def test_wrong_types_are_rejected(small_model):
+    with pytest.raises(TypeError):
+        small_model.suggest(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        small_model.suggest("text", top_k=0)
+
+
+def test_specialty_hint_shifts_priors(small_model):
+    text = "ASSESSMENT AND PLAN\nPain.\n"
+    plain = {s.code: s.confidence for s in small_model.suggest(text, top_k=30).suggestions}
+    ortho = {s.code: s.confidence for s in small_model.suggest(text, top_k=30, specialty="orthopedics").suggestions}
+    assert plain != ortho

@@ -1,0 +1,75 @@
+"""Sentence splitting and section detection on clinical layouts."""
+
+from suggest.pipeline import get_nlp, section_at
+
+NOTE = """CHIEF COMPLAINT
+
+Annual exam.
+
+HISTORY OF PRESENT ILLNESS
+
+Martha is a 50-year-old female. She saw Dr. Smith last week and the
+pain improved.
+
+FAMILY HISTORY
+Mother: diabetes.
+
+PMH: hypertension, GERD.
+
+REVIEW OF SYSTEMS
+
+• Cardiovascular: Denies chest pain.
+• Respiratory: Denies shortness of breath.
+
+ASSESSMENT AND PLAN
+
+1. Hypertension.
+• Medical Reasoning: stable on lisinopril.
+
+Electronically signed by: Jane Doe, MD 03/04/2025
+"""
+
+
+def sentences(text):
+    return [s.text.strip() for s in get_nlp()(text).sents]
+
+
+def test_sentences_follow_lines_bullets_and_abbreviations():
+    sents = sentences(NOTE)
+    assert "Annual exam." in sents
+    assert "She saw Dr. Smith last week and the\npain improved." in sents  # wrapped line and "Dr." kept
+    assert "• Cardiovascular: Denies chest pain." in sents
+    assert "• Respiratory: Denies shortness of breath." in sents
+    assert "1. Hypertension." in sents
+
+
+def test_sections():
+    doc = get_nlp()(NOTE)
+    names = [s.name for s in doc._.sections]
+    assert names[:3] == ["chief_complaint", "history_of_present_illness", "family_history"]
+    for name in ("past_medical_history", "review_of_systems", "assessment_and_plan", "signature"):
+        assert name in names
+    assert section_at(doc, NOTE.index("Annual exam")) == "chief_complaint"
+    assert section_at(doc, NOTE.index("Mother")) == "family_history"
+    assert section_at(doc, NOTE.index("GERD")) == "past_medical_history"
+    assert section_at(doc, NOTE.index("Denies chest pain")) == "review_of_systems"  # "Cardiovascular:" is not a section
+    assert section_at(doc, NOTE.index("stable on")) == "assessment_and_plan"
+
+
+def test_text_before_any_header_is_preamble():
+    doc = get_nlp()("Seen today for cough.\nPLAN: rest.")
+    assert section_at(doc, 0) == "preamble"
+    assert section_at(doc, doc.text.index("rest")) == "assessment_and_plan"
+
+
+def test_real_notes_have_their_sections(shared_dir):
+    import csv
+
+    csv.field_size_limit(10**9)
+    with open(shared_dir / "data/aci-bench/train.csv", newline="", encoding="utf-8") as fh:
+        notes = [row["note"] for row in csv.DictReader(fh)]
+    found_assessment = 0
+    for note in notes:
+        names = {s.name for s in get_nlp()(note)._.sections}
+        found_assessment += "assessment_and_plan" in names
+    assert found_assessment >= 0.95 * len(notes)
