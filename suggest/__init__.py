@@ -10,7 +10,13 @@ Public API (imported lazily, so ``import suggest`` stays cheap)::
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# OpenMP threads that spin while they wait for a core slow the ranker several-fold on a busy
+# 2-core machine; passive waiting costs nothing when the cores are free. Read once, when the
+# OpenMP runtime loads, so it is set before scikit-learn is imported (a user's setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

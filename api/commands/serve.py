@@ -70,7 +70,11 @@ def _serve(args: argparse.Namespace) -> int:
     served = app.extensions["model_host"].served
     from api.modelhost import warm_up
 
-    warm_up(served.model)
+    try:
+        warm_up(served.model)
+    except Exception as exc:
+        raise SuggestError(f"cannot start: model {served.ref} fails on a test chart "
+                           f"({type(exc).__name__}: {exc}); was it saved by another version?") from None
     database = _safe_url(config.database_url)
     print(f"suggest serve: model {served.name} {served.version} ({served.ref}); database {database}",
           file=sys.stderr, flush=True)

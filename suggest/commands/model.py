@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="JSONL charts ({\"id\", \"text\", ...}); codes are not needed")
     p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
     p.add_argument("--top-k", type=int, default=20, help="suggestions per chart (default 20)")
-    p.add_argument("--batch-size", type=int, default=64, help="charts per batch (default 64)")
+    p.add_argument("--batch-size", type=int, default=256, help="charts per batch (default 256)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes sharing the model (default 1)")
     p.set_defaults(func=_predict)
 
     a = subparsers.add_parser(
@@ -46,7 +47,7 @@ def _predict(args: argparse.Namespace) -> int:
             for start in range(0, len(charts), args.batch_size):
                 batch = charts[start: start + args.batch_size]
                 results = model.suggest_batch([c.text for c in batch], top_k=args.top_k,
-                                              specialties=[c.specialty for c in batch])
+                                              specialties=[c.specialty for c in batch], n_jobs=args.jobs)
                 for chart, result in zip(batch, results, strict=True):
                     line = {"id": chart.id, "suggestions": [s.to_dict() for s in result.suggestions]}
                     if result.warnings:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from suggest.model.dictionary import Mention, TermIndex
 from suggest.pipeline import FLAGS, section_at
@@ -36,6 +37,7 @@ class ChartAnalysis:
     mentions: list[AssertedMention]
     n_sentences: int
     n_chars: int
+    doc: Doc | None = None  # the processed text, kept for evidence of classifier suggestions
 
 
 def spacy_safe(text: str) -> str:
@@ -59,7 +61,8 @@ def spacy_safe(text: str) -> str:
 
 
 def analyse_docs(
-    nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64, progress: bool = False
+    nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64, progress: bool = False,
+    keep_docs: bool = False,
 ) -> list[ChartAnalysis]:
     """Run the clinical pipeline and the dictionary over ``texts``."""
     context = nlp.get_pipe("clinical_context")
@@ -78,13 +81,19 @@ def analyse_docs(
         for m in mentions:
             key = (m.start, m.end)
             if key not in cache:
-                span = doc.char_span(m.start, m.end, alignment_mode="expand")
-                if span is None or len(span) == 0:
-                    flags = dict.fromkeys(FLAGS, False)
-                else:
-                    flags = context.assert_span(doc, span.start, span.end)
-                cache[key] = (section_at(doc, m.start), flags)
+                cache[key] = assert_char_span(context, doc, m.start, m.end)
             section, flags = cache[key]
             asserted.append(AssertedMention(m, section, flags))
-        out.append(ChartAnalysis(asserted, len(starts), len(text)))
+        out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None))
     return out
+
+
+
+def assert_char_span(context, doc: Doc, start: int, end: int) -> tuple[str, dict[str, bool]]:
+    """Section and ConText flags of the characters ``start:end`` of a processed ``doc``."""
+    span = doc.char_span(start, end, alignment_mode="expand")
+    if span is None or len(span) == 0:
+        flags = dict.fromkeys(FLAGS, False)
+    else:
+        flags = context.assert_span(doc, span.start, span.end)
+    return section_at(doc, start), flags

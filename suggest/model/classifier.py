@@ -101,6 +101,28 @@ class StackedOneVsRest(BaseEstimator):
         self.classes_ = [classes[j] for j in todo]
         return self
 
+    def top_features(self, x: sp.csr_matrix, code: str, k: int = 2) -> list[int]:
+        """Feature indices that add most to ``code``'s score for one chart ``x`` (1, n_features)."""
+        check_is_fitted(self, "coef_")
+        if not hasattr(self, "_class_index"):
+            self._class_index = {c: j for j, c in enumerate(self.classes_)}
+            self._coef_csc = self.coef_.tocsc()
+        j = self._class_index.get(code)
+        if j is None:
+            return []
+        col = self._coef_csc[:, j]
+        weights = dict(zip(col.indices.tolist(), col.data.tolist()))
+        x = sp.csr_matrix(x)
+        contributions = [(x.data[i] * weights.get(f, 0.0), f) for i, f in enumerate(x.indices.tolist())]
+        contributions.sort(reverse=True)
+        return [f for value, f in contributions[:k] if value > 0]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_class_index", None)
+        state.pop("_coef_csc", None)
+        return state
+
     def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
         """Per-code probabilities, shape (n_charts, n_codes)."""
         check_is_fitted(self, "coef_")

@@ -137,3 +137,21 @@ def test_specialty_hint_shifts_priors(small_model):
     plain = {s.code: s.confidence for s in small_model.suggest(text, top_k=30).suggestions}
     ortho = {s.code: s.confidence for s in small_model.suggest(text, top_k=30, specialty="orthopedics").suggestions}
     assert plain != ortho
+
+
+def test_parallel_batch_equals_serial(small_model, held_out):
+    texts = [c.text for c in held_out[:24]]
+    serial = small_model.suggest_batch(texts, top_k=5)
+    parallel = small_model.suggest_batch(texts, top_k=5, n_jobs=2)
+    assert [r.to_dict() for r in serial] == [r.to_dict() for r in parallel]
+
+
+def test_classifier_suggestions_point_at_their_words(small_model, held_out):
+    found = 0
+    for chart in held_out[:30]:
+        for s in small_model.suggest(chart.text, top_k=15).suggestions:
+            if s.sources == ["classifier"]:
+                for e in s.evidence:
+                    assert chart.text[e.start:e.end] == e.text
+                    found += 1
+    assert found > 0
