@@ -9,7 +9,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from suggest.model.dictionary import Mention, TermIndex
-from suggest.pipeline import FLAGS, section_at
+from suggest.pipeline import FLAGS, process, section_at
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
@@ -68,7 +68,7 @@ def analyse_docs(
     context = nlp.get_pipe("clinical_context")
     out: list[ChartAnalysis] = []
     safe = (spacy_safe(t) for t in texts)
-    docs = nlp.pipe(safe, batch_size=batch_size)
+    docs = process(nlp, safe)
     if progress:
         from tqdm import tqdm
 

@@ -107,15 +107,20 @@ class StackedOneVsRest(BaseEstimator):
         if not hasattr(self, "_class_index"):
             self._class_index = {c: j for j, c in enumerate(self.classes_)}
             self._coef_csc = self.coef_.tocsc()
+            self._coef_csc.sort_indices()
         j = self._class_index.get(code)
         if j is None:
             return []
-        col = self._coef_csc[:, j]
-        weights = dict(zip(col.indices.tolist(), col.data.tolist()))
+        start, end = self._coef_csc.indptr[j], self._coef_csc.indptr[j + 1]
+        col_idx, col_w = self._coef_csc.indices[start:end], self._coef_csc.data[start:end]
         x = sp.csr_matrix(x)
-        contributions = [(x.data[i] * weights.get(f, 0.0), f) for i, f in enumerate(x.indices.tolist())]
-        contributions.sort(reverse=True)
-        return [f for value, f in contributions[:k] if value > 0]
+        x.sort_indices()
+        common, in_x, in_col = np.intersect1d(x.indices, col_idx, assume_unique=True, return_indices=True)
+        if common.size == 0:
+            return []
+        contributions = x.data[in_x] * col_w[in_col]
+        order = np.argsort(-contributions)[:k]
+        return [int(common[i]) for i in order if contributions[i] > 0]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

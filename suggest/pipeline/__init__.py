@@ -18,7 +18,7 @@ from suggest.pipeline import sentences as _sentences  # noqa: F401
 from suggest.pipeline.context import FLAGS, no_assertion
 from suggest.pipeline.sections import section_at
 
-__all__ = ["FLAGS", "assess", "build_nlp", "get_nlp", "no_assertion", "section_at"]
+__all__ = ["FLAGS", "assess", "build_nlp", "doc_text", "get_nlp", "no_assertion", "process", "section_at"]
 
 #: spaCy's default limit is 1M characters; charts can be longer (we bound time elsewhere).
 MAX_CHARS = 20_000_000
@@ -32,6 +32,23 @@ def build_nlp() -> Language:
     nlp.add_pipe("clinical_sections")
     nlp.add_pipe("clinical_context")
     return nlp
+
+
+def process(nlp: Language, texts, batch_size: int = 64):
+    """Run ``nlp`` over ``texts`` like ``nlp.pipe``, keeping each text in ``doc.user_data["text"]``
+    so components read it without rebuilding it from the tokens (``Doc.text`` is slow)."""
+    for text in texts:
+        doc = nlp.make_doc(text)
+        doc.user_data["text"] = text
+        for _, component in nlp.pipeline:
+            doc = component(doc)
+        yield doc
+
+
+def doc_text(doc) -> str:
+    """The text of a document processed by :func:`process` (or rebuilt from its tokens)."""
+    text = doc.user_data.get("text")
+    return text if text is not None else doc.text
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +68,7 @@ def assess(text: str, start: int, end: int) -> dict[str, bool]:
     if not (0 <= start < end <= len(text)):
         raise ValueError(f"span {start}:{end} is outside the text (length {len(text)})")
     nlp = get_nlp()
-    doc = nlp(text)
+    doc = next(process(nlp, [text]))
     span = doc.char_span(start, end, alignment_mode="expand")
     if span is None or len(span) == 0:
         return no_assertion()

@@ -77,7 +77,8 @@ class SectionDetector:
         return sections
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.sections = self.find(doc.text)
+        text = doc.user_data.get("text")
+        doc._.sections = self.find(text if text is not None else doc.text)
         return doc
 
 

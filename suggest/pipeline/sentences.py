@@ -57,7 +57,8 @@ class ClinicalSentencizer:
         if len(doc) == 0:
             return doc
         idx = doc.to_array([IDX]).astype(np.int64)
-        char_starts = self.starts(doc.text)
+        text = doc.user_data.get("text")
+        char_starts = self.starts(text if text is not None else doc.text)
         doc.user_data["sentence_starts"] = char_starts
         starts = np.asarray(char_starts, dtype=np.int64)
         flags = np.full(len(doc), -1, dtype=np.int32)  # -1: not a sentence start
