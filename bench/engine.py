@@ -1,4 +1,4 @@
-"""Benchmark of the suggestion engine: ``python -m bench.engine [--sections ...] [--quick] [--json OUT]``.
+"""Benchmark of the suggestion engine: ``python -m bench.engine [--sections ...] [--quick] [--threads N] [--json F]``.
 
 Prints one table per section and writes every number to a JSON file (default
 ``bench/results/engine-<UTC timestamp>.json``; ``bench/results`` is git-ignored). Baselines are measured in the
@@ -390,7 +390,8 @@ def run_accuracy(b: Bench) -> dict[str, Any]:
 
     out: dict[str, Any] = {"train_charts": len(train), "dev_charts": len(dev), "top_k": TOP_K,
                            "dev_labels": len(dev_labels), "dev_labels_unseen_in_train": n_unseen,
-                           "dev_distinct_codes": len(distinct_dev), "dev_distinct_codes_unseen_in_train": n_unseen_distinct,
+                           "dev_distinct_codes": len(distinct_dev),
+                           "dev_distinct_codes_unseen_in_train": n_unseen_distinct,
                            "targets": {k: t.to_dict() for k, t in ACCURACY_TARGETS.items()},
                            "notebook_measured_elsewhere": NOTEBOOK_ELSEWHERE, "methods": {}}
     for name, m in methods.items():
@@ -596,7 +597,8 @@ def run_memory(b: Bench) -> dict[str, Any]:
              MEMORY_TARGET.label() if key == "batch" else "",
              met_cell(MEMORY_TARGET, s["peak_rss_mb"]) if key == "batch" else ""]
             for key, s in out["stages"].items()]
-    print_table("Memory (peak RSS of a fresh process per row: VmHWM, else ru_maxrss)", ["stage", "peak RSS MB", "target", ""],
+    print_table("Memory (peak RSS of a fresh process per row: VmHWM, else ru_maxrss)",
+                ["stage", "peak RSS MB", "target", ""],
                 rows)
     note(f"texts: {source}; model file {fmt(out['model_file_mb'], 1)} MB on disk (compressed joblib)")
     return out
