@@ -102,7 +102,12 @@ def _get_version(client, name: str, version: str | None = None, alias: str | Non
 
 
 def resolve_model_uri(uri: str, models_dir: Path | None = None) -> Path:
-    """The local joblib model folder of a ``models:/name@alias`` or ``models:/name/N`` URI.
+    """The local joblib model folder of a ``models:/name@alias`` or ``models:/name/N`` URI."""
+    return resolve_model(uri, models_dir)[0]
+
+
+def resolve_model(uri: str, models_dir: Path | None = None) -> tuple[Path, str]:
+    """The local joblib model folder of a ``models:/name@alias`` or ``models:/name/N`` URI, and its version.
 
     The model's artifacts are downloaded once into ``<models_dir>/registry-cache/<name>/<N>``
     and reused; an alias is resolved to its version each time, so moving ``champion`` takes
@@ -118,7 +123,7 @@ def resolve_model_uri(uri: str, models_dir: Path | None = None) -> Path:
     cache = folder / "registry-cache" / f"{name}-{tracking}" / str(mv.version)
     found = _cached_model_folder(cache, mv.source)
     if found is not None:
-        return found
+        return found, str(mv.version)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{mv.version}.", dir=cache.parent))
     try:
@@ -138,7 +143,7 @@ def resolve_model_uri(uri: str, models_dir: Path | None = None) -> Path:
     found = _cached_model_folder(cache, mv.source)
     if found is None:
         raise ModelNotFoundError(f"{uri}: could not place the downloaded model in {cache}")
-    return found
+    return found, str(mv.version)
 
 
 def _cached_model_folder(cache: Path, source: str) -> Path | None:

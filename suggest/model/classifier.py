@@ -78,8 +78,11 @@ class StackedOneVsRest(BaseEstimator):
         counts = np.diff(Y.indptr)
         n = X.shape[0]
         todo = [j for j in range(Y.shape[1]) if self.min_examples <= counts[j] < n]
-        X = sp.csr_matrix(X)
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        X = sp.csr_matrix(X, copy=True)
+        # Canonical once here: the solvers would otherwise fix it in place, racing each other.
+        X.sum_duplicates()
+        X.sort_indices()
+        results = Parallel(n_jobs=self.n_jobs, backend="threading")(
             delayed(_fit_one)(X, Y[:, j].toarray().ravel(), self.C, self.keep_weights, self.random_state) for j in todo
         )
         rows, cols, vals, intercepts = [], [], [], []

@@ -20,7 +20,7 @@ class SuggesterConfig(BaseModel):
     min_df: int = Field(2, ge=1, description="Minimum number of training charts an n-gram must occur in.")
     max_features: int = Field(200_000, ge=1000, description="Cap on the classifier's vocabulary size.")
     classifier_C: float = Field(10.0, gt=0, description="Inverse L2 strength of the one-vs-rest logistic regressions.")
-    classifier_min_examples: int = Field(1, ge=1, description="Codes with fewer training charts get no classifier.")
+    classifier_min_examples: int = Field(2, ge=1, description="Codes with fewer training charts get no classifier.")
     classifier_keep_weights: int = Field(3000, ge=100, description="Largest-magnitude weights kept per code in the stacked coefficient matrix (memory bound).")
     classifier_candidates: int = Field(60, ge=0, description="Top classifier codes added to each chart's candidates.")
     knn_neighbors: int = Field(20, ge=1, description="Nearest training charts voting for codes.")

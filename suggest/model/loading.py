@@ -42,10 +42,12 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
                     build_default_model(models_dir())
         return Suggester.load(folder)
     if ref_str.startswith("models:/"):
-        from training.registry import resolve_model_uri
+        from training.registry import resolve_model
 
-        folder = resolve_model_uri(ref_str)
+        folder, version = resolve_model(ref_str)
         model = Suggester.load(folder)
+        # The registry's version number exists only once the model is registered: the card says "local".
+        model.card_ = {**model.card_, "version": version, "registry_uri": ref_str}
         return model
     folder = Path(ref_str)
     if folder.is_file() and folder.name == MODEL_FILE:

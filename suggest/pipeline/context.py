@@ -11,6 +11,7 @@ a family-history section makes it ``family``, a past-history section ``historica
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,31 +62,41 @@ class ConTextComponent:
             )
         for key, docs in patterns.items():
             self.matcher.add(key, docs)
+        self.longest_scope = max((scope for _, _, scope in self._rule_by_key.values()), default=self.max_scope)
 
     def __call__(self, doc: Doc) -> Doc:
-        found = []
-        for match_id, start, end in self.matcher(doc):
-            category, direction, scope = self._rule_by_key[match_id]
-            found.append(Trigger(start, end, category, direction, scope))
-        pseudo = [t for t in found if t.category == "PSEUDO"]
+        found = sorted(
+            (Trigger(start, end, *self._rule_by_key[match_id]) for match_id, start, end in self.matcher(doc)),
+            key=lambda t: (t.start, -(t.end - t.start)),
+        )
+        # Triggers are a few tokens long: only those starting shortly before can contain one.
+        longest = max((t.end - t.start for t in found), default=0)
+        starts = [t.start for t in found]
         triggers = []
         for t in found:
             if t.category == "PSEUDO":
                 continue
-            if any(p.start <= t.start and t.end <= p.end for p in pseudo):
-                continue
-            # A shorter trigger inside a longer one of the same category is the same trigger.
-            if any(o is not t and o.category == t.category and o.start <= t.start and t.end <= o.end
-                   and (o.end - o.start) > (t.end - t.start) for o in found):
-                continue
-            triggers.append(t)
-        doc.user_data["context_triggers"] = triggers
+            lo = bisect.bisect_left(starts, t.start - longest)
+            hi = bisect.bisect_right(starts, t.start)
+            contained = False
+            for o in found[lo:hi]:
+                if o is t or not (o.start <= t.start and t.end <= o.end):
+                    continue
+                # A pseudo-trigger blocks the triggers inside it; a longer trigger of the same category is the same one.
+                if o.category == "PSEUDO" or (o.category == t.category and o.end - o.start > t.end - t.start):
+                    contained = True
+                    break
+            if not contained:
+                triggers.append(t)
         arr = doc.to_array([SENT_START, IS_PUNCT, IS_SPACE]).astype(np.int64)
         sent_id = np.maximum(np.cumsum(arr[:, 0] == 1) - 1, 0).astype(np.int32) if len(doc) else np.zeros(0, np.int32)
         # Cumulative count of word tokens: scope lengths count words, not punctuation.
         is_word = ((arr[:, 1] == 0) & (arr[:, 2] == 0)).astype(np.int32) if len(doc) else np.zeros(0, np.int32)
+        words = np.concatenate([[0], np.cumsum(is_word)])
+        doc.user_data["context_triggers"] = triggers
+        doc.user_data["context_trigger_words"] = [int(words[t.start]) for t in triggers]
         doc.user_data["context_sent_id"] = sent_id
-        doc.user_data["context_words"] = np.concatenate([[0], np.cumsum(is_word)])
+        doc.user_data["context_words"] = words
         return doc
 
     def assert_span(self, doc: Doc, start: int, end: int) -> dict[str, bool]:
@@ -93,14 +104,19 @@ class ConTextComponent:
         flags = no_assertion()
         if start >= end or end > len(doc):
             return flags
-        triggers: list[Trigger] = doc.user_data.get("context_triggers", [])
+        all_triggers: list[Trigger] = doc.user_data.get("context_triggers", [])
         sent_id = doc.user_data["context_sent_id"]
         words = doc.user_data["context_words"]
+        # Only triggers within the longest scope (in words) of the mention can reach it.
+        trigger_words = doc.user_data["context_trigger_words"]
+        lo = bisect.bisect_left(trigger_words, int(words[start]) - self.longest_scope - 8)
+        hi = bisect.bisect_right(trigger_words, int(words[end]) + self.longest_scope + 1)
         sent = sent_id[start]
-        terminators = [t for t in triggers if t.category == "TERMINATE" and sent_id[t.start] == sent]
+        triggers = [t for t in all_triggers[lo:hi] if sent_id[t.start] == sent]
+        terminators = [t for t in triggers if t.category == "TERMINATE"]
         for t in triggers:
             flag = self.category_flags.get(t.category)
-            if flag is None or flags[flag] or sent_id[t.start] != sent:
+            if flag is None or flags[flag]:
                 continue
             if t.start < end and start < t.end:  # the trigger overlaps the mention itself
                 continue

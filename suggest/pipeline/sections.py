@@ -87,7 +87,9 @@ def section_at(doc: Doc, char: int) -> str:
     sections: list[Section] = doc._.sections or []
     if not sections:
         return PREAMBLE
-    starts = [s.start for s in sections]
+    starts = doc.user_data.get("section_starts")
+    if starts is None or len(starts) != len(sections):
+        starts = doc.user_data["section_starts"] = [s.start for s in sections]
     i = bisect.bisect_right(starts, char) - 1
     return sections[max(i, 0)].name
 
