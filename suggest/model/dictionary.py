@@ -11,7 +11,6 @@ Codes that need a 7th character are indexed under their initial-encounter form
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 from collections import defaultdict

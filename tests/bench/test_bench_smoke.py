@@ -36,7 +36,7 @@ def test_quick_bench_writes_speed_memory_and_robustness_numbers(tmp_path):
         "speed": "ok", "memory": "ok", "robustness": "ok"}
 
     speed = sections["speed"]["methods"]
-    assert set(speed) == {"model", "model_1_thread", "notebook", "dictionary"}
+    assert set(speed) == {"model", "model_2proc", "model_1_thread", "notebook", "dictionary"}
     for method in speed.values():
         assert method["batch"]["charts_per_s_median"] > 0
         assert 0 < method["single"]["p50_ms"] <= method["single"]["p95_ms"] <= method["single"]["p99_ms"]
