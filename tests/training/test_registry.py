@@ -9,44 +9,23 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 from pathlib import Path
 
 import pytest
 
 from suggest.cli import main
 
+import charts_support
+from charts_support import FAST
+
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*noload.*")]
 
-FAST = {"cv_folds": 2, "ranker_max_iter": 40, "min_df": 1, "knn_neighbors": 5, "n_jobs": 1}
-CONDITIONS = [
-    ("I10", ["essential hypertension", "high blood pressure", "HTN"]),
-    ("E11.9", ["type 2 diabetes mellitus without complications", "type 2 diabetes", "T2DM"]),
-    ("J45.909", ["asthma", "reactive airway disease"]),
-    ("E78.5", ["hyperlipidemia", "high cholesterol"]),
-    ("K21.9", ["gastro-esophageal reflux disease", "GERD", "acid reflux"]),
-    ("F32.A", ["depression", "depressed mood"]),
-    ("E03.9", ["hypothyroidism", "underactive thyroid"]),
-    ("I48.91", ["atrial fibrillation", "afib"]),
-    ("N39.0", ["urinary tract infection", "UTI"]),
-    ("G43.909", ["migraine", "migraine headaches"]),
-]
+
 _names = itertools.count(1)
 
 
 def write_charts(path: Path, n: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(n):
-            present = rng.sample(CONDITIONS, rng.choice((2, 3)))
-            absent = rng.choice([c for c in CONDITIONS if c not in present])
-            sentences = [f"Patient presents with {rng.choice(names)}." for _, names in present]
-            sentences.append(f"Denies {rng.choice(absent[1])}.")
-            rng.shuffle(sentences)
-            chart = {"id": f"{path.stem}-{i}", "text": "ASSESSMENT: " + " ".join(sentences),
-                     "codes": [code for code, _ in present]}
-            out.write(json.dumps(chart) + "\n")
-    return path
+    return charts_support.write_charts(path, n, seed)
 
 
 @pytest.fixture(scope="module")
