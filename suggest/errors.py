@@ -20,3 +20,7 @@ class DataFormatError(SuggestError):
 
 class ModelNotFoundError(SuggestError):
     """A model reference (folder, "default" or models:/ URI) cannot be resolved."""
+
+
+class ModelFormatError(ModelNotFoundError):
+    """A saved model was written in a format this release cannot read: it must be retrained."""

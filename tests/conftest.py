@@ -33,7 +33,6 @@ SMALL_MODEL_CONFIG = {
     "classifier_candidates": 15,
     "knn_candidates": 10,
     "max_candidates": 120,
-    "n_jobs": 1,
 }
 
 

@@ -277,6 +277,14 @@ def _evaluate_version(client, name: str, version: str, data: str, models_dir: Pa
     return _EVALUATIONS[key]
 
 
+def _readable(client, name: str, version: str, models_dir: Path | None) -> bool:
+    """Whether this release can load a registered version (older model formats cannot be served)."""
+    from suggest.model.suggester import FORMAT_VERSION, Suggester
+
+    folder = resolve_model_uri(f"models:/{name}/{version}", models_dir)
+    return Suggester.saved_format(folder) == FORMAT_VERSION
+
+
 def _run_metrics(client, name: str, version: str) -> dict[str, float]:
     """The dev metrics logged with a version's training run (``dev_map`` -> ``map``)."""
     mv = _get_version(client, name, version)
@@ -317,7 +325,8 @@ def promote(
              "who": _who(user), "when": _now(), "why": reason or ""}
     if previous == version:
         return PromotionOutcome(False, alias, version, previous, f"version {version} already is the {alias}")
-    if alias != CHAMPION or previous is None:
+    unreadable = alias == CHAMPION and previous is not None and not _readable(client, name, previous, models_dir)
+    if alias != CHAMPION or previous is None or unreadable:
         # Nothing to compare with: record the metrics on the given data, else those of the run's dev data.
         comparison_path = None
         if data:
@@ -329,7 +338,10 @@ def promote(
         if comparison_path:
             event["data"] = comparison_path
         _record(client, name, event, metrics)
-        why = "no champion yet" if alias == CHAMPION else "challengers are not gated"
+        if unreadable:
+            why = f"the champion, version {previous}, was saved in a format this release cannot read"
+        else:
+            why = "no champion yet" if alias == CHAMPION else "challengers are not gated"
         return PromotionOutcome(True, alias, version, previous, f"version {version} is now the {alias} ({why})",
                                 metrics=metrics, data=comparison_path)
 

@@ -9,7 +9,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from suggest.model.dictionary import Mention, TermIndex
-from suggest.pipeline import FLAGS, process, section_at
+from suggest.pipeline import process, section_at
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
@@ -91,9 +91,4 @@ def analyse_docs(
 
 def assert_char_span(context, doc: Doc, start: int, end: int) -> tuple[str, dict[str, bool]]:
     """Section and ConText flags of the characters ``start:end`` of a processed ``doc``."""
-    span = doc.char_span(start, end, alignment_mode="expand")
-    if span is None or len(span) == 0:
-        flags = dict.fromkeys(FLAGS, False)
-    else:
-        flags = context.assert_span(doc, span.start, span.end)
-    return section_at(doc, start), flags
+    return section_at(doc, start), context.assert_chars(doc, start, end)

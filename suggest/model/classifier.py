@@ -1,19 +1,29 @@
-"""Supervised components: TF-IDF features, one-vs-rest logistic regression, nearest neighbours.
+"""Supervised components: TF-IDF features, one-vs-rest ridge classifiers, nearest neighbours.
 
-scikit-learn's ``OneVsRestClassifier.predict_proba`` loops over its estimators in
-Python; here the per-code coefficient vectors are stacked into one sparse matrix
-(keeping each code's largest weights) so that scoring all codes is one sparse product.
+The one-vs-rest classifier is a ridge regression per code, all solved at once in the
+dual: with n training charts, one Cholesky factorisation of the n x n kernel matrix
+``X X^T + 1 + alpha I`` serves every code, where one-vs-rest logistic regression
+runs one iterative solver per code (minutes instead of seconds on 10k charts, for the
+same accuracy on CodiEsp). The per-code weight vectors ``X^T a`` are stacked into one
+sparse matrix (keeping each code's largest weights), so scoring every code of a chart
+is one sparse product; scikit-learn's ``OneVsRestClassifier`` would loop in Python.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
+
+#: Kernel rows computed per sparse product (bounds the sparse intermediate's memory).
+_KERNEL_BLOCK = 2048
+#: Codes whose dense weight columns are formed at once (bounds memory: features x block x 4 bytes).
+_WEIGHT_BLOCK = 128
+#: Scores are floored here so that -1 stays free to mean "no classifier for this code".
+SCORE_FLOOR = -0.99
 
 
 def make_vectorizer(ngram_max: int, min_df: int, max_features: int) -> TfidfVectorizer:
@@ -29,33 +39,31 @@ def make_vectorizer(ngram_max: int, min_df: int, max_features: int) -> TfidfVect
     )
 
 
-def _fit_one(X, y: np.ndarray, C: float, keep: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    clf = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=300, random_state=seed)
-    clf.fit(X, y)
-    w = clf.coef_.ravel().astype(np.float32)
-    if w.size > keep:
-        idx = np.argpartition(-np.abs(w), keep)[:keep]
-    else:
-        idx = np.arange(w.size)
-    idx = idx[np.abs(w[idx]) > 1e-6]
-    return idx.astype(np.int32), w[idx], float(clf.intercept_[0])
+def linear_kernel(X: sp.csr_matrix) -> np.ndarray:
+    """``X X^T`` as a dense float64 array, built in row blocks."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    XT = sp.csr_matrix(X.T)
+    K = np.empty((X.shape[0], X.shape[0]), dtype=np.float64)
+    for lo in range(0, X.shape[0], _KERNEL_BLOCK):
+        K[lo: lo + _KERNEL_BLOCK] = (X[lo: lo + _KERNEL_BLOCK] @ XT).toarray()
+    return K
 
 
-class StackedOneVsRest(BaseEstimator):
-    """One binary logistic regression per code, scored with one sparse product.
+class RidgeOneVsRest(BaseEstimator):
+    """One ridge regression per code on 0/1 targets, solved jointly in the dual, scored with one sparse product.
 
     Parameters
     ----------
-    C : float
-        Inverse L2 regularisation strength.
+    alpha : float
+        L2 regularisation strength.
     keep_weights : int
         Largest-magnitude weights kept per code.
     min_examples : int
         Codes with fewer positive charts are skipped.
-    n_jobs : int
-        Parallel fits.
+    max_charts : int
+        The kernel matrix takes 8 x n^2 bytes: with more training charts, a random subset of this many is used.
     random_state : int
-        Seed for the solver.
+        Seed of that subset.
 
     Attributes
     ----------
@@ -65,65 +73,83 @@ class StackedOneVsRest(BaseEstimator):
     intercept_ : ndarray of shape (n_codes,)
     """
 
-    def __init__(self, C: float = 10.0, keep_weights: int = 3000, min_examples: int = 1, n_jobs: int = 1, random_state: int = 0):
-        self.C = C
+    def __init__(self, alpha: float = 1.0, keep_weights: int = 3000, min_examples: int = 1, max_charts: int = 25_000,
+                 random_state: int = 0):
+        self.alpha = alpha
         self.keep_weights = keep_weights
         self.min_examples = min_examples
-        self.n_jobs = n_jobs
+        self.max_charts = max_charts
         self.random_state = random_state
 
-    def fit(self, X: sp.csr_matrix, Y: sp.csr_matrix, classes: list[str]) -> StackedOneVsRest:
+    def fit(self, X: sp.csr_matrix, Y: sp.csr_matrix, classes: list[str]) -> RidgeOneVsRest:
         """Fit on features ``X`` (n_charts, n_features) and binary labels ``Y`` (n_charts, n_codes)."""
-        Y = sp.csc_matrix(Y)
-        counts = np.diff(Y.indptr)
+        self.__dict__.pop("_coef_csc", None)
+        X = sp.csr_matrix(X)
+        Y = sp.csr_matrix(Y)
+        if X.shape[0] > self.max_charts:
+            rows = np.sort(np.random.RandomState(self.random_state).choice(X.shape[0], self.max_charts, replace=False))
+            X, Y = X[rows], Y[rows]
         n = X.shape[0]
-        todo = [j for j in range(Y.shape[1]) if self.min_examples <= counts[j] < n]
-        X = sp.csr_matrix(X, copy=True)
-        # Canonical once here: the solvers would otherwise fix it in place, racing each other.
-        X.sum_duplicates()
-        X.sort_indices()
-        results = Parallel(n_jobs=self.n_jobs, backend="threading")(
-            delayed(_fit_one)(X, Y[:, j].toarray().ravel(), self.C, self.keep_weights, self.random_state) for j in todo
-        )
-        rows, cols, vals, intercepts = [], [], [], []
-        for col, (idx, w, b) in enumerate(results):
-            rows.append(idx)
-            cols.append(np.full(idx.size, col, dtype=np.int32))
-            vals.append(w)
-            intercepts.append(b)
-        n_features = X.shape[1]
-        if todo:
-            self.coef_ = sp.csr_matrix(
-                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(n_features, len(todo)),
-                dtype=np.float32,
-            )
-        else:
-            self.coef_ = sp.csr_matrix((n_features, 0), dtype=np.float32)
-        self.intercept_ = np.asarray(intercepts, dtype=np.float32)
+        counts = np.asarray((Y > 0).sum(axis=0)).ravel()
+        todo = np.flatnonzero((counts >= self.min_examples) & (counts < n))
         self.classes_ = [classes[j] for j in todo]
+        if todo.size == 0:
+            self.coef_ = sp.csr_matrix((X.shape[1], 0), dtype=np.float32)
+            self.intercept_ = np.zeros(0, dtype=np.float32)
+            return self
+        # The constant 1 is a regularised intercept feature; its weight is the sum of the dual coefficients.
+        G = linear_kernel(X)
+        G += 1.0
+        G[np.diag_indices(n)] += self.alpha
+        factor = sla.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
+        A = sla.cho_solve(factor, Y[:, todo].toarray().astype(np.float64), overwrite_b=True, check_finite=False)
+        del G, factor
+        self.intercept_ = A.sum(axis=0).astype(np.float32)
+        self.coef_ = self._sparse_weights(sp.csr_matrix(X.T, dtype=np.float32), A)
         return self
 
-    def top_features(self, x: sp.csr_matrix, code: str, k: int = 2) -> list[int]:
-        """Feature indices that add most to ``code``'s score for one chart ``x`` (1, n_features)."""
+    def _sparse_weights(self, XT: sp.csr_matrix, A: np.ndarray) -> sp.csr_matrix:
+        """The primal weights ``X^T A``, keeping each code's ``keep_weights`` largest magnitudes."""
+        n_features = XT.shape[0]
+        keep = min(self.keep_weights, n_features)
+        rows, cols, vals = [], [], []
+        for lo in range(0, A.shape[1], _WEIGHT_BLOCK):
+            W = np.asarray(XT @ A[:, lo: lo + _WEIGHT_BLOCK].astype(np.float32))
+            if keep < n_features:
+                idx = np.argpartition(-np.abs(W), keep - 1, axis=0)[:keep]
+            else:
+                idx = np.broadcast_to(np.arange(n_features)[:, None], W.shape)
+            w = np.take_along_axis(W, idx, axis=0)
+            nonzero = np.abs(w) > 1e-7
+            rows.append(idx[nonzero])
+            cols.append((np.nonzero(nonzero)[1] + lo).astype(np.int32))
+            vals.append(w[nonzero])
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_features, A.shape[1]),
+            dtype=np.float32,
+        )
+
+    def top_features(self, x: sp.csr_matrix | np.ndarray, code: str, k: int = 2) -> list[int]:
+        """Feature indices that add most to ``code``'s score for one chart ``x``.
+
+        ``x`` is the chart's feature row, sparse (1, n_features) or dense (n_features,); callers that
+        ask about several codes of one chart pass it dense once.
+        """
         check_is_fitted(self, "coef_")
-        if not hasattr(self, "_class_index"):
+        if "_coef_csc" not in self.__dict__:
             self._class_index = {c: j for j, c in enumerate(self.classes_)}
             self._coef_csc = self.coef_.tocsc()
-            self._coef_csc.sort_indices()
         j = self._class_index.get(code)
         if j is None:
             return []
         start, end = self._coef_csc.indptr[j], self._coef_csc.indptr[j + 1]
         col_idx, col_w = self._coef_csc.indices[start:end], self._coef_csc.data[start:end]
-        x = sp.csr_matrix(x)
-        x.sort_indices()
-        common, in_x, in_col = np.intersect1d(x.indices, col_idx, assume_unique=True, return_indices=True)
-        if common.size == 0:
-            return []
-        contributions = x.data[in_x] * col_w[in_col]
-        order = np.argsort(-contributions)[:k]
-        return [int(common[i]) for i in order if contributions[i] > 0]
+        dense = x if isinstance(x, np.ndarray) else np.asarray(sp.csr_matrix(x).todense()).ravel()
+        contributions = dense[col_idx] * col_w
+        positive = np.flatnonzero(contributions > 0)
+        best = positive[np.argsort(-contributions[positive], kind="stable")[:k]]
+        return [int(col_idx[i]) for i in best]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -131,11 +157,12 @@ class StackedOneVsRest(BaseEstimator):
         state.pop("_coef_csc", None)
         return state
 
-    def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
-        """Per-code probabilities, shape (n_charts, n_codes)."""
+    def predict_scores(self, X: sp.csr_matrix) -> np.ndarray:
+        """Per-code ridge scores, shape (n_charts, n_codes): estimates of P(code) on the 0-1 scale,
+        not calibrated (the ranker and its calibration turn them into confidences)."""
         check_is_fitted(self, "coef_")
         z = np.asarray((X @ self.coef_).todense()) + self.intercept_[None, :]
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return np.maximum(z, SCORE_FLOOR)
 
 
 class NeighbourVotes(BaseEstimator):
@@ -152,6 +179,7 @@ class NeighbourVotes(BaseEstimator):
 
     def fit(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> NeighbourVotes:
         """Remember the training features ``X`` and label matrix ``Y``."""
+        self.__dict__.pop("_support_t", None)
         self.X_ = sp.csr_matrix(X, dtype=np.float32)
         self.Y_ = sp.csr_matrix(Y, dtype=np.float32)
         return self
@@ -159,7 +187,10 @@ class NeighbourVotes(BaseEstimator):
     def predict_scores(self, X: sp.csr_matrix, exclude: np.ndarray | None = None) -> sp.csr_matrix:
         """Vote shares per code, shape (n_charts, n_codes); ``exclude[i]`` drops training chart i's own vote."""
         check_is_fitted(self, "X_")
-        sims = (sp.csr_matrix(X, dtype=np.float32) @ self.X_.T).toarray()
+        if "_support_t" not in self.__dict__:
+            # X_.T is a CSC view; the product would convert it to CSR on every call (ms per chart).
+            self._support_t = sp.csr_matrix(self.X_.T)
+        sims = (sp.csr_matrix(X, dtype=np.float32) @ self._support_t).toarray()
         if exclude is not None:
             sims[np.arange(sims.shape[0]), exclude] = -1.0
         k = min(self.n_neighbors, sims.shape[1])
@@ -173,3 +204,8 @@ class NeighbourVotes(BaseEstimator):
         total = np.asarray(W.sum(axis=1)).ravel()
         total[total == 0] = 1.0
         return sp.csr_matrix(sp.diags(1.0 / total) @ votes)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_support_t", None)
+        return state

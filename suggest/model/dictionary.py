@@ -70,6 +70,7 @@ class TermIndex:
 
     def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None) -> TermIndex:
         """Index every code's terms (plus lexicon and ``extra_terms`` as (code, phrase, kind))."""
+        self.__dict__.pop("_word_ids_cache", None)
         self.normalizer_ = normalizer
         kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
         entries: list[tuple[str, str, int]] = []
@@ -134,14 +135,40 @@ class TermIndex:
         candidate = codeset.normalize(padded)
         return candidate if candidate in codeset else info.code
 
+    def _word_ids(self, word: str) -> tuple[int, ...]:
+        """Vocabulary ids of a lowercase word's content stems (-1 for stems no term uses)."""
+        return tuple(self.vocab_.get(stem, -1) for stem in self.normalizer_.word_stems(word))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_word_ids_cache", None)
+        return state
+
     def match(self, text: str, sentence_starts: list[int]) -> list[Mention]:
         """All term matches in ``text``; ``sentence_starts`` are the sentences' first characters."""
-        tokens = list(self.normalizer_.iter_stems(text))
-        if not tokens:
+        ids_cache = self.__dict__.setdefault("_word_ids_cache", {})
+        ids_list: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        # A word stands for one stem or, as an abbreviation, several at the same span.
+        for m in self.normalizer_.word_matches(text):
+            word = m.group()
+            ids = ids_cache.get(word)
+            if ids is None:
+                ids = self._word_ids(word)
+                if len(ids_cache) < 500_000:
+                    ids_cache[word] = ids
+            if ids:
+                start, end = m.span()
+                for v in ids:
+                    ids_list.append(v)
+                    starts.append(start)
+                    ends.append(end)
+        if not ids_list:
             return []
         vocab = self.vocab_
-        tok_vocab = np.fromiter((vocab.get(t[0], -1) for t in tokens), dtype=np.int64, count=len(tokens))
-        tok_start = np.fromiter((t[1] for t in tokens), dtype=np.int64, count=len(tokens))
+        tok_vocab = np.asarray(ids_list, dtype=np.int64)
+        tok_start = np.asarray(starts, dtype=np.int64)
         tok_sent = np.maximum(np.searchsorted(np.asarray(sentence_starts, dtype=np.int64), tok_start, "right") - 1, 0)
         known = np.flatnonzero(tok_vocab >= 0)
         if known.size == 0:
@@ -186,8 +213,8 @@ class TermIndex:
             code_id = int(code_ids[k])
             best[(s, code_id)] = Mention(
                 code=self.codes_[code_id],
-                start=tokens[lo][1],
-                end=tokens[hi][2],
+                start=starts[lo],
+                end=ends[hi],
                 sentence=s,
                 coverage=float(cov[k]),
                 window_gap=max(span_words - n_found, 0),
@@ -199,12 +226,15 @@ class TermIndex:
 
 
 def _smallest_window(position_lists: list[list[int]]) -> tuple[int, int, int] | None:
-    """Smallest token window holding one position of every non-empty list: (lo, hi, n_lists_found)."""
-    lists = [sorted(p) for p in position_lists if p]
+    """Smallest token window holding one position of every non-empty list (each ascending): (lo, hi, n_lists_found)."""
+    lists = [p for p in position_lists if p]
     if not lists:
         return None
     if len(lists) == 1:
         return lists[0][0], lists[0][0], 1
+    if all(len(p) == 1 for p in lists):  # the common case: each word once in the sentence
+        firsts = [p[0] for p in lists]
+        return min(firsts), max(firsts), len(lists)
     events = sorted((pos, i) for i, plist in enumerate(lists) for pos in plist)
     need = len(lists)
     counts = [0] * need

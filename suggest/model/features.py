@@ -161,15 +161,19 @@ def build_candidates(
     for c in codes:
         cat_members[c[:3]].append(c)
 
-    X = np.zeros((len(codes), len(FEATURES)), dtype=np.float32)
     n_chars = max(analysis.n_chars, 1)
     span_codes: dict[tuple[int, int], int] = defaultdict(int)
     for am in analysis.mentions:
         span_codes[(am.mention.start, am.mention.end)] += 1
     log_sentences = math.log1p(analysis.n_sentences)
+    sibling_cov = _best_two_by_category(cat_members, best_cov)
+    sibling_clf = _best_two_by_category(cat_members, clf_scores)
     F = _F
-    for i, code in enumerate(codes):
-        row = X[i]
+    n_features = len(FEATURES)
+    rows: list[list[float]] = []
+    # Rows are plain lists filled by index and converted once: numpy item assignment costs far more.
+    for code in codes:
+        row = [0.0] * n_features
         facts = _facts(codeset, code)
         row[F["clf_score"]] = clf_scores.get(code, -1.0)
         row[F["clf_rank"]] = min(clf_rank.get(code, 200), 200)
@@ -185,7 +189,8 @@ def build_candidates(
                 flags = am.flags
                 if not (flags["negated"] or flags["family"] or flags["historical"] or flags["hypothetical"]):
                     n_aff += 1
-                    best_aff = max(best_aff, am.mention.coverage)
+                    if am.mention.coverage > best_aff:
+                        best_aff = am.mention.coverage
                 neg += flags["negated"]
                 fam += flags["family"]
                 hist += flags["historical"]
@@ -195,7 +200,8 @@ def build_candidates(
                     row[F[feat]] = 1.0
                 if am.mention.kind == 2:
                     row[F["any_lexicon"]] = 1.0
-                first = min(first, am.mention.start)
+                if am.mention.start < first:
+                    first = am.mention.start
             n = len(ms)
             row[F["dict_best_coverage"]] = best.mention.coverage
             row[F["dict_best_affirmed_coverage"]] = best_aff
@@ -221,10 +227,34 @@ def build_candidates(
         row[F["has_seventh"]] = facts.has_seventh
         row[F["ancestor_coverage"]] = max((best_cov.get(a, 0.0) for a in facts.ancestors), default=0.0)
         row[F["descendant_coverage"]] = descendant_best.get(code, 0.0)
-        siblings = cat_members[code[:3]]
-        if len(siblings) > 1:
-            row[F["sibling_coverage"]] = max(best_cov.get(c, 0.0) for c in siblings if c != code)
-            row[F["category_clf_max"]] = max(clf_scores.get(c, 0.0) for c in siblings if c != code)
-        row[F["n_same_category"]] = len(siblings) - 1
+        category = code[:3]
+        n_siblings = len(cat_members[category]) - 1
+        if n_siblings:
+            row[F["sibling_coverage"]] = _best_other(sibling_cov[category], code)
+            row[F["category_clf_max"]] = _best_other(sibling_clf[category], code)
+        row[F["n_same_category"]] = n_siblings
         row[F["log_sentences"]] = log_sentences
+        rows.append(row)
+    X = np.array(rows, dtype=np.float32).reshape(len(codes), n_features)
     return CandidateRows(codes, X, {c: by_code.get(c, []) for c in codes}, {c: sources[c] for c in codes})
+
+
+def _best_two_by_category(members: dict[str, list[str]], values: dict[str, float]) -> dict[str, tuple[str, float, float]]:
+    """Per category: its member with the largest value, that value, and the second-largest value (0 when absent)."""
+    out = {}
+    for category, codes in members.items():
+        best_code, best, second = "", float("-inf"), float("-inf")
+        for c in codes:
+            v = values.get(c, 0.0)
+            if v > best:
+                best_code, best, second = c, v, best
+            elif v > second:
+                second = v
+        out[category] = (best_code, best, second)
+    return out
+
+
+def _best_other(best_two: tuple[str, float, float], code: str) -> float:
+    """The largest value among the other members of ``code``'s category."""
+    best_code, best, second = best_two
+    return second if code == best_code else best

@@ -27,15 +27,20 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
     first use from the project's own material, then reused), or a registry URI
     such as ``"models:/icd10cm-suggester@champion"``.
     """
-    from suggest.model.suggester import MODEL_FILE, Suggester
+    from suggest.model.suggester import FORMAT_VERSION, MODEL_FILE, Suggester
 
     ref_str = str(ref)
     if ref_str == DEFAULT_MODEL:
         folder = default_model_dir()
-        if not (folder / MODEL_FILE).exists():
+
+        def missing_or_stale() -> bool:
+            return not (folder / MODEL_FILE).exists() or Suggester.saved_format(folder) != FORMAT_VERSION
+
+        if missing_or_stale():
             with _build_lock:
-                if not (folder / MODEL_FILE).exists():
-                    log.warning("no default model in %s: building it from the project's own material", folder)
+                if missing_or_stale():
+                    log.warning("no default model of format %d in %s: building it from the project's own material",
+                                FORMAT_VERSION, folder)
                     # Training code lives in the training package; imported only when a build is needed.
                     from training.default import build_default_model
 

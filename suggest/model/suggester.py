@@ -10,12 +10,15 @@ decision threshold chosen by cross-validation on the training data.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import logging
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,17 +34,19 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from suggest.model.analysis import ChartAnalysis, analyse_docs
-from suggest.model.classifier import NeighbourVotes, StackedOneVsRest, make_vectorizer
+from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vectorizer
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
+from suggest.errors import ModelFormatError
 from suggest.types import Evidence, Suggestion, SuggestResult
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
-FORMAT_VERSION = 1
+#: Bumped when a saved model of an older format can no longer be read (2: ridge classifier).
+FORMAT_VERSION = 2
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
 
 
@@ -236,9 +241,10 @@ class Suggester(BaseEstimator):
         for name in cfg.ranker_exclude_features:
             F[:, FEATURES.index(name)] = 0.0
 
-    def _make_classifier(self, cfg: SuggesterConfig) -> StackedOneVsRest:
-        return StackedOneVsRest(cfg.classifier_C, cfg.classifier_keep_weights, cfg.classifier_min_examples,
-                                cfg.n_jobs, cfg.random_state)
+    @staticmethod
+    def _make_classifier(cfg: SuggesterConfig) -> RidgeOneVsRest:
+        return RidgeOneVsRest(cfg.classifier_alpha, cfg.classifier_keep_weights, cfg.classifier_min_examples,
+                              cfg.classifier_max_charts, cfg.random_state)
 
     @staticmethod
     def _make_ranker(cfg: SuggesterConfig) -> HistGradientBoostingClassifier:
@@ -249,8 +255,8 @@ class Suggester(BaseEstimator):
         )
 
     @staticmethod
-    def _scores_into(clf: StackedOneVsRest, X, rows, out: list[dict[str, float]], keep: int = 60) -> None:
-        proba = clf.predict_proba(X)
+    def _scores_into(clf: RidgeOneVsRest, X, rows, out: list[dict[str, float]], keep: int = 60) -> None:
+        proba = clf.predict_scores(X)
         if proba.shape[1] == 0:
             return
         k = min(keep, proba.shape[1])
@@ -331,12 +337,15 @@ class Suggester(BaseEstimator):
             offset += sizes[r]
             order = np.argsort(-p, kind="stable")
             suggestions = []
+            x_dense = None
             for j in order[:top_k]:
                 if p[j] < min_confidence:
                     break
                 suggestion = self._suggestion(cands[r], int(j), float(p[j]), codeset, texts[i])
                 if not suggestion.evidence and "classifier" in suggestion.sources:
-                    suggestion.evidence = self._classifier_evidence(texts[i], X[r], suggestion.code, analyses[r])
+                    if x_dense is None:
+                        x_dense = np.asarray(X[r].todense()).ravel()
+                    suggestion.evidence = self._classifier_evidence(texts[i], x_dense, suggestion.code, analyses[r])
                 suggestions.append(suggestion)
             warnings = [] if suggestions else ["no code reached the requested confidence"]
             results[i] = SuggestResult(suggestions, warnings, self.codeset_release_)
@@ -371,17 +380,15 @@ class Suggester(BaseEstimator):
             billable_children=[] if billable or info is None else codeset.billable_descendants(code, limit=10),
         )
 
-    def _classifier_evidence(self, text: str, x, code: str, analysis: ChartAnalysis) -> list[Evidence]:
-        """Where the words that weigh most for ``code`` in the classifier occur in the text."""
+    def _classifier_evidence(self, text: str, x: np.ndarray, code: str, analysis: ChartAnalysis) -> list[Evidence]:
+        """Where the words that weigh most for ``code`` in the classifier occur in the text (``x``: the dense feature row)."""
         from suggest.model.analysis import assert_char_span
         from suggest.pipeline import get_nlp
 
         names = _feature_names(self.vectorizer_)
         evidence: list[Evidence] = []
         for f in self.classifier_.top_features(x, code, k=2):
-            words = names[f].split()
-            pattern = re.compile(r"\b" + r"\W+".join(re.escape(w) for w in words) + r"\b", re.IGNORECASE)
-            m = pattern.search(text)
+            m = _phrase_pattern(names[f]).search(text)
             if m is None:
                 continue
             section, flags = ("preamble", {k: False for k in ("negated", "historical", "family", "hypothetical")})
@@ -406,17 +413,41 @@ class Suggester(BaseEstimator):
     def load(cls, folder: str | Path) -> Suggester:
         """Load a model saved by :meth:`save`."""
         folder = Path(folder)
+        card_path = folder / CARD_FILE
+        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else None
+        if card is not None and card.get("format_version") != FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{folder}: the model was saved in format {card.get('format_version')}, this release reads format "
+                f"{FORMAT_VERSION}: train it again (the default model is rebuilt by 'make train')"
+            )
         model = joblib.load(folder / MODEL_FILE)
         if not isinstance(model, cls):
             raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
-        card = folder / CARD_FILE
-        if card.exists():
-            model.card_ = json.loads(card.read_text(encoding="utf-8"))
+        if card is not None:
+            model.card_ = card
         return model
+
+    @staticmethod
+    def saved_format(folder: str | Path) -> int | None:
+        """The format version recorded in a saved model's card (None without a card)."""
+        card_path = Path(folder) / CARD_FILE
+        if not card_path.exists():
+            return None
+        return json.loads(card_path.read_text(encoding="utf-8")).get("format_version")
 
 
 _OPENMP_CONTROLLER = None
-_WORKER_MODEL: Suggester | None = None
+#: The work of a parallel batch, set before forking so that the workers inherit it (nothing is pickled to them).
+_SHARED_BATCH: _Batch | None = None
+
+
+@dataclass
+class _Batch:
+    model: Suggester
+    chunks: list[tuple[list[str], list[str | None]]]
+    top_k: int
+    min_confidence: float
+    next_chunk: Any  # a multiprocessing.Value: the index of the next unclaimed chunk
 
 
 def _mp_methods() -> list[str]:
@@ -425,29 +456,50 @@ def _mp_methods() -> list[str]:
     return multiprocessing.get_all_start_methods()
 
 
-def _worker_suggest(args: tuple) -> list[SuggestResult]:
-    texts, top_k, specialties, min_confidence = args
-    assert _WORKER_MODEL is not None
-    return _WORKER_MODEL.suggest_batch(texts, top_k=top_k, specialties=specialties, min_confidence=min_confidence)
+def _claim_chunks() -> list[tuple[int, list[SuggestResult]]]:
+    """Suggest for chunks of the shared batch, claiming one at a time until none is left."""
+    batch = _SHARED_BATCH
+    assert batch is not None
+    done = []
+    while True:
+        with batch.next_chunk.get_lock():
+            i = batch.next_chunk.value
+            batch.next_chunk.value += 1
+        if i >= len(batch.chunks):
+            return done
+        texts, specialties = batch.chunks[i]
+        done.append((i, batch.model.suggest_batch(texts, top_k=batch.top_k, specialties=specialties,
+                                                  min_confidence=batch.min_confidence)))
 
 
 def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialties, min_confidence: float,
                       n_jobs: int) -> list[SuggestResult]:
-    """Fork ``n_jobs`` workers that inherit the model (no pickling of it) and split the batch between them."""
+    """Split the batch into chunks that this process and ``n_jobs - 1`` forked workers (which inherit
+    the model and the texts) claim one at a time, so that a slow chunk does not hold the others up."""
     import multiprocessing
 
-    global _WORKER_MODEL
+    global _SHARED_BATCH
+    context = multiprocessing.get_context("fork")
     specialties = list(specialties) if specialties is not None else [None] * len(texts)
-    n_chunks = n_jobs * 4
-    size = -(-len(texts) // n_chunks)
-    chunks = [(texts[i: i + size], top_k, specialties[i: i + size], min_confidence) for i in range(0, len(texts), size)]
-    _WORKER_MODEL = model
+    size = max(4, -(-len(texts) // (n_jobs * 8)))
+    chunks = [(texts[i: i + size], specialties[i: i + size]) for i in range(0, len(texts), size)]
+    _SHARED_BATCH = _Batch(model, chunks, top_k, min_confidence, context.Value("i", 0))
+    # Frozen objects are not traversed by the workers' garbage collector, which would otherwise
+    # touch (and so copy) every page of the inherited model.
+    gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
-            parts = pool.map(_worker_suggest, chunks)
+        with context.Pool(n_jobs - 1) as pool:
+            pending = [pool.apply_async(_claim_chunks) for _ in range(n_jobs - 1)]
+            parts = _claim_chunks()
+            for result in pending:
+                parts.extend(result.get())
     finally:
-        _WORKER_MODEL = None
-    return [result for part in parts for result in part]
+        gc.unfreeze()
+        _SHARED_BATCH = None
+    parts.sort(key=lambda part: part[0])
+    return [result for _, part in parts for result in part]
+
+
 _FEATURE_NAMES: dict[int, np.ndarray] = {}
 
 
@@ -458,6 +510,12 @@ def _feature_names(vectorizer) -> np.ndarray:
         _FEATURE_NAMES.clear()
         _FEATURE_NAMES[key] = vectorizer.get_feature_names_out()
     return _FEATURE_NAMES[key]
+
+
+@functools.lru_cache(maxsize=8192)
+def _phrase_pattern(phrase: str) -> re.Pattern:
+    """The words of a TF-IDF feature as they may appear in text: whole words, any separators, any case."""
+    return re.compile(r"\b" + r"\W+".join(re.escape(w) for w in phrase.split()) + r"\b", re.IGNORECASE)
 
 
 def _single_openmp_thread():

@@ -69,7 +69,4 @@ def assess(text: str, start: int, end: int) -> dict[str, bool]:
         raise ValueError(f"span {start}:{end} is outside the text (length {len(text)})")
     nlp = get_nlp()
     doc = next(process(nlp, [text]))
-    span = doc.char_span(start, end, alignment_mode="expand")
-    if span is None or len(span) == 0:
-        return no_assertion()
-    return nlp.get_pipe("clinical_context").assert_span(doc, span.start, span.end)
+    return nlp.get_pipe("clinical_context").assert_chars(doc, start, end)

@@ -15,7 +15,7 @@ import bisect
 from dataclasses import dataclass
 
 import numpy as np
-from spacy.attrs import IS_PUNCT, IS_SPACE, SENT_START
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -97,7 +97,13 @@ class ConTextComponent:
         doc.user_data["context_trigger_words"] = [int(words[t.start]) for t in triggers]
         doc.user_data["context_sent_id"] = sent_id
         doc.user_data["context_words"] = words
+        doc.user_data.pop(_TOKEN_OFFSETS, None)
         return doc
+
+    def assert_chars(self, doc: Doc, start: int, end: int) -> dict[str, bool]:
+        """Assertion flags for the characters ``start:end`` of a processed ``doc`` (every token they touch)."""
+        first, last = token_range(doc, start, end)
+        return self.assert_span(doc, first, last) if first < last else no_assertion()
 
     def assert_span(self, doc: Doc, start: int, end: int) -> dict[str, bool]:
         """Assertion flags for tokens ``start:end`` of a processed ``doc``."""
@@ -131,10 +137,29 @@ class ConTextComponent:
                     end <= x.start and x.end <= t.start for x in terminators
                 ):
                     flags[flag] = True
-        section_flag = self.section_flags.get(section_at(doc, doc[start].idx))
+        section_flag = self.section_flags.get(section_at(doc, _token_offsets(doc)[0][start]))
         if section_flag:
             flags[section_flag] = True
         return flags
+
+
+#: user_data key of the tokens' (start, end) character offsets, built once per doc.
+_TOKEN_OFFSETS = "token_offsets"
+
+
+def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:
+    offsets = doc.user_data.get(_TOKEN_OFFSETS)
+    if offsets is None:
+        arr = doc.to_array([IDX, LENGTH]).astype(np.int64).reshape(-1, 2)
+        offsets = doc.user_data[_TOKEN_OFFSETS] = (arr[:, 0].tolist(), (arr[:, 0] + arr[:, 1]).tolist())
+    return offsets
+
+
+def token_range(doc: Doc, start: int, end: int) -> tuple[int, int]:
+    """Tokens ``first:last`` of ``doc`` touched by the characters ``start:end``, as
+    ``doc.char_span(start, end, alignment_mode="expand")`` would give them, without building tokens."""
+    starts, ends = _token_offsets(doc)
+    return bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
 
 
 @Language.factory(

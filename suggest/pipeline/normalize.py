@@ -44,6 +44,15 @@ def stem(word: str) -> str:
     return word
 
 
+def lower_same_length(text: str) -> str:
+    """``text.lower()``, except that characters whose lowercase is longer ("İ") keep their place,
+    so that offsets into the result are offsets into ``text``."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower
+    return "".join(ch if len(low := ch.lower()) != 1 else low for ch in text)
+
+
 class Normalizer:
     """Turns text into (stem, start, end) triples; abbreviations expand to several stems at one span."""
 
@@ -82,9 +91,14 @@ class Normalizer:
                 self._cache[word] = cached
         return cached
 
+    @staticmethod
+    def word_matches(text: str) -> Iterator[re.Match]:
+        """The lowercase letter/digit runs of ``text``; their spans index ``text`` itself."""
+        return _TOKEN.finditer(lower_same_length(text))
+
     def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
         """Stems of ``text`` with the character span of the word each came from."""
-        for m in _TOKEN.finditer(text.lower()):
+        for m in self.word_matches(text):
             word = m.group()
             if keep_stopwords:
                 for w in self.expansions.get(word, (word,)):

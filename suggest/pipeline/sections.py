@@ -79,19 +79,24 @@ class SectionDetector:
     def __call__(self, doc: Doc) -> Doc:
         text = doc.user_data.get("text")
         doc._.sections = self.find(text if text is not None else doc.text)
+        doc.user_data.pop(_SECTION_INDEX, None)
         return doc
+
+
+#: user_data key of (section starts, section names), built once per doc: reading ``doc._`` costs microseconds a call.
+_SECTION_INDEX = "section_index"
 
 
 def section_at(doc: Doc, char: int) -> str:
     """Name of the section holding character offset ``char`` of ``doc``."""
-    sections: list[Section] = doc._.sections or []
-    if not sections:
+    index = doc.user_data.get(_SECTION_INDEX)
+    if index is None:
+        sections: list[Section] = doc._.sections or []
+        index = doc.user_data[_SECTION_INDEX] = ([s.start for s in sections], [s.name for s in sections])
+    starts, names = index
+    if not starts:
         return PREAMBLE
-    starts = doc.user_data.get("section_starts")
-    if starts is None or len(starts) != len(sections):
-        starts = doc.user_data["section_starts"] = [s.start for s in sections]
-    i = bisect.bisect_right(starts, char) - 1
-    return sections[max(i, 0)].name
+    return names[max(bisect.bisect_right(starts, char) - 1, 0)]
 
 
 if not Doc.has_extension("sections"):

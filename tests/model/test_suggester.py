@@ -155,3 +155,15 @@ def test_classifier_suggestions_point_at_their_words(small_model, held_out):
                     assert chart.text[e.start:e.end] == e.text
                     found += 1
     assert found > 0
+
+
+def test_a_model_of_another_format_is_refused_with_advice(small_model, tmp_path):
+    import json
+
+    from suggest.errors import ModelFormatError
+
+    folder = small_model.save(tmp_path / "old")
+    card = json.loads((folder / "model_card.json").read_text())
+    (folder / "model_card.json").write_text(json.dumps({**card, "format_version": 1}))
+    with pytest.raises(ModelFormatError, match="format 1.*train it again"):
+        suggest.load_model(folder)

@@ -80,3 +80,22 @@ def test_span_errors():
         suggest.assess("short", 3, 99)
     with pytest.raises(TypeError):
         suggest.assess(b"bytes", 0, 1)  # type: ignore[arg-type]
+
+
+def test_character_spans_map_to_the_tokens_they_touch():
+    """``token_range`` is ``doc.char_span(..., alignment_mode="expand")`` without building tokens."""
+    import random
+
+    from suggest.pipeline import get_nlp, process
+    from suggest.pipeline.context import token_range
+
+    text = "Hx:  HTN,DM2 (well-controlled)\n\n- denies  chest pain;  no SOB.\tPlan: f/u 2 wks."
+    doc = next(process(get_nlp(), [text]))
+    rnd = random.Random(0)
+    for _ in range(500):
+        start = rnd.randrange(len(text))
+        end = rnd.randrange(start + 1, len(text) + 1)
+        span = doc.char_span(start, end, alignment_mode="expand")
+        expected = (span.start, span.end) if span is not None and len(span) else None
+        first, last = token_range(doc, start, end)
+        assert ((first, last) if first < last else None) == expected, (start, end)

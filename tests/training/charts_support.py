@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 #: Small settings so that a real model trains in seconds.
-FAST = {"cv_folds": 2, "ranker_max_iter": 40, "min_df": 1, "knn_neighbors": 5, "n_jobs": 1}
+FAST = {"cv_folds": 2, "ranker_max_iter": 40, "min_df": 1, "knn_neighbors": 5}
 
 CONDITIONS = [
     ("I10", ["essential hypertension", "high blood pressure", "HTN"]),

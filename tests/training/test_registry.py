@@ -164,3 +164,22 @@ def test_models_uri_resolves_to_a_loadable_cached_folder(registry):
         resolve_model_uri(f"models:/{registry}/9")
     with pytest.raises(Exception, match="not a registry URI"):
         resolve_model_uri("models:/")
+
+
+def test_a_champion_this_release_cannot_read_is_replaced(registry, capsys):
+    """A champion saved in an older model format cannot be served: any readable version replaces it."""
+    import suggest
+    from suggest.errors import ModelFormatError
+    from training.registry import resolve_model_uri
+
+    assert main(["promote", "--name", registry, "--version", "2"]) == 0
+    card_path = resolve_model_uri(f"models:/{registry}/2") / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "format_version": card["format_version"] - 1}))
+    with pytest.raises(ModelFormatError, match="train it again"):
+        suggest.load_model(f"models:/{registry}@champion")
+    capsys.readouterr()
+    # The weak version would not beat version 2, but version 2 can no longer be read.
+    assert main(["promote", "--name", registry, "--version", "1"]) == 0
+    assert "cannot read" in capsys.readouterr().out
+    assert _aliases(registry)["champion"] == "1"

@@ -65,7 +65,7 @@ def test_train_logs_the_run_registers_a_pyfunc_model_and_is_reproducible(tmp_pat
     client = mlflow.MlflowClient()
     version = client.get_model_version("icd10cm-suggester", "1")
     run = client.get_run(version.run_id)
-    assert run.data.params["cv_folds"] == "2" and run.data.params["classifier_C"] == "10.0"
+    assert run.data.params["cv_folds"] == "2" and run.data.params["classifier_alpha"] == "1.0"
     assert run.data.metrics["dev_map"] == pytest.approx(card["metrics"]["dev_map"])
     assert {"dev_p_at_5", "dev_r_at_15", "dev_micro_f1", "dev_macro_f1", "dev_ece", "dev_unseen_r_at_15"} <= set(run.data.metrics)
     assert run.data.tags["dev_data.sha256"] == hashlib.sha256(dev.read_bytes()).hexdigest()
@@ -115,9 +115,9 @@ def test_bad_input_is_reported_with_the_file_or_setting(tmp_path, store, capsys)
     assert f"{broken}:2: missing field 'text'" in capsys.readouterr().err
 
     good = write_charts(tmp_path / "good.jsonl", 10, seed=1)
-    assert main(["train", "--train", str(good), "--no-track", "--set", "classifier_C=-1"]) == 2
+    assert main(["train", "--train", str(good), "--no-track", "--set", "classifier_alpha=-1"]) == 2
     err = capsys.readouterr().err
-    assert "classifier_C" in err and "Traceback" not in err
+    assert "classifier_alpha" in err and "Traceback" not in err
     assert main(["train", "--train", str(good), "--no-track", "--set", "no_such_setting=1"]) == 2
     assert "no_such_setting" in capsys.readouterr().err
 
@@ -126,11 +126,11 @@ def test_config_file_and_overrides_merge(tmp_path):
     from training.train import parse_config, resolve_config
 
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"classifier_C": 3.0, "cv_folds": 4}))
+    cfg.write_text(json.dumps({"classifier_alpha": 3.0, "cv_folds": 4}))
     config = parse_config(cfg, ["cv_folds=2", "prefer_billable=false"])
-    assert config == {"classifier_C": 3.0, "cv_folds": 2, "prefer_billable": False}
+    assert config == {"classifier_alpha": 3.0, "cv_folds": 2, "prefer_billable": False}
     full = resolve_config(config, seed=9)
-    assert full["random_state"] == 9 and full["classifier_C"] == 3.0 and "ranker_max_iter" in full
+    assert full["random_state"] == 9 and full["classifier_alpha"] == 3.0 and "ranker_max_iter" in full
 
 
 @pytest.mark.filterwarnings("ignore:.*noload.*")

@@ -1,0 +1,70 @@
+"""The supervised components: the one-vs-rest ridge classifier and the neighbour votes."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import Ridge
+
+from suggest.model.classifier import SCORE_FLOOR, NeighbourVotes, RidgeOneVsRest, linear_kernel
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = sp.random(60, 40, density=0.2, random_state=rng, format="csr", dtype=np.float64)
+    Y = sp.csr_matrix((rng.rand(60, 5) < 0.3).astype(np.float32))
+    return X, Y, ["A00", "B00", "C00", "D00", "E00"]
+
+
+def test_ridge_scores_equal_a_primal_ridge_with_an_intercept_feature(data):
+    X, Y, classes = data
+    clf = RidgeOneVsRest(alpha=0.7, keep_weights=10_000).fit(X, Y, classes)
+    # The dual solution is ridge regression over [X, 1] with the intercept regularised like any weight.
+    X1 = np.hstack([X.toarray(), np.ones((X.shape[0], 1))])
+    primal = Ridge(alpha=0.7, fit_intercept=False).fit(X1, Y.toarray())
+    expected = np.maximum(X1 @ primal.coef_.T, SCORE_FLOOR)
+    np.testing.assert_allclose(clf.predict_scores(X), expected, atol=1e-4)
+    assert clf.classes_ == classes and clf.coef_.shape == (40, 5)
+
+
+def test_ridge_keeps_the_largest_weights_and_skips_rare_codes(data):
+    X, Y, classes = data
+    Y = Y.tolil()
+    Y[:, 0] = 0
+    Y[3, 0] = 1  # one chart only
+    clf = RidgeOneVsRest(keep_weights=7, min_examples=2).fit(X, Y.tocsr(), classes)
+    assert "A00" not in clf.classes_ and len(clf.classes_) == 4
+    assert (np.diff(sp.csc_matrix(clf.coef_).indptr) <= 7).all()
+
+
+def test_ridge_subsamples_beyond_max_charts(data):
+    X, Y, classes = data
+    clf = RidgeOneVsRest(max_charts=30, random_state=1).fit(X, Y, classes)
+    assert clf.predict_scores(X[:4]).shape == (4, 5)
+
+
+def test_top_features_are_the_words_that_add_most(data):
+    X, Y, classes = data
+    clf = RidgeOneVsRest(keep_weights=10_000).fit(X, Y, classes)
+    x = X[0]
+    j = 1
+    contributions = x.toarray().ravel() * clf.coef_[:, j].toarray().ravel()
+    best = [int(i) for i in np.argsort(-contributions)[:2] if contributions[i] > 0]
+    assert clf.top_features(x, classes[j], k=2) == best
+    assert clf.top_features(x.toarray().ravel(), classes[j], k=2) == best
+    assert clf.top_features(x, "Z99.9") == []
+
+
+def test_linear_kernel_matches_the_sparse_product(data):
+    X, _, _ = data
+    np.testing.assert_allclose(linear_kernel(X), (X @ X.T).toarray())
+
+
+def test_neighbour_votes_exclude_the_chart_itself(data):
+    X, Y, _ = data
+    knn = NeighbourVotes(n_neighbors=3).fit(X, Y)
+    with_self = knn.predict_scores(X[:5])
+    without = knn.predict_scores(X[:5], exclude=np.arange(5))
+    assert with_self.shape == without.shape == (5, 5)
+    np.testing.assert_allclose(np.asarray(with_self.sum(axis=1)).ravel() > 0, True)
+    assert not np.allclose(with_self.toarray(), without.toarray())
