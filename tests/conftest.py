@@ -37,6 +37,14 @@ SMALL_MODEL_CONFIG = {
 
 
 @pytest.fixture(scope="session")
+def held_out():
+    """120 synthetic charts of another seed than the small model's training charts."""
+    from training.synth import generate_charts
+
+    return generate_charts(120, seed=12345)
+
+
+@pytest.fixture(scope="session")
 def small_training_charts():
     """300 synthetic charts (seed 11): the project's own material."""
     from training.synth import generate_charts

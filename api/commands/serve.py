@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import os
 import shutil
 import sys
@@ -122,6 +123,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     print(f"suggest serve: listening on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr,
           flush=True)
+    # The loaded model is long-lived: frozen, the workers' garbage collector leaves its objects (and so the
+    # memory pages they share with the master) alone.
+    gc.freeze()
     _Server().run()
     return 0
 

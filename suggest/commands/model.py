@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
     p.add_argument("--top-k", type=int, default=20, help="suggestions per chart (default 20)")
     p.add_argument("--batch-size", type=int, default=256, help="charts per batch (default 256)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes sharing the model (default 1)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="processes sharing the work, the model inherited by forked workers (default: one per CPU, "
+                        "at most 4)")
     p.set_defaults(func=_predict)
 
     a = subparsers.add_parser(
@@ -39,6 +41,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise SuggestError("--top-k must be at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise SuggestError("--jobs must be at least 1")
+    jobs = args.jobs or min(_available_cpus(), 4)
     model = suggest.load_model(args.model)
     charts = list(iter_jsonl(args.input, require_codes=False))
     out = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
@@ -47,7 +52,7 @@ def _predict(args: argparse.Namespace) -> int:
             for start in range(0, len(charts), args.batch_size):
                 batch = charts[start: start + args.batch_size]
                 results = model.suggest_batch([c.text for c in batch], top_k=args.top_k,
-                                              specialties=[c.specialty for c in batch], n_jobs=args.jobs)
+                                              specialties=[c.specialty for c in batch], n_jobs=jobs)
                 for chart, result in zip(batch, results, strict=True):
                     line = {"id": chart.id, "suggestions": [s.to_dict() for s in result.suggestions]}
                     if result.warnings:
@@ -62,6 +67,15 @@ def _predict(args: argparse.Namespace) -> int:
 
         os.replace(args.output + ".tmp", args.output)
     return 0
+
+
+def _available_cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _assess(args: argparse.Namespace) -> int:

@@ -48,6 +48,9 @@ CARD_FILE = "model_card.json"
 #: Bumped when a saved model of an older format can no longer be read (2: ridge classifier).
 FORMAT_VERSION = 2
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
+NO_WORDS_WARNING = "no words in the text (only digits, punctuation or symbols): nothing to code"
+#: A letter of any script: text without one holds no clinical statement to code.
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def fingerprint(texts: Sequence[str], codes: Sequence[Sequence[str]]) -> dict[str, Any]:
@@ -310,6 +313,8 @@ class Suggester(BaseEstimator):
                 raise TypeError(f"text {i} must be a str, not {type(text).__name__}")
             if not text.strip():
                 results[i] = SuggestResult([], [EMPTY_TEXT_WARNING], self.codeset_release_)
+            elif not _LETTER.search(text):
+                results[i] = SuggestResult([], [NO_WORDS_WARNING], self.codeset_release_)
             else:
                 todo.append(i)
         if not todo:

@@ -6,12 +6,6 @@ from sklearn.base import clone
 
 import suggest
 from suggest.metrics import RankedPrediction, evaluate_predictions
-from training.synth import generate_charts
-
-
-@pytest.fixture(scope="module")
-def held_out():
-    return generate_charts(120, seed=12345)
 
 
 def test_suggestions_are_ranked_with_all_fields(small_model, held_out):
@@ -111,10 +105,16 @@ def test_empty_text_gives_no_suggestions_and_a_reason(small_model, text):
     assert result.warnings == ["empty text: nothing to code"]
 
 
+@pytest.mark.parametrize("text", ["1234 5678 ... --- ;;; 99/99/99 !!!", "120/80 \u00b0 98.6 # 42 -- +++"])
+def test_text_without_words_gives_no_suggestions_and_a_reason(small_model, text):
+    result = small_model.suggest(text)
+    assert result.suggestions == []
+    assert result.warnings == ["no words in the text (only digits, punctuation or symbols): nothing to code"]
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "1234 5678 ... --- ;;; 99/99/99 !!!",
         "x" * 100_000,
         "hypertension " + "a" * 100_000 + " diabetes",
         "\x00\x01 broken \ud800 surrogate and text",
