@@ -33,12 +33,12 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
+from suggest.errors import ModelFormatError
 from suggest.model.analysis import ChartAnalysis, analyse_docs
 from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vectorizer
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
-from suggest.errors import ModelFormatError
 from suggest.types import Evidence, Suggestion, SuggestResult
 
 log = logging.getLogger(__name__)
@@ -490,7 +490,8 @@ def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialtie
     chunks = [(texts[i: i + size], specialties[i: i + size]) for i in range(0, len(texts), size)]
     _SHARED_BATCH = _Batch(model, chunks, top_k, min_confidence, context.Value("i", 0))
     # Frozen objects are not traversed by the workers' garbage collector, which would otherwise
-    # touch (and so copy) every page of the inherited model.
+    # touch (and so copy) every page of the inherited model. A freeze of the application's own is kept.
+    application_froze = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         with context.Pool(n_jobs - 1) as pool:
@@ -499,7 +500,8 @@ def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialtie
             for result in pending:
                 parts.extend(result.get())
     finally:
-        gc.unfreeze()
+        if not application_froze:
+            gc.unfreeze()
         _SHARED_BATCH = None
     parts.sort(key=lambda part: part[0])
     return [result for _, part in parts for result in part]
