@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from suggest.commands.args import positive_int, print_usage
+
 
 def register(subparsers) -> None:
     """Add the ``codes`` command group."""
@@ -42,7 +44,7 @@ def register(subparsers) -> None:
         description="Search descriptions and inclusion terms; a code as the query lists that code and the codes under it.",
     )
     search.add_argument("query", help='words ("heart failure") or a code ("E11.2")')
-    search.add_argument("--limit", type=_positive_int, default=10, help="number of results (default 10)")
+    search.add_argument("--limit", type=positive_int, default=10, help="number of results (default 10)")
     search.add_argument("--billable-only", action="store_true", help="only billable codes")
     search.set_defaults(func=_run_search)
 
@@ -53,22 +55,7 @@ def register(subparsers) -> None:
     validate.add_argument("codes", nargs="+", metavar="CODE", help="codes to check ('-' reads them from stdin)")
     validate.set_defaults(func=_run_validate)
 
-    parser.set_defaults(func=lambda args: _usage(parser))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    parser.set_defaults(func=lambda args: print_usage(parser))
 
 
 def _codeset(args: argparse.Namespace):

@@ -388,7 +388,8 @@ class Suggester(BaseEstimator):
     def _classifier_evidence(self, text: str, x: np.ndarray, code: str, analysis: ChartAnalysis) -> list[Evidence]:
         """Where the words that weigh most for ``code`` in the classifier occur in the text (``x``: the dense feature row)."""
         from suggest.model.analysis import assert_char_span
-        from suggest.pipeline import get_nlp
+        from suggest.pipeline import get_nlp, no_assertion
+        from suggest.pipeline.sections import PREAMBLE
 
         names = _feature_names(self.vectorizer_)
         evidence: list[Evidence] = []
@@ -396,7 +397,7 @@ class Suggester(BaseEstimator):
             m = _phrase_pattern(names[f]).search(text)
             if m is None:
                 continue
-            section, flags = ("preamble", {k: False for k in ("negated", "historical", "family", "hypothetical")})
+            section, flags = PREAMBLE, no_assertion()
             if analysis.doc is not None:
                 section, flags = assert_char_span(get_nlp().get_pipe("clinical_context"), analysis.doc, m.start(), m.end())
             evidence.append(Evidence(m.start(), m.end(), text[m.start():m.end()], section, flags))

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from suggest.commands.args import positive_int, print_usage
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -30,27 +32,12 @@ def register(subparsers) -> None:
     csv_cmd.set_defaults(func=_run_csv)
 
     synth = group.add_parser("synth", help="generate synthetic coded outpatient charts")
-    synth.add_argument("--n", type=_positive_int, default=1000, help="number of charts (default 1000)")
+    synth.add_argument("--n", type=positive_int, default=1000, help="number of charts (default 1000)")
     synth.add_argument("--seed", type=int, default=7, help="random seed; same seed, same corpus (default 7)")
     synth.add_argument("--output", "-o", required=True, help="JSONL file to write ('-' for stdout)")
     synth.set_defaults(func=_run_synth)
 
-    parser.set_defaults(func=lambda args: _usage(parser))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    parser.set_defaults(func=lambda args: print_usage(parser))
 
 
 def _say(args: argparse.Namespace, message: str) -> None:
