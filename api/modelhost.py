@@ -1,7 +1,8 @@
 """The served model: resolved once, shared by requests, swapped atomically on reload.
 
 Resolution order (``resolve_model_ref``): an explicit reference (``--model`` / ``SUGGEST_MODEL``), else the
-MLflow champion (``training.registry.champion_uri()``) when MLflow has one, else ``"default"`` (built on first use).
+registry's champion (the ``icd10cm_suggest.champion`` plug-in, which the training package provides for MLflow),
+else ``"default"``. Loading never trains: ``suggest serve`` builds a missing default model before it loads.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ def resolve_model_ref(explicit: str | None) -> str:
     """Which model to serve: the explicit reference, else the MLflow champion, else ``"default"``."""
     if explicit:
         return explicit
-    try:
-        from training.registry import (
-            champion_uri,  # imports mlflow: only at startup / reload
-        )
+    from suggest import plugins
 
-        uri = champion_uri()
+    champion = plugins.lookup(plugins.CHAMPION, "champion")
+    if champion is None:
+        return "default"
+    try:
+        uri = champion()  # the MLflow registry's imports mlflow: only at startup / reload
         if uri:
             return str(uri)
-    except Exception as exc:  # no MLflow store, no champion, registry not installed: fall back quietly
-        log.info("no MLflow champion (%s); serving the default model", type(exc).__name__)
+    except Exception as exc:  # no MLflow store, no champion: fall back quietly
+        log.info("no registry champion (%s); serving the default model", type(exc).__name__)
     return "default"
 
 
@@ -63,7 +65,8 @@ class ServedModel:
 
     @property
     def card(self) -> dict:
-        return dict(getattr(self.model, "card_", None) or {})
+        card = getattr(self.model, "card_", None)
+        return card.model_dump(mode="json") if card is not None else {}
 
     @property
     def name(self) -> str:

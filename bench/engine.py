@@ -224,7 +224,7 @@ class Bench:
                 from training.synth import generate_charts
 
                 charts = generate_charts(QUICK_MODEL_CHARTS, seed=QUICK_MODEL_SEED)
-                model, seconds = timed(lambda: Suggester(QUICK_MODEL_CONFIG, name="bench-quick").fit(
+                model, seconds = timed(lambda: Suggester(**QUICK_MODEL_CONFIG, name="bench-quick").fit(
                     [c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts],
                     data_name=f"synthetic-{QUICK_MODEL_CHARTS}"))
                 self.quick_model_train_seconds = seconds
@@ -233,23 +233,25 @@ class Bench:
                 note(f"--quick: trained the small model in {seconds:.1f} s (its numbers mean nothing)")
             else:
                 import suggest
-                from suggest.model.loading import default_model_dir
-                from suggest.model.suggester import MODEL_FILE
+                from suggest.model.loading import default_model_dir, default_model_state
+                from suggest.paths import models_dir
+                from training.default import build_default_model
 
                 folder = default_model_dir()
-                if not (folder / MODEL_FILE).exists():
+                if default_model_state(folder) != "ready":
                     note(f"no default model in {folder}: building it now (first use only; takes several minutes)")
+                    build_default_model(models_dir())
                 model, seconds = timed(lambda: suggest.load_model("default"))
                 note(f"default model loaded in {seconds:.1f} s from {folder}")
                 label = "default model"
-            card = getattr(model, "card_", {}) or {}
-            data = ", ".join(f"{d.get('name')} ({d.get('n_charts')} charts)" for d in card.get("training_data") or [])
-            note(f"model: {card.get('name')} version {card.get('version')}, created {card.get('created')}, "
-                 f"trained on {data or 'unknown data'}, threshold {getattr(model, 'threshold_', float('nan')):.3f}")
-            self.model_info = {"label": label, "folder": str(folder), "name": card.get("name"),
-                               "version": card.get("version"), "created": card.get("created"),
-                               "threshold": getattr(model, "threshold_", None),
-                               "training_data": card.get("training_data")}
+            card = model.card_
+            data = ", ".join(f"{d.name} ({d.n_charts} charts)" for d in card.training_data)
+            note(f"model: {card.name} version {card.version}, created {card.created}, "
+                 f"trained on {data or 'unknown data'}, threshold {model.threshold_:.3f}")
+            self.model_info = {"label": label, "folder": str(folder), "name": card.name,
+                               "version": card.version, "created": card.created,
+                               "threshold": model.threshold_,
+                               "training_data": [d.model_dump() for d in card.training_data]}
             self._model = (model, folder, label)
         return self._model
 
@@ -370,7 +372,7 @@ def run_accuracy(b: Bench) -> dict[str, Any]:
     methods: dict[str, dict[str, Any]] = {}
     note(f"training the product Suggester({config or 'default config'}) on CodiEsp train "
          f"({'seconds' if b.quick else 'a few minutes'}) ...")
-    product, fit_s = timed(lambda: Suggester(config, name="bench-codiesp").fit(texts, codes, data_name="codiesp-train"))
+    product, fit_s = timed(lambda: Suggester(**config, name="bench-codiesp").fit(texts, codes, data_name="codiesp-train"))
     results, pred_s = timed(lambda: product.suggest_batch(dev_texts, top_k=TOP_K))
     methods["product"] = {"predictions": predictions_of(results), "fit_s": fit_s, "predict_s": pred_s,
                           "threshold": product.threshold_}
@@ -628,7 +630,7 @@ started = time.perf_counter()
 model = Suggester().fit([c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts])
 fit_s = time.perf_counter() - started
 print(json.dumps({"charts": len(charts), "codiesp_charts": n_codiesp, "synthetic_charts": n_synth,
-                  "labels": len(model.classes_), "data_s": data_s, "fit_s": fit_s, "peak_rss_mb": peak_rss_mb()}))
+                  "labels": len(model.training_labels_), "data_s": data_s, "fit_s": fit_s, "peak_rss_mb": peak_rss_mb()}))
 """
 
 

@@ -1,23 +1,19 @@
-"""The ``suggest`` command line: a thin shell over the library, training and service.
+"""The ``suggest`` command line: a thin shell over the library and the packages installed beside it.
 
-Each command group lives with the code it drives and registers itself here through
-a ``register(subparsers)`` function that only touches argparse; the handlers import
-their heavy dependencies (spaCy, scikit-learn, MLflow, Flask) when they run.
+Command groups are found through the ``icd10cm_suggest.commands`` entry points (see
+:mod:`suggest.plugins`): each is a ``register(subparsers)`` function that only touches argparse, and
+their handlers import their heavy dependencies (spaCy, scikit-learn, MLflow, Flask) when they run. The
+library declares its own groups (code set, predict, assess); the training and service packages declare
+theirs, so building the parser imports nothing of them but their argument declarations.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
-#: Modules that contribute subcommands, in the order they appear in ``--help``.
-COMMAND_MODULES = (
-    "suggest.commands",
-    "training.commands",
-    "api.commands",
-)
+from suggest import plugins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(subparsers)
+    for name in plugins.names(plugins.COMMANDS):  # names sort in --help order
+        plugins.lookup(plugins.COMMANDS, name)(subparsers)
     return parser
 
 

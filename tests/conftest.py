@@ -58,7 +58,7 @@ def small_model_dir(tmp_path_factory, small_training_charts) -> Path:
     from suggest import Suggester
 
     charts = small_training_charts
-    model = Suggester(SMALL_MODEL_CONFIG, name="test-suggester").fit(
+    model = Suggester(**SMALL_MODEL_CONFIG, name="test-suggester").fit(
         [c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts], data_name="synthetic-300"
     )
     folder = tmp_path_factory.mktemp("models") / "small"

@@ -193,13 +193,16 @@ def predict_charts(model, charts: Sequence[Chart], *, top_k: int = EVAL_TOP_K, b
 
 def model_info(model) -> dict[str, Any]:
     """Name, version, threshold and code-set release of a loaded model (from its card)."""
-    card = getattr(model, "card_", None) or {}
+    card = getattr(model, "card_", None)
+    if card is None:
+        return {"name": "", "version": "", "created": "", "codeset_release": "",
+                "threshold": float(getattr(model, "threshold_", 0.0) or 0.0)}
     return {
-        "name": card.get("name", ""),
-        "version": card.get("version", ""),
-        "created": card.get("created", ""),
-        "codeset_release": card.get("codeset_release", ""),
-        "threshold": float(getattr(model, "threshold_", card.get("threshold", 0.0)) or 0.0),
+        "name": card.name,
+        "version": card.version,
+        "created": card.created,
+        "codeset_release": card.codeset_release,
+        "threshold": float(getattr(model, "threshold_", card.threshold)),
     }
 
 

@@ -178,7 +178,7 @@ def build_estimator(config: dict[str, Any], name: str = DEFAULT_REGISTERED_NAME)
     """``suggest.Suggester`` with a config from :func:`resolve_config`."""
     import suggest
 
-    return suggest.Suggester(config, name=name)
+    return suggest.Suggester(**config, name=name)
 
 
 def _short_error(exc: Exception) -> str:
@@ -238,21 +238,24 @@ def train(options: TrainOptions) -> TrainResult:
                                     model_ref=run_name, data_ref=str(options.dev))
         metrics = evaluation.metrics
 
-    card = dict(getattr(estimator, "card_", None) or {})
+    from suggest.model.card import DataFingerprint
+
     # File fingerprints a user can check with sha256sum; the engine's content hash is kept beside them.
-    card["training_data_content"] = card.get("training_data", [])
-    card["training_data"] = prints
-    card["seed"] = config.get("random_state")
+    update: dict[str, Any] = {
+        "training_data_content": estimator.card_.training_data,
+        "training_data": [DataFingerprint(**p) for p in prints],
+        "seed": config.get("random_state"),
+    }
     if dev_print is not None:
-        card["dev_data"] = dev_print
-        card["metrics"] = {**card.get("metrics", {}), **{f"dev_{k}": float(v) for k, v in metrics.items()}}
-    estimator.card_ = card
+        update["dev_data"] = DataFingerprint(**dev_print)
+        update["metrics"] = {**estimator.card_.metrics, **{f"dev_{k}": float(v) for k, v in metrics.items()}}
+    card = estimator.card_ = estimator.card_.model_copy(update=update)
     estimator.save(output)  # writes model.joblib and model_card.json (this card)
 
     report_dir = None
     if evaluation is not None:
         report_dir = output / "evaluation"
-        evaluation.model_info = {**evaluation.model_info, "name": card.get("name", ""), "version": card.get("version", "")}
+        evaluation.model_info = {**evaluation.model_info, "name": card.name, "version": card.version}
         write_report(evaluation, report_dir, redact=True)
 
     result = TrainResult(model_dir=output, run_name=run_name, metrics=metrics, report_dir=report_dir)
@@ -268,7 +271,7 @@ def _log_run(options, result: TrainResult, config, card, prints, dev_print, mode
     from training.tracking import configure_mlflow, flatten_params, mlflow_metrics, quiet_logging
 
     configure_mlflow(models_dir)
-    tags = {"codeset_release": str(card.get("codeset_release", "")), "model_dir": str(result.model_dir)}
+    tags = {"codeset_release": card.codeset_release, "model_dir": str(result.model_dir)}
     tags["seed"] = str(config.get("random_state"))
     for i, p in enumerate(prints):
         for key in ("name", "path", "sha256", "n_charts", "n_labels"):
@@ -279,7 +282,11 @@ def _log_run(options, result: TrainResult, config, card, prints, dev_print, mode
     with quiet_logging(), mlflow.start_run(run_name=result.run_name) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(flatten_params(config))
-        mlflow.log_metrics(mlflow_metrics({k: v for k, v in card.get("metrics", {}).items() if not k.startswith("dev_")}))
+        mlflow.log_metrics(mlflow_metrics({k: v for k, v in card.metrics.items() if not k.startswith("dev_")}))
+        if card.training_sizes is not None:
+            mlflow.log_params({f"trained.{k}": v for k, v in card.training_sizes.model_dump().items()})
+        if card.training_notes:
+            mlflow.set_tag("training_notes", " | ".join(card.training_notes)[:5000])
         if result.metrics:
             mlflow.log_metrics(mlflow_metrics(result.metrics, prefix="dev_"))
         mlflow.log_artifact(str(result.model_dir / "model_card.json"))

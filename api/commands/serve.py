@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.config import ApiConfig
 
     config = ApiConfig.from_env(model_ref=args.model, public_url=f"http://{args.host}:{args.port}")
+    _ensure_default_model(config.model_ref)
     print(f"suggest serve: loading model {config.model_ref or '(MLflow champion, else default)'} ...",
           file=sys.stderr, flush=True)
     try:
@@ -128,6 +129,23 @@ def _serve(args: argparse.Namespace) -> int:
     gc.freeze()
     _Server().run()
     return 0
+
+
+def _ensure_default_model(explicit_ref: str | None) -> None:
+    """Build the default model when it is what will be served and none exists (loading never trains)."""
+    from api.modelhost import resolve_model_ref
+    from suggest.model.loading import DEFAULT_MODEL, build_default_model, default_model_dir, default_model_state
+
+    if resolve_model_ref(explicit_ref) != DEFAULT_MODEL:
+        return
+    state = default_model_state()
+    if state == "ready":
+        return
+    why = "no default model" if state == "missing" else "the default model was saved by an older release"
+    print(f"suggest serve: {why} in {default_model_dir()}: building it from the project's own material "
+          "(the code set and synthetic charts; a few minutes, once) ...", file=sys.stderr, flush=True)
+    folder = build_default_model()
+    print(f"suggest serve: default model saved to {folder}", file=sys.stderr, flush=True)
 
 
 def _safe_url(url: str) -> str:

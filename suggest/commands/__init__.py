@@ -1,12 +1,1 @@
-"""Library subcommands of the ``suggest`` CLI (code set, predict, assess)."""
-
-from __future__ import annotations
-
-import importlib
-
-_GROUPS = ("suggest.commands.codes", "suggest.commands.model")
-
-
-def register(subparsers) -> None:
-    for name in _GROUPS:
-        importlib.import_module(name).register(subparsers)
+"""Subcommands of the library (code set, predict, assess), declared as ``icd10cm_suggest.commands`` entry points."""

@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from suggest.model.dictionary import Mention, TermIndex
-from suggest.pipeline import process, section_at
+from suggest.pipeline import process
+from suggest.pipeline.context import context_of
+from suggest.pipeline.extensions import MENTIONS
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
@@ -64,8 +66,11 @@ def analyse_docs(
     nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64, progress: bool = False,
     keep_docs: bool = False,
 ) -> list[ChartAnalysis]:
-    """Run the clinical pipeline and the dictionary over ``texts``."""
-    context = nlp.get_pipe("clinical_context")
+    """Run the clinical pipeline and the dictionary over ``texts``.
+
+    With ``keep_docs``, each analysis keeps its processed ``Doc``, whose ``doc.spans["mentions"]`` holds the
+    dictionary mentions as spans (``span._.codes``, ``span._.is_negated``, ... ``span._.section``).
+    """
     out: list[ChartAnalysis] = []
     safe = (spacy_safe(t) for t in texts)
     docs = process(nlp, safe)
@@ -74,21 +79,30 @@ def analyse_docs(
 
         docs = tqdm(docs, total=len(texts), desc="analyse charts", unit="chart")
     for text, doc in zip(texts, docs, strict=True):
-        starts = doc.user_data.get("sentence_starts") or [s.start_char for s in doc.sents]
+        starts = doc._.sentence_starts or [s.start_char for s in doc.sents]
         mentions = index.match(text, starts)
+        context = context_of(doc)
         asserted: list[AssertedMention] = []
-        cache: dict[tuple[int, int], tuple[str, dict[str, bool]]] = {}
+        spans: dict[tuple[int, int], list[str]] = {}
         for m in mentions:
-            key = (m.start, m.end)
-            if key not in cache:
-                cache[key] = assert_char_span(context, doc, m.start, m.end)
-            section, flags = cache[key]
-            asserted.append(AssertedMention(m, section, flags))
+            first, last = context.token_range(m.start, m.end)
+            asserted.append(AssertedMention(m, context.section_at(m.start), context.flags(first, last)))
+            if keep_docs:
+                spans.setdefault((first, last), []).append(m.code)
+        if keep_docs:
+            doc.spans[MENTIONS] = [_mention_span(doc, first, last, codes) for (first, last), codes in spans.items()
+                                   if first < last]
         out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None))
     return out
 
 
+def _mention_span(doc: Doc, first: int, last: int, codes: list[str]) -> Span:
+    span = Span(doc, first, last, label="MENTION")
+    span._.codes = tuple(dict.fromkeys(codes))
+    return span
 
-def assert_char_span(context, doc: Doc, start: int, end: int) -> tuple[str, dict[str, bool]]:
+
+def assert_char_span(doc: Doc, start: int, end: int) -> tuple[str, dict[str, bool]]:
     """Section and ConText flags of the characters ``start:end`` of a processed ``doc``."""
-    return section_at(doc, start), context.assert_chars(doc, start, end)
+    context = context_of(doc)
+    return context.section_at(start), dict(context.flags_for_chars(start, end))

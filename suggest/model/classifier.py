@@ -1,15 +1,23 @@
 """Supervised components: TF-IDF features, one-vs-rest ridge classifiers, nearest neighbours.
 
-The one-vs-rest classifier is a ridge regression per code, all solved at once in the
-dual: with n training charts, one Cholesky factorisation of the n x n kernel matrix
-``X X^T + 1 + alpha I`` serves every code, where one-vs-rest logistic regression
-runs one iterative solver per code (minutes instead of seconds on 10k charts, for the
-same accuracy on CodiEsp). The per-code weight vectors ``X^T a`` are stacked into one
-sparse matrix (keeping each code's largest weights), so scoring every code of a chart
-is one sparse product; scikit-learn's ``OneVsRestClassifier`` would loop in Python.
+The one-vs-rest classifier is a ridge regression per code on 0/1 targets, every code solved at
+once by one Cholesky factorisation, in whichever space is smaller (as scikit-learn's ``Ridge`` does):
+
+- the **dual** (charts x charts kernel ``X X^T + 1 + alpha I``) while there are fewer charts than features;
+- the **primal** (features x features Gram ``Z^T Z + alpha I``, ``Z = [X, 1]``) once there are more.
+
+Both give the same solution; memory is ``8 d^2`` bytes for ``d = min(charts, features + 1)``, so it stops
+growing with the charts once they outnumber the features. When both exceed ``max_dim``, the classifier
+keeps the ``max_dim`` features that occur in the most training charts (said in ``notes_`` and the training
+log). The per-code weights are stacked into one sparse matrix (each code's largest weights), so scoring
+every code of a chart is one sparse product; scikit-learn's ``OneVsRestClassifier`` would loop in Python.
+
+Neighbour votes search the training charts in blocks, so no charts x charts matrix is ever held.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import scipy.linalg as sla
@@ -18,10 +26,14 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-#: Kernel rows computed per sparse product (bounds the sparse intermediate's memory).
+log = logging.getLogger(__name__)
+
+#: Kernel or Gram columns computed per sparse product (bounds the sparse intermediate's memory).
 _KERNEL_BLOCK = 2048
-#: Codes whose dense weight columns are formed at once (bounds memory: features x block x 4 bytes).
-_WEIGHT_BLOCK = 128
+#: Codes solved and whose dense weight columns are formed at once (bounds memory: dim x block x 8 bytes).
+_WEIGHT_BLOCK = 256
+#: Query charts whose similarities to every training chart are held at once by the neighbour search.
+_NEIGHBOUR_BLOCK = 512
 #: Scores are floored here so that -1 stays free to mean "no classifier for this code".
 SCORE_FLOOR = -0.99
 
@@ -49,21 +61,38 @@ def linear_kernel(X: sp.csr_matrix) -> np.ndarray:
     return K
 
 
+def gram_matrix(X: sp.csr_matrix) -> np.ndarray:
+    """``Z^T Z`` for ``Z = [X, 1]`` (the features plus a constant intercept column), dense float64,
+    built in column blocks from sparse products (the work grows with the charts, the memory does not)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n, f = X.shape
+    XT = sp.csr_matrix(X.T)
+    XC = sp.csc_matrix(X)
+    G = np.empty((f + 1, f + 1), dtype=np.float64)
+    for lo in range(0, f, _KERNEL_BLOCK):
+        hi = min(lo + _KERNEL_BLOCK, f)
+        G[:f, lo:hi] = (XT @ XC[:, lo:hi]).toarray()
+    column_sums = np.asarray(X.sum(axis=0)).ravel()
+    G[f, :f] = column_sums
+    G[:f, f] = column_sums
+    G[f, f] = n
+    return G
+
+
 class RidgeOneVsRest(BaseEstimator):
-    """One ridge regression per code on 0/1 targets, solved jointly in the dual, scored with one sparse product.
+    """One ridge regression per code on 0/1 targets, solved jointly (dual or primal), scored with one sparse product.
 
     Parameters
     ----------
     alpha : float
-        L2 regularisation strength.
+        L2 regularisation strength (the intercept is regularised too, as a constant feature).
     keep_weights : int
         Largest-magnitude weights kept per code.
     min_examples : int
         Codes with fewer positive charts are skipped.
-    max_charts : int
-        The kernel matrix takes 8 x n^2 bytes: with more training charts, a random subset of this many is used.
-    random_state : int
-        Seed of that subset.
+    max_dim : int
+        Largest system solved: ``8 * max_dim**2`` bytes. With more charts and more features than this, only the
+        ``max_dim - 1`` features in the most training charts are used (recorded in ``notes_``).
 
     Attributes
     ----------
@@ -71,62 +100,94 @@ class RidgeOneVsRest(BaseEstimator):
         Codes with a model, shape (n_codes,).
     coef_ : scipy.sparse.csr_matrix of shape (n_features, n_codes)
     intercept_ : ndarray of shape (n_codes,)
+    solver_ : str
+        ``"dual"`` or ``"primal"``: the space the system was solved in.
+    n_features_used_ : int
+        Features the weights were fitted on (all of them unless capped by ``max_dim``).
+    notes_ : list of str
+        What was capped, for the training log and the model card (empty when nothing was).
     """
 
-    def __init__(self, alpha: float = 1.0, keep_weights: int = 3000, min_examples: int = 1, max_charts: int = 25_000,
-                 random_state: int = 0):
+    def __init__(self, alpha: float = 1.0, keep_weights: int = 3000, min_examples: int = 1, max_dim: int = 16_384):
         self.alpha = alpha
         self.keep_weights = keep_weights
         self.min_examples = min_examples
-        self.max_charts = max_charts
-        self.random_state = random_state
+        self.max_dim = max_dim
 
     def fit(self, X: sp.csr_matrix, Y: sp.csr_matrix, classes: list[str]) -> RidgeOneVsRest:
         """Fit on features ``X`` (n_charts, n_features) and binary labels ``Y`` (n_charts, n_codes)."""
         self.__dict__.pop("_coef_csc", None)
-        X = sp.csr_matrix(X)
-        Y = sp.csr_matrix(Y)
-        if X.shape[0] > self.max_charts:
-            rows = np.sort(np.random.RandomState(self.random_state).choice(X.shape[0], self.max_charts, replace=False))
-            X, Y = X[rows], Y[rows]
-        n = X.shape[0]
+        X = sp.csr_matrix(X, dtype=np.float64)
+        Y = sp.csc_matrix(Y, dtype=np.float64)
+        n, n_features = X.shape
         counts = np.asarray((Y > 0).sum(axis=0)).ravel()
         todo = np.flatnonzero((counts >= self.min_examples) & (counts < n))
         self.classes_ = [classes[j] for j in todo]
+        self.notes_ = []
+        self.n_features_used_ = n_features
+        self.solver_ = "dual" if n <= n_features + 1 else "primal"
         if todo.size == 0:
-            self.coef_ = sp.csr_matrix((X.shape[1], 0), dtype=np.float32)
+            self.coef_ = sp.csr_matrix((n_features, 0), dtype=np.float32)
             self.intercept_ = np.zeros(0, dtype=np.float32)
             return self
-        # The constant 1 is a regularised intercept feature; its weight is the sum of the dual coefficients.
-        G = linear_kernel(X)
-        G += 1.0
-        G[np.diag_indices(n)] += self.alpha
-        factor = sla.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
-        A = sla.cho_solve(factor, Y[:, todo].toarray().astype(np.float64), overwrite_b=True, check_finite=False)
-        del G, factor
-        self.intercept_ = A.sum(axis=0).astype(np.float32)
-        self.coef_ = self._sparse_weights(sp.csr_matrix(X.T, dtype=np.float32), A)
+        Y = Y[:, todo]
+        used = np.arange(n_features)
+        if min(n, n_features + 1) > self.max_dim:
+            used = np.sort(np.argsort(-np.diff(sp.csc_matrix(X).indptr), kind="stable")[: self.max_dim - 1])
+            self.solver_, self.n_features_used_ = "primal", len(used)
+            self.notes_.append(
+                f"classifier: {n} training charts and {n_features} features both exceed max_dim={self.max_dim}: "
+                f"the ridge weights use the {len(used)} features found in the most training charts"
+            )
+            log.warning("%s", self.notes_[-1])
+            X = X[:, used]
+        if self.solver_ == "dual":
+            # The constant 1 is a regularised intercept feature; its weight is the sum of the dual coefficients.
+            K = linear_kernel(X)
+            K += 1.0
+            A = self._solve(K, Y)
+            self.intercept_ = A.sum(axis=0).astype(np.float32)
+            XT = sp.csr_matrix(X.T, dtype=np.float32)
+            weights = (np.asarray(XT @ A[:, lo: lo + _WEIGHT_BLOCK].astype(np.float32))
+                       for lo in range(0, A.shape[1], _WEIGHT_BLOCK))
+        else:
+            Z_T = sp.vstack([sp.csr_matrix(X.T), sp.csr_matrix(np.ones((1, n)))]).tocsr()
+            A = self._solve(gram_matrix(X), Z_T @ Y)
+            self.intercept_ = A[-1].astype(np.float32)
+            weights = (A[:-1, lo: lo + _WEIGHT_BLOCK].astype(np.float32) for lo in range(0, A.shape[1], _WEIGHT_BLOCK))
+        self.coef_ = self._stack_top_weights(weights, used, n_features, A.shape[1])
         return self
 
-    def _sparse_weights(self, XT: sp.csr_matrix, A: np.ndarray) -> sp.csr_matrix:
-        """The primal weights ``X^T A``, keeping each code's ``keep_weights`` largest magnitudes."""
-        n_features = XT.shape[0]
-        keep = min(self.keep_weights, n_features)
-        rows, cols, vals = [], [], []
-        for lo in range(0, A.shape[1], _WEIGHT_BLOCK):
-            W = np.asarray(XT @ A[:, lo: lo + _WEIGHT_BLOCK].astype(np.float32))
-            if keep < n_features:
+    def _solve(self, G: np.ndarray, B: sp.spmatrix) -> np.ndarray:
+        """``(G + alpha I)^-1 B`` for every column of ``B``, one factorisation, in blocks of codes (``G`` is consumed)."""
+        G[np.diag_indices(G.shape[0])] += self.alpha
+        factor = sla.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
+        B = sp.csc_matrix(B)
+        out = np.empty(B.shape, dtype=np.float64)
+        for lo in range(0, B.shape[1], _WEIGHT_BLOCK):
+            out[:, lo: lo + _WEIGHT_BLOCK] = sla.cho_solve(
+                factor, B[:, lo: lo + _WEIGHT_BLOCK].toarray(), overwrite_b=True, check_finite=False)
+        return out
+
+    def _stack_top_weights(self, blocks, rows: np.ndarray, n_features: int, n_codes: int) -> sp.csr_matrix:
+        """Stack column blocks of weights over the features ``rows``, keeping each code's largest magnitudes."""
+        keep = min(self.keep_weights, len(rows))
+        out_rows, out_cols, out_vals = [], [], []
+        lo = 0
+        for W in blocks:
+            if keep < W.shape[0]:
                 idx = np.argpartition(-np.abs(W), keep - 1, axis=0)[:keep]
             else:
-                idx = np.broadcast_to(np.arange(n_features)[:, None], W.shape)
+                idx = np.broadcast_to(np.arange(W.shape[0])[:, None], W.shape)
             w = np.take_along_axis(W, idx, axis=0)
             nonzero = np.abs(w) > 1e-7
-            rows.append(idx[nonzero])
-            cols.append((np.nonzero(nonzero)[1] + lo).astype(np.int32))
-            vals.append(w[nonzero])
+            out_rows.append(rows[idx[nonzero]])
+            out_cols.append((np.nonzero(nonzero)[1] + lo).astype(np.int32))
+            out_vals.append(w[nonzero])
+            lo += W.shape[1]
         return sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n_features, A.shape[1]),
+            (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
+            shape=(n_features, n_codes),
             dtype=np.float32,
         )
 
@@ -185,25 +246,32 @@ class NeighbourVotes(BaseEstimator):
         return self
 
     def predict_scores(self, X: sp.csr_matrix, exclude: np.ndarray | None = None) -> sp.csr_matrix:
-        """Vote shares per code, shape (n_charts, n_codes); ``exclude[i]`` drops training chart i's own vote."""
+        """Vote shares per code, shape (n_charts, n_codes); ``exclude[i]`` drops training chart i's own vote.
+
+        Query charts are compared with every training chart in blocks of rows, so memory stays
+        ``block x n_training`` whatever the number of queries.
+        """
         check_is_fitted(self, "X_")
         if "_support_t" not in self.__dict__:
             # X_.T is a CSC view; the product would convert it to CSR on every call (ms per chart).
             self._support_t = sp.csr_matrix(self.X_.T)
-        sims = (sp.csr_matrix(X, dtype=np.float32) @ self._support_t).toarray()
-        if exclude is not None:
-            sims[np.arange(sims.shape[0]), exclude] = -1.0
-        k = min(self.n_neighbors, sims.shape[1])
-        if k == 0:
+        X = sp.csr_matrix(X, dtype=np.float32)
+        k = min(self.n_neighbors, self.X_.shape[0])
+        if k == 0 or X.shape[0] == 0:
             return sp.csr_matrix((X.shape[0], self.Y_.shape[1]), dtype=np.float32)
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        rows = np.repeat(np.arange(sims.shape[0]), k)
-        weights = np.maximum(sims[rows, top.ravel()], 0.0)
-        W = sp.csr_matrix((weights, (rows, top.ravel())), shape=sims.shape, dtype=np.float32)
-        votes = W @ self.Y_
-        total = np.asarray(W.sum(axis=1)).ravel()
-        total[total == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / total) @ votes)
+        parts = []
+        for lo in range(0, X.shape[0], _NEIGHBOUR_BLOCK):
+            sims = (X[lo: lo + _NEIGHBOUR_BLOCK] @ self._support_t).toarray()
+            rows = np.arange(sims.shape[0])
+            if exclude is not None:
+                sims[rows, exclude[lo: lo + _NEIGHBOUR_BLOCK]] = -1.0
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            weights = np.maximum(sims[np.repeat(rows, k), top.ravel()], 0.0)
+            W = sp.csr_matrix((weights, (np.repeat(rows, k), top.ravel())), shape=sims.shape, dtype=np.float32)
+            total = np.asarray(W.sum(axis=1)).ravel()
+            total[total == 0] = 1.0
+            parts.append(sp.csr_matrix(sp.diags(1.0 / total) @ (W @ self.Y_)))
+        return sp.vstack(parts).tocsr() if len(parts) > 1 else parts[0]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -6,7 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SuggesterConfig(BaseModel):
-    """Hyper-parameters of :class:`suggest.Suggester`.
+    """Hyper-parameters of :class:`suggest.Suggester`, validated in one declared place.
+
+    The estimator takes each of them as a flat keyword argument (scikit-learn's contract); ``fit``
+    validates them here, with errors that name the parameter and what was expected.
 
     Defaults were chosen by cross-validation on CodiEsp train and on the project's
     synthetic charts, never on the data the README reports.
@@ -21,7 +24,7 @@ class SuggesterConfig(BaseModel):
     max_features: int = Field(200_000, ge=1000, description="Cap on the classifier's vocabulary size.")
     classifier_alpha: float = Field(1.0, gt=0, description="L2 strength of the one-vs-rest ridge classifiers.")
     classifier_min_examples: int = Field(2, ge=1, description="Codes with fewer training charts get no classifier.")
-    classifier_max_charts: int = Field(25_000, ge=100, description="The classifier's kernel matrix takes 8 bytes x charts^2: beyond this many training charts it is fitted on a random subset (the neighbour votes and the ranker still use every chart).")
+    classifier_max_dim: int = Field(16_384, ge=64, description="Largest ridge system solved, in the smaller of the chart space and the feature space: 8 x max_dim^2 bytes. With more training charts and more features than this, the classifier uses the max_dim - 1 features found in the most charts (the training log and the model card say so); every chart is still used.")
     classifier_keep_weights: int = Field(3000, ge=100, description="Largest-magnitude weights kept per code in the stacked coefficient matrix (memory bound).")
     classifier_candidates: int = Field(60, ge=0, description="Top classifier codes added to each chart's candidates.")
     knn_neighbors: int = Field(20, ge=1, description="Nearest training charts voting for codes.")
@@ -30,7 +33,7 @@ class SuggesterConfig(BaseModel):
     ranker_max_iter: int = Field(300, ge=10, description="Boosting iterations of the ranker.")
     ranker_learning_rate: float = Field(0.08, gt=0, le=1, description="Learning rate of the ranker.")
     ranker_max_leaf_nodes: int = Field(31, ge=4, description="Leaves per boosting tree.")
-    ranker_max_rows: int = Field(250_000, ge=1000, description="Subsample of (chart, candidate) rows used to fit the ranker (bounds training time).")
+    ranker_max_rows: int = Field(250_000, ge=1000, description="The ranker is fitted on the (chart, candidate) rows of randomly drawn training charts until this many rows are reached (bounds its time and memory; the training log and the model card say how many charts it used). The classifier, the neighbour votes and the priors use every chart.")
     ranker_exclude_features: tuple[str, ...] = Field((), description="Features the ranker ignores (names from suggest.model.features.FEATURES); e.g. the classifier scores when the training charts are synthetic and too easy for the classifier to transfer.")
     max_candidates: int = Field(300, ge=10, description="Most candidates ranked per chart (best dictionary matches first).")
     prefer_billable: bool = Field(True, description="Only suggest non-billable codes that occur as training labels (CodiEsp labels some categories).")

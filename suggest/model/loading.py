@@ -1,18 +1,23 @@
-"""Resolving a model reference: a folder, ``"default"``, or an MLflow ``models:/`` URI."""
+"""Resolving a model reference: a folder, ``"default"``, or a registry URI such as ``models:/name@alias``.
+
+Loading never trains. Registry URIs are resolved by the plug-in registered for their scheme
+(:mod:`suggest.plugins`; the training package registers ``models:/`` for the MLflow registry), so the
+library itself imports neither MLflow nor the training code.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
+from suggest import plugins
 from suggest.errors import ModelNotFoundError
 from suggest.paths import models_dir
 
 log = logging.getLogger(__name__)
-_build_lock = threading.Lock()
 
 DEFAULT_MODEL = "default"
+BUILD_DEFAULT_ADVICE = "build it with 'suggest train --default' (or 'make train'; 'make serve' builds it too)"
 
 
 def default_model_dir() -> Path:
@@ -20,40 +25,62 @@ def default_model_dir() -> Path:
     return models_dir() / DEFAULT_MODEL
 
 
-def load_model(ref: str | Path = DEFAULT_MODEL):
-    """Load a :class:`~suggest.Suggester`.
-
-    ``ref`` is a model folder (holding ``model.joblib``), ``"default"`` (built on
-    first use from the project's own material, then reused), or a registry URI
-    such as ``"models:/icd10cm-suggester@champion"``.
-    """
+def default_model_state(folder: Path | None = None) -> str:
+    """``"ready"``, ``"missing"`` or ``"stale"`` (saved in a format this release cannot read)."""
     from suggest.model.suggester import FORMAT_VERSION, MODEL_FILE, Suggester
+
+    folder = folder or default_model_dir()
+    if not (folder / MODEL_FILE).exists():
+        return "missing"
+    return "ready" if Suggester.saved_format(folder) == FORMAT_VERSION else "stale"
+
+
+def build_default_model(models_root: Path | None = None) -> Path:
+    """Train the default model with the installed builder (the training package's); returns its folder.
+
+    Only explicit commands call this (``suggest train --default``, ``suggest serve`` when none exists).
+    """
+    builder = plugins.lookup(plugins.DEFAULT_MODEL, "build")
+    if builder is None:
+        raise ModelNotFoundError(
+            "no default-model builder is installed: install the project with its training package "
+            "(pip install -e .) to build the default model"
+        )
+    return Path(builder(models_root or models_dir()))
+
+
+def load_model(ref: str | Path = DEFAULT_MODEL):
+    """Load a :class:`~suggest.Suggester`; never trains.
+
+    ``ref`` is a model folder (holding ``model.joblib``), ``"default"`` (the model built by
+    ``suggest train --default``), or a registry URI such as ``"models:/icd10cm-suggester@champion"``.
+
+    Raises
+    ------
+    ModelNotFoundError
+        The reference names no model (for ``"default"``: none has been built yet, or it is stale).
+    """
+    from suggest.model.suggester import MODEL_FILE, Suggester
 
     ref_str = str(ref)
     if ref_str == DEFAULT_MODEL:
         folder = default_model_dir()
-
-        def missing_or_stale() -> bool:
-            return not (folder / MODEL_FILE).exists() or Suggester.saved_format(folder) != FORMAT_VERSION
-
-        if missing_or_stale():
-            with _build_lock:
-                if missing_or_stale():
-                    log.warning("no default model of format %d in %s: building it from the project's own material",
-                                FORMAT_VERSION, folder)
-                    # Training code lives in the training package; imported only when a build is needed.
-                    from training.default import build_default_model
-
-                    build_default_model(models_dir())
+        state = default_model_state(folder)
+        if state != "ready":
+            what = "no default model" if state == "missing" else "the default model was saved by an older release"
+            raise ModelNotFoundError(f"{what} in {folder}: {BUILD_DEFAULT_ADVICE}")
         return Suggester.load(folder)
-    if ref_str.startswith("models:/"):
-        from training.registry import resolve_model
-
-        folder, version = resolve_model(ref_str)
+    resolver = plugins.resolver_for(ref_str)
+    if resolver is not None:
+        folder, version = resolver(ref_str)
         model = Suggester.load(folder)
         # The registry's version number exists only once the model is registered: the card says "local".
-        model.card_ = {**model.card_, "version": version, "registry_uri": ref_str}
+        model.card_ = model.card_.with_registry(version, ref_str)
         return model
+    if ref_str.startswith("models:/"):
+        raise ModelNotFoundError(
+            f"{ref_str!r}: no resolver for registry URIs is installed (the training package registers one)"
+        )
     folder = Path(ref_str)
     if folder.is_file() and folder.name == MODEL_FILE:
         folder = folder.parent

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from suggest.errors import ModelFormatError
 from suggest.model.analysis import ChartAnalysis, analyse_docs
+from suggest.model.card import DataFingerprint, ModelCard, TrainingSizes
 from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vectorizer
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
@@ -45,8 +46,11 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
-#: Bumped when a saved model of an older format can no longer be read (2: ridge classifier).
-FORMAT_VERSION = 2
+#: Bumped when a saved model of an older format can no longer be read (2: ridge classifier; 3: flat
+#: hyper-parameters, typed model card, classes_ over the code set).
+FORMAT_VERSION = 3
+#: Charts run through the pipeline at once while collecting the ranker's training rows.
+_RANKER_CHUNK = 256
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
 NO_WORDS_WARNING = "no words in the text (only digits, punctuation or symbols): nothing to code"
 #: A letter of any script: text without one holds no clinical statement to code.
@@ -73,40 +77,108 @@ def _normalise_codes(codeset, codes: Sequence[Sequence[str]]) -> list[list[str]]
 class Suggester(BaseEstimator):
     """Ranked ICD-10-CM suggestions with calibrated confidence and evidence.
 
+    A scikit-learn estimator: ``__init__`` stores the flat hyper-parameters below (so ``get_params``,
+    ``set_params``, ``clone`` and ``GridSearchCV`` work), ``fit`` learns and returns ``self``, and the
+    learned state ends in ``_``. Each hyper-parameter is documented, with its default and its allowed
+    range, in :class:`~suggest.model.config.SuggesterConfig`, which ``fit`` validates them against.
+
     Parameters
     ----------
-    config : SuggesterConfig or dict, optional
-        Hyper-parameters (see :class:`SuggesterConfig`); keyword overrides are merged in.
+    min_coverage, max_window_factor : float
+        Dictionary matching.
+    ngram_max, min_df, max_features : int
+        TF-IDF features.
+    classifier_alpha, classifier_min_examples, classifier_max_dim, classifier_keep_weights, classifier_candidates
+        The one-vs-rest ridge classifier.
+    knn_neighbors, knn_candidates : int
+        Nearest-neighbour votes.
+    cv_folds : int
+        Folds of cross-fitting (ranker features, calibration, threshold).
+    ranker_max_iter, ranker_learning_rate, ranker_max_leaf_nodes, ranker_max_rows, ranker_exclude_features
+        The gradient-boosted ranker.
+    max_candidates : int
+        Candidates ranked per chart.
+    prefer_billable : bool
+        Suggest non-billable codes only when they occur as training labels.
+    random_state : int
+        Seed of folds and subsampling.
     name : str
         Model name recorded in the model card and in every API response.
 
     Attributes
     ----------
-    classes_ : list of str
-        Codes seen as training labels.
+    classes_ : ndarray of str, shape (n_classes,)
+        The codes the model can rank: every billable code of the code set (every code when
+        ``prefer_billable`` is off) plus the non-billable codes seen as training labels. The
+        columns of :meth:`predict_proba` and :meth:`predict`.
+    training_labels_ : list of str
+        Codes seen as training labels (the classifier's and the neighbour votes' columns).
     threshold_ : float
         Calibrated confidence at or above which a suggestion is ``selected``.
-    card_ : dict
-        The model card: config, code-set release, training data fingerprints, metrics.
+    card_ : ModelCard
+        The model card: config, code-set release, training data fingerprints, sizes, metrics.
     """
 
-    def __init__(self, config: SuggesterConfig | dict | None = None, *, name: str = "icd10cm-suggester", **overrides: Any):
-        if overrides:
-            base = config.model_dump() if isinstance(config, SuggesterConfig) else dict(config or {})
-            config = {**base, **overrides}
-        self.config = config
+    def __init__(
+        self,
+        *,
+        min_coverage: float = 0.6,
+        max_window_factor: float = 2.5,
+        ngram_max: int = 2,
+        min_df: int = 2,
+        max_features: int = 200_000,
+        classifier_alpha: float = 1.0,
+        classifier_min_examples: int = 2,
+        classifier_max_dim: int = 16_384,
+        classifier_keep_weights: int = 3000,
+        classifier_candidates: int = 60,
+        knn_neighbors: int = 20,
+        knn_candidates: int = 40,
+        cv_folds: int = 3,
+        ranker_max_iter: int = 300,
+        ranker_learning_rate: float = 0.08,
+        ranker_max_leaf_nodes: int = 31,
+        ranker_max_rows: int = 250_000,
+        ranker_exclude_features: tuple[str, ...] = (),
+        max_candidates: int = 300,
+        prefer_billable: bool = True,
+        random_state: int = 7,
+        name: str = "icd10cm-suggester",
+    ):
+        self.min_coverage = min_coverage
+        self.max_window_factor = max_window_factor
+        self.ngram_max = ngram_max
+        self.min_df = min_df
+        self.max_features = max_features
+        self.classifier_alpha = classifier_alpha
+        self.classifier_min_examples = classifier_min_examples
+        self.classifier_max_dim = classifier_max_dim
+        self.classifier_keep_weights = classifier_keep_weights
+        self.classifier_candidates = classifier_candidates
+        self.knn_neighbors = knn_neighbors
+        self.knn_candidates = knn_candidates
+        self.cv_folds = cv_folds
+        self.ranker_max_iter = ranker_max_iter
+        self.ranker_learning_rate = ranker_learning_rate
+        self.ranker_max_leaf_nodes = ranker_max_leaf_nodes
+        self.ranker_max_rows = ranker_max_rows
+        self.ranker_exclude_features = ranker_exclude_features
+        self.max_candidates = max_candidates
+        self.prefer_billable = prefer_billable
+        self.random_state = random_state
         self.name = name
 
     # ------------------------------------------------------------------ fitting
     def _config(self) -> SuggesterConfig:
-        if isinstance(self.config, SuggesterConfig):
-            return self.config
-        return SuggesterConfig(**(self.config or {}))
+        """The hyper-parameters, validated (pydantic names the parameter and what it expected)."""
+        params = self.get_params(deep=False)
+        params.pop("name")
+        return SuggesterConfig(**params)
 
     def fit(
         self,
-        texts: Sequence[str],
-        codes: Sequence[Sequence[str]],
+        X: Sequence[str],
+        Y: Sequence[Sequence[str]],
         specialties: Sequence[str | None] | None = None,
         *,
         data_name: str = "training",
@@ -114,13 +186,22 @@ class Suggester(BaseEstimator):
     ) -> Suggester:
         """Learn from coded charts.
 
+        Training memory grows linearly with the charts: the classifier's system is bounded by
+        ``classifier_max_dim``, the neighbour search works in blocks, and only the charts the ranker
+        is fitted on (``ranker_max_rows``) are run through the clinical pipeline.
+
         Parameters
         ----------
-        texts : sequence of str, shape (n_charts,)
-        codes : sequence of sequences of str, shape (n_charts,)
-            Gold codes per chart (any case, with or without the dot).
-        specialties : sequence of str or None, optional
+        X : sequence of str, shape (n_charts,)
+            Chart texts.
+        Y : sequence of sequences of str, shape (n_charts,)
+            Gold codes per chart (any case, with or without the dot), as ``MultiLabelBinarizer`` takes them.
+        specialties : sequence of str or None, shape (n_charts,), optional
             Specialty of each chart, used for specialty priors.
+
+        Returns
+        -------
+        self : Suggester
         """
         from suggest.codeset import load_codeset
         from suggest.pipeline import get_nlp
@@ -128,76 +209,64 @@ class Suggester(BaseEstimator):
 
         started = time.perf_counter()
         cfg = self._config()
-        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        texts = [t if isinstance(t, str) else str(t) for t in X]
+        codes = Y
         if len(texts) != len(codes):
-            raise ValueError(f"texts and codes differ in length ({len(texts)} != {len(codes)})")
+            raise ValueError(f"X and Y differ in length ({len(texts)} != {len(codes)})")
         if len(texts) < 2 * cfg.cv_folds:
             raise ValueError(f"need at least {2 * cfg.cv_folds} training charts, got {len(texts)}")
-        specialties = list(specialties) if specialties is not None else [None] * len(texts)
+        n = len(texts)
+        specialties = list(specialties) if specialties is not None else [None] * n
         codeset = load_codeset()
         codes = _normalise_codes(codeset, codes)
-        rng = np.random.RandomState(cfg.random_state)
+        notes: list[str] = []
 
         self.term_index_ = TermIndex(cfg.min_coverage, cfg.max_window_factor).fit(codeset, default_normalizer())
-        analyses = analyse_docs(get_nlp(), self.term_index_, texts, progress=progress)
-        log.info("analysed %d training charts", len(texts))
-
         self.binarizer_ = MultiLabelBinarizer(sparse_output=True)
-        Y = sp.csr_matrix(self.binarizer_.fit_transform(codes), dtype=np.float32)
-        self.classes_ = list(self.binarizer_.classes_)
+        Y_bin = sp.csr_matrix(self.binarizer_.fit_transform(codes), dtype=np.float32)
+        self.training_labels_ = list(self.binarizer_.classes_)
         self.vectorizer_ = make_vectorizer(cfg.ngram_max, cfg.min_df, cfg.max_features)
-        X = self.vectorizer_.fit_transform(texts)
+        X_tfidf = self.vectorizer_.fit_transform(texts)
+        log.info("vectorised %d training charts: %d features", n, X_tfidf.shape[1])
 
         # Cross-fitted classifier scores and priors: the ranker must see scores like those of unseen charts.
-        folds = list(KFold(cfg.cv_folds, shuffle=True, random_state=cfg.random_state).split(np.arange(len(texts))))
-        oof_clf: list[dict[str, float]] = [dict() for _ in texts]
-        oof_stats: list[CodeStats] = [None] * len(texts)  # type: ignore[list-item]
-        oof_labels: list[frozenset[str]] = [frozenset()] * len(texts)
+        folds = list(KFold(cfg.cv_folds, shuffle=True, random_state=cfg.random_state).split(np.arange(n)))
+        fold_of = np.empty(n, dtype=np.int32)
+        fold_models: list[RidgeOneVsRest] = []
+        fold_stats: list[CodeStats] = []
+        fold_labels: list[frozenset[str]] = []
         for k, (tr, te) in enumerate(folds):
-            clf = self._make_classifier(cfg).fit(X[tr], Y[tr], self.classes_)
-            self._scores_into(clf, X[te], te, oof_clf)
-            stats = CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr])
-            labels = frozenset(c for i in tr for c in codes[i])
-            for i in te:
-                oof_stats[i] = stats
-                oof_labels[i] = labels
-            log.info("fold %d/%d classifier fitted", k + 1, cfg.cv_folds)
-        knn = NeighbourVotes(cfg.knn_neighbors).fit(X, Y)
-        knn_all = knn.predict_scores(X, exclude=np.arange(len(texts)))
+            fold_of[te] = k
+            fold_models.append(self._make_classifier(cfg).fit(X_tfidf[tr], Y_bin[tr], self.training_labels_))
+            fold_stats.append(CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr]))
+            fold_labels.append(frozenset(c for i in tr for c in codes[i]))
+            log.info("fold %d/%d classifier fitted (%s solver)", k + 1, cfg.cv_folds, fold_models[-1].solver_)
+        knn = NeighbourVotes(cfg.knn_neighbors).fit(X_tfidf, Y_bin)
         self.codeset_release_ = codeset.release
 
-        indices = range(len(texts))
-        if progress:
-            from tqdm import tqdm
-
-            indices = tqdm(indices, desc="candidate features", unit="chart")
-        rows = [
-            self._candidates(analyses[i], oof_clf[i], self._row_dict(knn_all, i), oof_stats[i], codeset,
-                             oof_labels[i], specialties[i], cfg)
-            for i in indices
-        ]
-        log.info("built candidate features for %d charts", len(texts))
+        rows = self._ranker_candidates(texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels,
+                                       knn, codeset, get_nlp(), cfg, progress)
+        ranker_charts = sorted(rows)
+        del fold_models
+        if len(ranker_charts) < n:
+            notes.append(
+                f"ranker: fitted on the {sum(len(rows[i].codes) for i in ranker_charts)} candidate rows of "
+                f"{len(ranker_charts)} randomly drawn charts of {n} (ranker_max_rows={cfg.ranker_max_rows}); "
+                "the classifier, the neighbour votes and the priors use every chart"
+            )
+            log.warning("%s", notes[-1])
         feats, y, groups = [], [], []
-        for i, cand in enumerate(rows):
+        for i in ranker_charts:
             gold = set(codes[i])
+            cand = rows[i]
             feats.append(cand.X)
             y.append(np.fromiter((c in gold for c in cand.codes), dtype=np.int8, count=len(cand.codes)))
             groups.append(np.full(len(cand.codes), i, dtype=np.int32))
+        del rows
         F = np.vstack(feats) if feats else np.zeros((0, len(FEATURES)), np.float32)
         self._mask_features(F, cfg)
         y_all = np.concatenate(y)
         g_all = np.concatenate(groups)
-        if len(F) > cfg.ranker_max_rows:
-            keep_charts = rng.permutation(len(texts))
-            keep_mask = np.zeros(len(texts), bool)
-            total = 0
-            for i in keep_charts:
-                if total >= cfg.ranker_max_rows:
-                    break
-                keep_mask[i] = True
-                total += len(rows[i].codes)
-            sel = keep_mask[g_all]
-            F, y_all, g_all = F[sel], y_all[sel], g_all[sel]
         if y_all.sum() == 0 or y_all.sum() == len(y_all):
             raise ValueError("training charts give no positive (or no negative) candidates: check the codes")
 
@@ -208,29 +277,77 @@ class Suggester(BaseEstimator):
             log.info("ranker fold %d/%d fitted on %d rows", k + 1, cfg.cv_folds, len(tr))
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(oof, y_all)
         calibrated = self.calibrator_.predict(oof)
-        n_gold = sum(len(set(codes[i])) for i in set(g_all.tolist()))
+        n_gold = sum(len(set(codes[i])) for i in ranker_charts)
         self.threshold_ = _best_threshold(calibrated, y_all, n_gold)
         self.ranker_ = self._make_ranker(cfg).fit(F, y_all)
 
-        self.classifier_ = self._make_classifier(cfg).fit(X, Y, self.classes_)
+        self.classifier_ = self._make_classifier(cfg).fit(X_tfidf, Y_bin, self.training_labels_)
+        notes.extend(self.classifier_.notes_)
         self.knn_ = knn
         self.stats_ = CodeStats.from_labels(codes, specialties)
-        self.label_set_ = frozenset(self.classes_)
+        self.label_set_ = frozenset(self.training_labels_)
+        rankable = codeset.billable_codes() if cfg.prefer_billable else list(codeset.codes())
+        self.classes_ = np.array(sorted(set(rankable) | self.label_set_), dtype=object)
         cv_f1 = _f1_at(calibrated, y_all, n_gold, self.threshold_)
-        self.card_ = {
-            "name": self.name,
-            "version": "local",
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": cfg.model_dump(),
-            "codeset_release": codeset.release,
-            "training_data": [{"name": data_name, **fingerprint(texts, codes)}],
-            "threshold": self.threshold_,
-            "features": list(FEATURES),
-            "metrics": {"cv_micro_f1_at_threshold": cv_f1, "cv_candidate_recall": float(y_all.sum() / max(n_gold, 1))},
-            "training_seconds": round(time.perf_counter() - started, 1),
-        }
+        self.card_ = ModelCard(
+            name=self.name,
+            format_version=FORMAT_VERSION,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            config=cfg.model_dump(mode="json"),
+            codeset_release=codeset.release,
+            training_data=[DataFingerprint(name=data_name, **fingerprint(texts, codes))],
+            threshold=self.threshold_,
+            features=list(FEATURES),
+            metrics={"cv_micro_f1_at_threshold": cv_f1, "cv_candidate_recall": float(y_all.sum() / max(n_gold, 1))},
+            training_seconds=round(time.perf_counter() - started, 1),
+            training_sizes=TrainingSizes(
+                charts=n, ranker_charts=len(ranker_charts), ranker_rows=len(F),
+                classifier_codes=len(self.classifier_.classes_), classifier_solver=self.classifier_.solver_,
+                classifier_features=self.classifier_.n_features_used_, vocabulary=X_tfidf.shape[1],
+            ),
+            training_notes=notes,
+        )
         return self
+
+    def _ranker_candidates(self, texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels, knn,
+                           codeset, nlp, cfg: SuggesterConfig, progress: bool) -> dict[int, CandidateRows]:
+        """Candidate rows of the charts the ranker learns from: charts in a seeded random order, in chunks,
+        until ``ranker_max_rows`` rows are reached (all charts when they give fewer). Only these charts are
+        run through the clinical pipeline, with out-of-fold classifier scores, priors and neighbour votes."""
+        n = len(texts)
+        order = np.random.RandomState(cfg.random_state).permutation(n)
+        rows: dict[int, CandidateRows] = {}
+        total = 0
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, desc="ranker candidates", unit="chart")
+        for lo in range(0, n, _RANKER_CHUNK):
+            chunk = order[lo: lo + _RANKER_CHUNK]
+            analyses = analyse_docs(nlp, self.term_index_, [texts[i] for i in chunk])
+            knn_scores = knn.predict_scores(X_tfidf[chunk], exclude=chunk)
+            clf_scores: list[dict[str, float]] = [dict() for _ in chunk]
+            for k, model in enumerate(fold_models):
+                in_fold = np.flatnonzero(fold_of[chunk] == k)
+                if in_fold.size:
+                    self._scores_into(model, X_tfidf[chunk[in_fold]], in_fold, clf_scores)
+            for r, i in enumerate(chunk):
+                if total >= cfg.ranker_max_rows:
+                    break
+                k = fold_of[i]
+                cand = self._candidates(analyses[r], clf_scores[r], _row_dict(knn_scores, r, self.training_labels_),
+                                        fold_stats[k], codeset, fold_labels[k], specialties[i], cfg)
+                rows[int(i)] = cand
+                total += len(cand.codes)
+            if bar is not None:
+                bar.update(len(chunk))
+            if total >= cfg.ranker_max_rows:
+                break
+        if bar is not None:
+            bar.close()
+        log.info("built candidate features for %d charts (%d rows)", len(rows), total)
+        return rows
 
     def _rank(self, F: np.ndarray) -> np.ndarray:
         """Ranker scores of candidate rows, on one OpenMP thread: a chart's few hundred rows finish
@@ -247,7 +364,7 @@ class Suggester(BaseEstimator):
     @staticmethod
     def _make_classifier(cfg: SuggesterConfig) -> RidgeOneVsRest:
         return RidgeOneVsRest(cfg.classifier_alpha, cfg.classifier_keep_weights, cfg.classifier_min_examples,
-                              cfg.classifier_max_charts, cfg.random_state)
+                              cfg.classifier_max_dim)
 
     @staticmethod
     def _make_ranker(cfg: SuggesterConfig) -> HistGradientBoostingClassifier:
@@ -266,10 +383,6 @@ class Suggester(BaseEstimator):
         top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
         for r, i in enumerate(rows):
             out[i] = {clf.classes_[j]: float(proba[r, j]) for j in top[r]}
-
-    def _row_dict(self, scores: sp.csr_matrix, i: int) -> dict[str, float]:
-        start, end = scores.indptr[i], scores.indptr[i + 1]
-        return {self.classes_[j]: float(v) for j, v in zip(scores.indices[start:end], scores.data[start:end]) if v > 0}
 
     def _candidates(self, analysis: ChartAnalysis, clf: dict[str, float], knn: dict[str, float], stats: CodeStats,
                     codeset, labels: frozenset[str], specialty: str | None, cfg: SuggesterConfig) -> CandidateRows:
@@ -300,7 +413,6 @@ class Suggester(BaseEstimator):
         if n_jobs > 1 and len(texts) >= 8 * n_jobs and "fork" in _mp_methods():
             return _parallel_suggest(self, list(texts), top_k, specialties, min_confidence, n_jobs)
         from suggest.codeset import load_codeset
-        from suggest.pipeline import get_nlp
 
         check_is_fitted(self, "ranker_")
         if top_k < 1:
@@ -319,27 +431,12 @@ class Suggester(BaseEstimator):
                 todo.append(i)
         if not todo:
             return results  # type: ignore[return-value]
-        cfg = self._config()
         codeset = load_codeset()
         batch = [texts[i] for i in todo]
-        analyses = analyse_docs(get_nlp(), self.term_index_, batch, keep_docs=True)
-        X = self.vectorizer_.transform(batch)
-        clf_scores: list[dict[str, float]] = [dict() for _ in batch]
-        self._scores_into(self.classifier_, X, range(len(batch)), clf_scores)
-        knn = self.knn_.predict_scores(X)
-        cands = [
-            self._candidates(analyses[r], clf_scores[r], self._row_dict(knn, r), self.stats_, codeset,
-                             self.label_set_, specialties[i], cfg)
-            for r, i in enumerate(todo)
-        ]
-        sizes = [len(c.codes) for c in cands]
-        F = np.vstack([c.X for c in cands]) if sum(sizes) else np.zeros((0, len(FEATURES)), np.float32)
-        self._mask_features(F, cfg)
-        probs = self.calibrator_.predict(self._rank(F)) if len(F) else np.zeros(0)
-        offset = 0
+        scored = self._score_batch(batch, [specialties[i] for i in todo], keep_docs=True)
+        cands, probs, analyses, X = scored.candidates, scored.probabilities, scored.analyses, scored.features
         for r, i in enumerate(todo):
-            p = probs[offset: offset + sizes[r]]
-            offset += sizes[r]
+            p = probs[r]
             order = np.argsort(-p, kind="stable")
             suggestions = []
             x_dense = None
@@ -355,6 +452,91 @@ class Suggester(BaseEstimator):
             warnings = [] if suggestions else ["no code reached the requested confidence"]
             results[i] = SuggestResult(suggestions, warnings, self.codeset_release_)
         return results  # type: ignore[return-value]
+
+    def _score_batch(self, texts: list[str], specialties: Sequence[str | None], keep_docs: bool = False) -> _Scored:
+        """Candidates of every chart (texts with words) and their calibrated confidences, one ranker call."""
+        from suggest.codeset import load_codeset
+        from suggest.pipeline import get_nlp
+
+        cfg = self._config()
+        codeset = load_codeset()
+        analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=keep_docs)
+        X = self.vectorizer_.transform(texts)
+        clf_scores: list[dict[str, float]] = [dict() for _ in texts]
+        self._scores_into(self.classifier_, X, range(len(texts)), clf_scores)
+        knn = self.knn_.predict_scores(X)
+        cands = [
+            self._candidates(analyses[r], clf_scores[r], _row_dict(knn, r, self.training_labels_), self.stats_,
+                             codeset, self.label_set_, specialties[r], cfg)
+            for r in range(len(texts))
+        ]
+        sizes = np.cumsum([0] + [len(c.codes) for c in cands])
+        F = np.vstack([c.X for c in cands]) if sizes[-1] else np.zeros((0, len(FEATURES)), np.float32)
+        self._mask_features(F, cfg)
+        probs = self.calibrator_.predict(self._rank(F)) if len(F) else np.zeros(0)
+        return _Scored(cands, [probs[sizes[r]: sizes[r + 1]] for r in range(len(texts))], analyses, X)
+
+    def predict_proba(self, X: Sequence[str], specialties: Sequence[str | None] | None = None) -> sp.csr_matrix:
+        """Calibrated confidence of every code of ``classes_`` for each chart.
+
+        Parameters
+        ----------
+        X : sequence of str, shape (n_charts,)
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_charts, n_classes)
+            The probability that each code is correct for the chart; codes that were not candidates
+            (and charts without words) have 0, stored implicitly.
+        """
+        check_is_fitted(self, "ranker_")
+        texts = [t if isinstance(t, str) else str(t) for t in X]
+        specialties = list(specialties) if specialties is not None else [None] * len(texts)
+        todo = [i for i, t in enumerate(texts) if t.strip() and _LETTER.search(t)]
+        column = self._class_index()
+        rows, cols, vals = [], [], []
+        if todo:
+            scored = self._score_batch([texts[i] for i in todo], [specialties[i] for i in todo])
+            for r, i in enumerate(todo):
+                for code, p in zip(scored.candidates[r].codes, scored.probabilities[r], strict=True):
+                    j = column.get(code)
+                    if j is not None and p > 0:
+                        rows.append(i)
+                        cols.append(j)
+                        vals.append(p)
+        return sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), len(self.classes_)))
+
+    def predict(self, X: Sequence[str], specialties: Sequence[str | None] | None = None) -> sp.csr_matrix:
+        """The selected codes as a sparse 0/1 indicator matrix, shape (n_charts, n_classes)."""
+        proba = self.predict_proba(X, specialties)
+        proba.data = (proba.data >= self.threshold_).astype(np.float64)
+        proba.eliminate_zeros()
+        return proba.astype(np.int8)
+
+    def score(self, X: Sequence[str], Y: Sequence[Sequence[str]]) -> float:
+        """Mean average precision of the ranked codes against the gold codes ``Y`` (the project's main metric)."""
+        from suggest.codeset import load_codeset
+        from suggest.metrics import mean_average_precision
+
+        proba = self.predict_proba(X)
+        rankings = []
+        for i in range(proba.shape[0]):
+            start, end = proba.indptr[i], proba.indptr[i + 1]
+            order = np.argsort(-proba.data[start:end], kind="stable")
+            rankings.append([self.classes_[j] for j in proba.indices[start:end][order]])
+        golds = [set(chart) for chart in _normalise_codes(load_codeset(), Y)]
+        return mean_average_precision(golds, rankings)
+
+    def _class_index(self) -> dict[str, int]:
+        index = self.__dict__.get("_class_index_cache")
+        if index is None:
+            index = self.__dict__["_class_index_cache"] = {code: j for j, code in enumerate(self.classes_)}
+        return index
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_class_index_cache", None)
+        return state
 
     def _suggestion(self, cand: CandidateRows, j: int, confidence: float, codeset, text: str) -> Suggestion:
         code = cand.codes[j]
@@ -388,7 +570,7 @@ class Suggester(BaseEstimator):
     def _classifier_evidence(self, text: str, x: np.ndarray, code: str, analysis: ChartAnalysis) -> list[Evidence]:
         """Where the words that weigh most for ``code`` in the classifier occur in the text (``x``: the dense feature row)."""
         from suggest.model.analysis import assert_char_span
-        from suggest.pipeline import get_nlp, no_assertion
+        from suggest.pipeline import no_assertion
         from suggest.pipeline.sections import PREAMBLE
 
         names = _feature_names(self.vectorizer_)
@@ -399,7 +581,7 @@ class Suggester(BaseEstimator):
                 continue
             section, flags = PREAMBLE, no_assertion()
             if analysis.doc is not None:
-                section, flags = assert_char_span(get_nlp().get_pipe("clinical_context"), analysis.doc, m.start(), m.end())
+                section, flags = assert_char_span(analysis.doc, m.start(), m.end())
             evidence.append(Evidence(m.start(), m.end(), text[m.start():m.end()], section, flags))
         return evidence
 
@@ -412,25 +594,24 @@ class Suggester(BaseEstimator):
         tmp = folder / (MODEL_FILE + ".tmp")
         joblib.dump(self, tmp, compress=3)
         tmp.replace(folder / MODEL_FILE)
-        (folder / CARD_FILE).write_text(json.dumps(self.card_, indent=2, default=str), encoding="utf-8")
+        self.card_.save(folder / CARD_FILE)
         return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> Suggester:
-        """Load a model saved by :meth:`save`."""
+        """Load a model saved by :meth:`save` (its card is checked before the model file is read)."""
         folder = Path(folder)
-        card_path = folder / CARD_FILE
-        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else None
-        if card is not None and card.get("format_version") != FORMAT_VERSION:
+        found = cls.saved_format(folder)
+        if found != FORMAT_VERSION:
             raise ModelFormatError(
-                f"{folder}: the model was saved in format {card.get('format_version')}, this release reads format "
-                f"{FORMAT_VERSION}: train it again (the default model is rebuilt by 'make train')"
+                f"{folder}: the model was saved in format {found}, this release reads format "
+                f"{FORMAT_VERSION}: train it again (the default model is rebuilt by 'suggest train --default')"
             )
+        card = ModelCard.read(folder / CARD_FILE)
         model = joblib.load(folder / MODEL_FILE)
         if not isinstance(model, cls):
             raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
-        if card is not None:
-            model.card_ = card
+        model.card_ = card
         return model
 
     @staticmethod
@@ -440,6 +621,16 @@ class Suggester(BaseEstimator):
         if not card_path.exists():
             return None
         return json.loads(card_path.read_text(encoding="utf-8")).get("format_version")
+
+
+@dataclass
+class _Scored:
+    """A scored batch: per chart its candidates and their calibrated confidences."""
+
+    candidates: list[CandidateRows]
+    probabilities: list[np.ndarray]
+    analyses: list[ChartAnalysis]
+    features: sp.csr_matrix
 
 
 _OPENMP_CONTROLLER = None
@@ -506,6 +697,12 @@ def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialtie
         _SHARED_BATCH = None
     parts.sort(key=lambda part: part[0])
     return [result for _, part in parts for result in part]
+
+
+def _row_dict(scores: sp.csr_matrix, i: int, columns: list[str]) -> dict[str, float]:
+    """Row ``i`` of a sparse (charts x codes) score matrix as {code: score}, positive scores only."""
+    start, end = scores.indptr[i], scores.indptr[i + 1]
+    return {columns[j]: float(v) for j, v in zip(scores.indices[start:end], scores.data[start:end]) if v > 0}
 
 
 _FEATURE_NAMES: dict[int, np.ndarray] = {}

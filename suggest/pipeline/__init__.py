@@ -12,6 +12,7 @@ from functools import lru_cache
 import spacy
 from spacy.language import Language
 
+from suggest.pipeline import extensions as _extensions  # noqa: F401  (registers doc._ and span._ attributes)
 from suggest.pipeline import context as _context  # noqa: F401  (registers the factory)
 from suggest.pipeline import sections as _sections  # noqa: F401
 from suggest.pipeline import sentences as _sentences  # noqa: F401
@@ -24,22 +25,29 @@ __all__ = ["FLAGS", "assess", "build_nlp", "doc_text", "get_nlp", "no_assertion"
 MAX_CHARS = 20_000_000
 
 
+#: The pipeline's components: (pipe name, registered factory). Factory names carry their version.
+COMPONENTS = (
+    ("clinical_sentencizer", "clinical_sentencizer_v1"),
+    ("clinical_sections", "clinical_sections_v1"),
+    ("clinical_context", "clinical_context_v1"),
+)
+
+
 def build_nlp() -> Language:
     """A new clinical pipeline: ``clinical_sentencizer`` → ``clinical_sections`` → ``clinical_context``."""
     nlp = spacy.blank("en")
     nlp.max_length = MAX_CHARS
-    nlp.add_pipe("clinical_sentencizer")
-    nlp.add_pipe("clinical_sections")
-    nlp.add_pipe("clinical_context")
+    for name, factory in COMPONENTS:
+        nlp.add_pipe(factory, name=name)
     return nlp
 
 
 def process(nlp: Language, texts, batch_size: int = 64):
-    """Run ``nlp`` over ``texts`` like ``nlp.pipe``, keeping each text in ``doc.user_data["text"]``
+    """Run ``nlp`` over ``texts`` like ``nlp.pipe``, keeping each text in ``doc._.source_text``
     so components read it without rebuilding it from the tokens (``Doc.text`` is slow)."""
     for text in texts:
         doc = nlp.make_doc(text)
-        doc.user_data["text"] = text
+        doc._.source_text = text
         for _, component in nlp.pipeline:
             doc = component(doc)
         yield doc
@@ -47,7 +55,7 @@ def process(nlp: Language, texts, batch_size: int = 64):
 
 def doc_text(doc) -> str:
     """The text of a document processed by :func:`process` (or rebuilt from its tokens)."""
-    text = doc.user_data.get("text")
+    text = doc._.source_text
     return text if text is not None else doc.text
 
 

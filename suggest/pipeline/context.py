@@ -20,8 +20,9 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
+from suggest.pipeline import extensions as _extensions  # noqa: F401  (registers doc._ and span._ attributes)
 from suggest.pipeline.resources import load_json
-from suggest.pipeline.sections import section_at
+from suggest.pipeline.sections import PREAMBLE
 
 FLAGS = ("negated", "historical", "family", "hypothetical")
 
@@ -93,35 +94,74 @@ class ConTextComponent:
         # Cumulative count of word tokens: scope lengths count words, not punctuation.
         is_word = ((arr[:, 1] == 0) & (arr[:, 2] == 0)).astype(np.int32) if len(doc) else np.zeros(0, np.int32)
         words = np.concatenate([[0], np.cumsum(is_word)])
-        doc.user_data["context_triggers"] = triggers
-        doc.user_data["context_trigger_words"] = [int(words[t.start]) for t in triggers]
-        doc.user_data["context_sent_id"] = sent_id
-        doc.user_data["context_words"] = words
-        doc.user_data.pop(_TOKEN_OFFSETS, None)
+        doc._.context = ContextIndex(self, doc, triggers, [int(words[t.start]) for t in triggers], sent_id, words)
         return doc
 
     def assert_chars(self, doc: Doc, start: int, end: int) -> dict[str, bool]:
         """Assertion flags for the characters ``start:end`` of a processed ``doc`` (every token they touch)."""
-        first, last = token_range(doc, start, end)
-        return self.assert_span(doc, first, last) if first < last else no_assertion()
+        return dict(context_of(doc).flags_for_chars(start, end))
 
     def assert_span(self, doc: Doc, start: int, end: int) -> dict[str, bool]:
         """Assertion flags for tokens ``start:end`` of a processed ``doc``."""
+        return dict(context_of(doc).flags(start, end))
+
+
+class ContextIndex:
+    """The ConText triggers of one document (``doc._.context``), answering for any token span.
+
+    It also holds the document's section index and token offsets, so that the engine's lookups per
+    mention are plain attribute reads (``doc._`` costs microseconds a call).
+    """
+
+    __slots__ = ("component", "triggers", "trigger_words", "sent_id", "words", "sections", "_offsets", "_cache")
+
+    def __init__(self, component: ConTextComponent, doc: Doc, triggers: list[Trigger], trigger_words: list[int],
+                 sent_id: np.ndarray, words: np.ndarray):
+        self.component = component
+        self.triggers = triggers
+        self.trigger_words = trigger_words
+        self.sent_id = sent_id
+        self.words = words
+        self.sections = doc._.section_index
+        arr = doc.to_array([IDX, LENGTH]).astype(np.int64).reshape(-1, 2)
+        self._offsets = (arr[:, 0].tolist(), (arr[:, 0] + arr[:, 1]).tolist())
+        self._cache: dict[tuple[int, int], dict[str, bool]] = {}
+
+    def token_range(self, start: int, end: int) -> tuple[int, int]:
+        """Tokens ``first:last`` touched by the characters ``start:end`` (as ``char_span(..., "expand")``)."""
+        starts, ends = self._offsets
+        return bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
+
+    def section_at(self, char: int) -> str:
+        """Name of the section holding character offset ``char``."""
+        return self.sections.at(char) if self.sections is not None else PREAMBLE
+
+    def flags_for_chars(self, start: int, end: int) -> dict[str, bool]:
+        """Flags of the tokens the characters ``start:end`` touch (shared: do not modify)."""
+        first, last = self.token_range(start, end)
+        return self.flags(first, last)
+
+    def flags(self, start: int, end: int) -> dict[str, bool]:
+        """Assertion flags of tokens ``start:end``, computed once per span (shared: do not modify)."""
+        key = (start, end)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._compute(start, end)
+        return found
+
+    def _compute(self, start: int, end: int) -> dict[str, bool]:
         flags = no_assertion()
-        if start >= end or end > len(doc):
+        if start >= end or end > len(self.sent_id):
             return flags
-        all_triggers: list[Trigger] = doc.user_data.get("context_triggers", [])
-        sent_id = doc.user_data["context_sent_id"]
-        words = doc.user_data["context_words"]
+        component, words = self.component, self.words
         # Only triggers within the longest scope (in words) of the mention can reach it.
-        trigger_words = doc.user_data["context_trigger_words"]
-        lo = bisect.bisect_left(trigger_words, int(words[start]) - self.longest_scope - 8)
-        hi = bisect.bisect_right(trigger_words, int(words[end]) + self.longest_scope + 1)
-        sent = sent_id[start]
-        triggers = [t for t in all_triggers[lo:hi] if sent_id[t.start] == sent]
+        lo = bisect.bisect_left(self.trigger_words, int(words[start]) - component.longest_scope - 8)
+        hi = bisect.bisect_right(self.trigger_words, int(words[end]) + component.longest_scope + 1)
+        sent = self.sent_id[start]
+        triggers = [t for t in self.triggers[lo:hi] if self.sent_id[t.start] == sent]
         terminators = [t for t in triggers if t.category == "TERMINATE"]
         for t in triggers:
-            flag = self.category_flags.get(t.category)
+            flag = component.category_flags.get(t.category)
             if flag is None or flags[flag]:
                 continue
             if t.start < end and start < t.end:  # the trigger overlaps the mention itself
@@ -137,34 +177,29 @@ class ConTextComponent:
                     end <= x.start and x.end <= t.start for x in terminators
                 ):
                     flags[flag] = True
-        section_flag = self.section_flags.get(section_at(doc, _token_offsets(doc)[0][start]))
+        section_flag = component.section_flags.get(self.section_at(self._offsets[0][start]))
         if section_flag:
             flags[section_flag] = True
         return flags
 
 
-#: user_data key of the tokens' (start, end) character offsets, built once per doc.
-_TOKEN_OFFSETS = "token_offsets"
-
-
-def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:
-    offsets = doc.user_data.get(_TOKEN_OFFSETS)
-    if offsets is None:
-        arr = doc.to_array([IDX, LENGTH]).astype(np.int64).reshape(-1, 2)
-        offsets = doc.user_data[_TOKEN_OFFSETS] = (arr[:, 0].tolist(), (arr[:, 0] + arr[:, 1]).tolist())
-    return offsets
+def context_of(doc: Doc) -> ContextIndex:
+    """The ConText index of a document processed by the pipeline."""
+    index = doc._.context
+    if index is None:
+        raise ValueError("the document was not processed by the clinical_context component")
+    return index
 
 
 def token_range(doc: Doc, start: int, end: int) -> tuple[int, int]:
     """Tokens ``first:last`` of ``doc`` touched by the characters ``start:end``, as
     ``doc.char_span(start, end, alignment_mode="expand")`` would give them, without building tokens."""
-    starts, ends = _token_offsets(doc)
-    return bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
+    return context_of(doc).token_range(start, end)
 
 
 @Language.factory(
-    "clinical_context",
-    assigns=["doc.user_data"],
+    "clinical_context_v1",
+    assigns=["doc._.context"],
     requires=["token.is_sent_start", "doc._.sections"],
     default_config={"rules_file": "context_rules.json"},
 )

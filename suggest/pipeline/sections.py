@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from suggest.pipeline import extensions as _extensions  # noqa: F401  (registers doc._ and span._ attributes)
 from suggest.pipeline.resources import load_json
 
 PREAMBLE = "preamble"
@@ -77,35 +78,39 @@ class SectionDetector:
         return sections
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.user_data.get("text")
-        doc._.sections = self.find(text if text is not None else doc.text)
-        doc.user_data.pop(_SECTION_INDEX, None)
+        text = doc._.source_text
+        sections = self.find(text if text is not None else doc.text)
+        doc._.sections = sections
+        doc._.section_index = SectionIndex([s.start for s in sections], [s.name for s in sections])
         return doc
 
 
-#: user_data key of (section starts, section names), built once per doc: reading ``doc._`` costs microseconds a call.
-_SECTION_INDEX = "section_index"
+@dataclass(frozen=True, slots=True)
+class SectionIndex:
+    """Section starts and names of a document, for lookups by character offset."""
+
+    starts: list[int]
+    names: list[str]
+
+    def at(self, char: int) -> str:
+        """Name of the section holding character offset ``char``."""
+        if not self.starts:
+            return PREAMBLE
+        return self.names[max(bisect.bisect_right(self.starts, char) - 1, 0)]
 
 
 def section_at(doc: Doc, char: int) -> str:
     """Name of the section holding character offset ``char`` of ``doc``."""
-    index = doc.user_data.get(_SECTION_INDEX)
+    index = doc._.section_index
     if index is None:
         sections: list[Section] = doc._.sections or []
-        index = doc.user_data[_SECTION_INDEX] = ([s.start for s in sections], [s.name for s in sections])
-    starts, names = index
-    if not starts:
-        return PREAMBLE
-    return names[max(bisect.bisect_right(starts, char) - 1, 0)]
-
-
-if not Doc.has_extension("sections"):
-    Doc.set_extension("sections", default=None)
+        index = doc._.section_index = SectionIndex([s.start for s in sections], [s.name for s in sections])
+    return index.at(char)
 
 
 @Language.factory(
-    "clinical_sections",
-    assigns=["doc._.sections"],
+    "clinical_sections_v1",
+    assigns=["doc._.sections", "doc._.section_index"],
     default_config={"headers_file": "section_headers.json"},
 )
 def make_section_detector(nlp: Language, name: str, *, headers_file: str) -> SectionDetector:

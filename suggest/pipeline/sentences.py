@@ -19,6 +19,7 @@ from spacy.attrs import IDX, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from suggest.pipeline import extensions as _extensions  # noqa: F401  (registers doc._ attributes)
 from suggest.pipeline.resources import load_json
 
 
@@ -57,9 +58,9 @@ class ClinicalSentencizer:
         if len(doc) == 0:
             return doc
         idx = doc.to_array([IDX]).astype(np.int64)
-        text = doc.user_data.get("text")
+        text = doc._.source_text
         char_starts = self.starts(text if text is not None else doc.text)
-        doc.user_data["sentence_starts"] = char_starts
+        doc._.sentence_starts = char_starts
         starts = np.asarray(char_starts, dtype=np.int64)
         flags = np.full(len(doc), -1, dtype=np.int32)  # -1: not a sentence start
         tok = np.searchsorted(idx, starts, side="left")
@@ -71,8 +72,8 @@ class ClinicalSentencizer:
 
 
 @Language.factory(
-    "clinical_sentencizer",
-    assigns=["token.is_sent_start"],
+    "clinical_sentencizer_v1",
+    assigns=["token.is_sent_start", "doc._.sentence_starts"],
     default_config={"rules_file": "sentence_rules.json"},
 )
 def make_clinical_sentencizer(nlp: Language, name: str, *, rules_file: str) -> ClinicalSentencizer:

@@ -37,3 +37,21 @@ def test_revoking_an_unknown_token_is_a_clear_error(tmp_path, monkeypatch, capsy
 def test_serve_refuses_bad_arguments(capsys):
     assert main(["serve", "--workers", "0"]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_serve_builds_a_missing_default_model_first_and_says_so(tmp_path, monkeypatch, capsys):
+    from api.commands.serve import _ensure_default_model
+    from suggest import plugins
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")  # no store: no champion
+    built = []
+    plugins.register(plugins.DEFAULT_MODEL, "build", lambda root: built.append(root) or root / "default")
+    try:
+        _ensure_default_model(None)
+        _ensure_default_model("some/other/model")  # an explicit model is never built
+    finally:
+        plugins.unregister(plugins.DEFAULT_MODEL, "build")
+    assert built == [tmp_path]
+    err = capsys.readouterr().err
+    assert "no default model" in err and "building it" in err

@@ -9,7 +9,7 @@ def test_suggest_returns_ranked_suggestions_with_model_and_evidence(client, code
     response = client.post("/v1/suggest", json={"text": CHART_TEXT, "top_k": 5}, headers=coder)
     assert response.status_code == 200
     body = response.get_json()
-    assert body["model"] == {"name": small_model.card_["name"], "version": str(small_model.card_["version"])}
+    assert body["model"] == {"name": small_model.card_.name, "version": str(small_model.card_.version)}
     assert body["codeset_release"]
     suggestions = body["suggestions"]
     assert 0 < len(suggestions) <= 5
@@ -75,7 +75,7 @@ def test_check_a_saved_chart_by_id(client, coder):
 def test_model_info_and_reload(client, coder, admin, small_model, tmp_path):
     info = client.get("/v1/model", headers=coder).get_json()
     assert info["threshold"] == small_model.threshold_
-    assert info["card"]["name"] == small_model.card_["name"]
+    assert info["card"]["name"] == small_model.card_.name
     folder = small_model.save(tmp_path / "saved-model")
     response = client.post("/v1/model/reload", json={"model": str(folder)}, headers=admin)
     assert response.status_code == 200

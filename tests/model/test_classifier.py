@@ -37,9 +37,24 @@ def test_ridge_keeps_the_largest_weights_and_skips_rare_codes(data):
     assert (np.diff(sp.csc_matrix(clf.coef_).indptr) <= 7).all()
 
 
-def test_ridge_subsamples_beyond_max_charts(data):
+def test_ridge_solves_in_the_smaller_space_with_the_same_solution(data):
+    X, Y, classes = data  # 60 charts x 40 features: the primal is smaller
+    primal = RidgeOneVsRest(alpha=0.7, keep_weights=10_000).fit(X, Y, classes)
+    assert primal.solver_ == "primal" and primal.notes_ == []
+    wide = sp.hstack([X, sp.csr_matrix((60, 100))]).tocsr()  # 60 charts x 140 features: the dual is smaller
+    dual = RidgeOneVsRest(alpha=0.7, keep_weights=10_000).fit(wide, Y, classes)
+    assert dual.solver_ == "dual"
+    np.testing.assert_allclose(dual.predict_scores(wide), primal.predict_scores(X), atol=1e-5)
+
+
+def test_ridge_beyond_max_dim_keeps_the_most_frequent_features_and_says_so(data):
     X, Y, classes = data
-    clf = RidgeOneVsRest(max_charts=30, random_state=1).fit(X, Y, classes)
+    clf = RidgeOneVsRest(max_dim=21, keep_weights=10_000).fit(X, Y, classes)
+    assert clf.solver_ == "primal" and clf.n_features_used_ == 20
+    assert clf.notes_ and "max_dim=21" in clf.notes_[0]
+    chart_counts = np.diff(sp.csc_matrix(X).indptr)
+    used = np.unique(sp.csc_matrix(clf.coef_).nonzero()[0])
+    assert chart_counts[used].min() >= np.sort(chart_counts)[-20]
     assert clf.predict_scores(X[:4]).shape == (4, 5)
 
 
@@ -53,6 +68,16 @@ def test_top_features_are_the_words_that_add_most(data):
     assert clf.top_features(x, classes[j], k=2) == best
     assert clf.top_features(x.toarray().ravel(), classes[j], k=2) == best
     assert clf.top_features(x, "Z99.9") == []
+
+
+def test_neighbour_votes_in_blocks_equal_one_block(data, monkeypatch):
+    import suggest.model.classifier as classifier
+
+    X, Y, _ = data
+    knn = NeighbourVotes(n_neighbors=3).fit(X, Y)
+    whole = knn.predict_scores(X, exclude=np.arange(60)).toarray()
+    monkeypatch.setattr(classifier, "_NEIGHBOUR_BLOCK", 7)
+    np.testing.assert_allclose(knn.predict_scores(X, exclude=np.arange(60)).toarray(), whole, atol=1e-6)
 
 
 def test_linear_kernel_matches_the_sparse_product(data):

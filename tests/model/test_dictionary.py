@@ -16,7 +16,7 @@ def index():
 
 
 def matches(index, text):
-    starts = next(process(get_nlp(), [text])).user_data["sentence_starts"]
+    starts = next(process(get_nlp(), [text]))._.sentence_starts
     return {m.code: text[m.start:m.end] for m in index.match(text, starts)}
 
 

@@ -1,24 +1,88 @@
-"""Resolving model references: folders, and the default model built on first use."""
+"""Resolving model references: folders, "default" and registry URIs; loading never trains."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 import suggest
-from suggest.model.suggester import FORMAT_VERSION
+from suggest import plugins
+from suggest.errors import ModelNotFoundError
 
 
-@pytest.mark.slow
-def test_a_stale_default_model_is_rebuilt_in_the_current_format(small_model, tmp_path, monkeypatch):
+def test_a_missing_default_model_is_an_error_that_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
-    monkeypatch.setenv("SUGGEST_DEFAULT_N", "60")
-    monkeypatch.setenv("SUGGEST_DEFAULT_TRACK", "0")
+    with pytest.raises(ModelNotFoundError, match="no default model.*suggest train --default"):
+        suggest.load_model("default")
+    assert not (tmp_path / "default").exists()  # nothing was trained
+
+
+def test_a_stale_default_model_is_refused_not_rebuilt(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
     stale = small_model.save(tmp_path / "default")
     card = json.loads((stale / "model_card.json").read_text())
-    (stale / "model_card.json").write_text(json.dumps({**card, "format_version": FORMAT_VERSION - 1}))
+    (stale / "model_card.json").write_text(json.dumps({**card, "format_version": 1}))
+    with pytest.raises(ModelNotFoundError, match="older release.*suggest train --default"):
+        suggest.load_model("default")
 
-    model = suggest.load_model("default")
 
-    assert model.card_["format_version"] == FORMAT_VERSION
-    assert model.card_["training_data"][0]["n_charts"] == 60
-    assert suggest.load_model("default").card_["created"] == model.card_["created"]  # reused, not rebuilt again
+def test_registry_uris_go_to_the_registered_resolver(small_model_dir, monkeypatch):
+    seen = []
+
+    def resolve(ref):
+        seen.append(ref)
+        return small_model_dir, "7"
+
+    plugins.register_resolver("models", resolve)
+    try:
+        model = suggest.load_model("models:/somewhere@champion")
+    finally:
+        plugins.unregister(plugins.RESOLVERS, "models")
+    assert seen == ["models:/somewhere@champion"]
+    assert model.card_.version == "7" and model.card_.registry_uri == "models:/somewhere@champion"
+
+
+def test_the_training_package_provides_the_registry_and_default_builder_as_entry_points():
+    from training.default import build_default_model
+    from training.registry import champion_uri, resolve_model
+
+    assert plugins.lookup(plugins.RESOLVERS, "models") is resolve_model
+    assert plugins.lookup(plugins.CHAMPION, "champion") is champion_uri
+    assert plugins.lookup(plugins.DEFAULT_MODEL, "build") is build_default_model
+
+
+def test_build_default_model_uses_the_registered_builder(tmp_path):
+    calls = []
+    plugins.register(plugins.DEFAULT_MODEL, "build", lambda root: calls.append(root) or root / "default")
+    try:
+        from suggest.model.loading import build_default_model
+
+        assert build_default_model(tmp_path) == tmp_path / "default"
+    finally:
+        plugins.unregister(plugins.DEFAULT_MODEL, "build")
+    assert calls == [tmp_path]
+
+
+def test_loading_and_suggesting_import_neither_mlflow_training_nor_api(small_model_dir):
+    script = (
+        "import sys, suggest\n"
+        f"model = suggest.load_model({str(small_model_dir)!r})\n"
+        "model.suggest('Assessment: essential hypertension. Type 2 diabetes mellitus.')\n"
+        "model.predict_proba(['Essential hypertension.'])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'training', 'api'))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_library_never_imports_training_or_api():
+    import pathlib
+    import re
+
+    root = pathlib.Path(suggest.__file__).parent
+    pattern = re.compile(r"^\s*(from|import)\s+(training|api)\b|import_module\(\s*[\"'](training|api)\b", re.M)
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

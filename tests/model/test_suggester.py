@@ -76,8 +76,9 @@ def test_batch_equals_single(small_model, held_out):
 def test_save_load_round_trip(small_model, tmp_path, held_out):
     folder = small_model.save(tmp_path / "m")
     loaded = suggest.load_model(folder)
-    assert loaded.card_["codeset_release"] == small_model.card_["codeset_release"]
-    assert loaded.card_["training_data"][0]["n_charts"] == 300
+    assert loaded.card_.codeset_release == small_model.card_.codeset_release
+    assert loaded.card_.training_data[0].n_charts == 300
+    assert loaded.card_ == small_model.card_
     a = small_model.suggest(held_out[3].text).to_dict()
     b = loaded.suggest(held_out[3].text).to_dict()
     assert a == b
@@ -90,12 +91,61 @@ def test_load_model_errors_name_the_reference(tmp_path):
         suggest.load_model(tmp_path / "nothing-here")
 
 
-def test_estimator_contract():
+def test_estimator_contract_flat_parameters():
+    from suggest.model.config import SuggesterConfig
+
     model = suggest.Suggester(cv_folds=2, name="x")
-    assert model.get_params()["config"]["cv_folds"] == 2
+    params = model.get_params()
+    assert params["cv_folds"] == 2 and params["name"] == "x"
+    # Every hyper-parameter is a flat __init__ argument with the validated config's default.
+    defaults = suggest.Suggester().get_params()
+    assert {k: v for k, v in defaults.items() if k != "name"} == SuggesterConfig().model_dump()
+    model.set_params(classifier_alpha=3.0)
+    assert model.get_params()["classifier_alpha"] == 3.0
     cloned = clone(model)
-    assert cloned.get_params()["config"] == model.get_params()["config"]
+    assert cloned.get_params() == model.get_params()
     assert not hasattr(cloned, "ranker_")
+
+
+def test_bad_hyper_parameters_are_named_at_fit():
+    with pytest.raises(ValueError, match="classifier_alpha"):
+        suggest.Suggester(classifier_alpha=-1).fit(["a b c"] * 8, [["I10"]] * 8)
+
+
+def test_predict_proba_is_calibrated_confidence_over_classes(small_model, held_out):
+    from suggest.codeset import load_codeset
+
+    texts = [c.text for c in held_out[:4]] + [""]
+    proba = small_model.predict_proba(texts)
+    assert proba.shape == (5, len(small_model.classes_))
+    assert proba[4].nnz == 0
+    # classes_ are the codes the model can rank: the whole billable code set, beyond the training labels.
+    assert len(small_model.classes_) > 70_000 > 10 * len(small_model.training_labels_)
+    assert set(load_codeset().billable_codes()) <= set(small_model.classes_)
+    for i, text in enumerate(texts[:4]):
+        top = small_model.suggest(text, top_k=5).suggestions
+        row = proba[i].toarray().ravel()
+        for s in top:
+            j = list(small_model.classes_).index(s.code)
+            assert abs(row[j] - s.confidence) < 1e-4
+    selected = small_model.predict(texts)
+    assert selected.shape == proba.shape
+    assert set(selected.data) <= {1}
+    assert (selected.toarray() == (proba.toarray() >= small_model.threshold_)).all()
+
+
+def test_score_is_map_and_grid_search_runs(small_training_charts):
+    from sklearn.model_selection import GridSearchCV
+
+    charts = small_training_charts[:90]
+    texts, codes = [c.text for c in charts], [c.codes for c in charts]
+    search = GridSearchCV(
+        suggest.Suggester(cv_folds=2, ranker_max_iter=20, knn_neighbors=5),
+        {"classifier_alpha": [0.5, 2.0]}, cv=2, error_score="raise",
+    ).fit(texts, codes)
+    assert set(search.cv_results_["param_classifier_alpha"]) == {0.5, 2.0}
+    assert 0.0 < search.best_score_ <= 1.0
+    assert search.best_estimator_.score(texts[:20], codes[:20]) > 0.3
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t  "])
@@ -167,3 +217,18 @@ def test_a_model_of_another_format_is_refused_with_advice(small_model, tmp_path)
     (folder / "model_card.json").write_text(json.dumps({**card, "format_version": 1}))
     with pytest.raises(ModelFormatError, match="format 1.*train it again"):
         suggest.load_model(folder)
+
+
+def test_analysed_charts_keep_their_mentions_as_spans(small_model):
+    from suggest.model.analysis import analyse_docs
+    from suggest.pipeline import get_nlp
+
+    text = "ASSESSMENT AND PLAN\nEssential hypertension. No pneumonia."
+    (analysis,) = analyse_docs(get_nlp(), small_model.term_index_, [text], keep_docs=True)
+    mentions = list(analysis.doc.spans["mentions"])
+    assert mentions and all(span._.codes for span in mentions)
+    by_code = {code: span for span in mentions for code in span._.codes}
+    assert "I10" in by_code and not by_code["I10"]._.is_negated
+    assert by_code["I10"]._.section == "assessment_and_plan"
+    negated = [span for span in mentions if "pneumonia" in span.text.lower()]
+    assert negated and all(span._.is_negated for span in negated)

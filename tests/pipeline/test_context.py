@@ -99,3 +99,35 @@ def test_character_spans_map_to_the_tokens_they_touch():
         expected = (span.start, span.end) if span is not None and len(span) else None
         first, last = token_range(doc, start, end)
         assert ((first, last) if first < last else None) == expected, (start, end)
+
+
+def test_spans_carry_registered_assertion_and_section_attributes():
+    from suggest.pipeline import get_nlp, process
+
+    text = ("FAMILY HISTORY\nMother had breast cancer.\n\nASSESSMENT AND PLAN\n"
+            "Denies chest pain. Type 2 diabetes, continue metformin.")
+    doc = next(process(get_nlp(), [text]))
+
+    def span_of(words):
+        start = text.index(words)
+        return doc.char_span(start, start + len(words), alignment_mode="expand")
+
+    cancer, chest_pain, diabetes = span_of("breast cancer"), span_of("chest pain"), span_of("Type 2 diabetes")
+    assert cancer._.is_family and cancer._.section == "family_history"
+    assert chest_pain._.is_negated and not chest_pain._.is_family
+    assert not any((diabetes._.is_negated, diabetes._.is_historical, diabetes._.is_family, diabetes._.is_hypothetical))
+    assert diabetes._.section == "assessment_and_plan"
+    assert doc._.sentence_starts[0] == 0 and doc._.source_text == text
+    assert [s.name for s in doc._.sections][:2] == ["family_history", "assessment_and_plan"]
+    # The flags agree with assess(), which works on character offsets.
+    start = text.index("chest pain")
+    assert suggest.assess(text, start, start + len("chest pain"))["negated"]
+
+
+def test_components_carry_versioned_factory_names():
+    from suggest.pipeline import get_nlp
+
+    nlp = get_nlp()
+    assert nlp.pipe_names == ["clinical_sentencizer", "clinical_sections", "clinical_context"]
+    assert [nlp.get_pipe_meta(name).factory for name in nlp.pipe_names] == [
+        "clinical_sentencizer_v1", "clinical_sections_v1", "clinical_context_v1"]

@@ -1,0 +1,71 @@
+"""Plug-in points that other packages fill, so that the library never imports them.
+
+Three kinds of plug-in, each an entry-point group (declared in a package's ``pyproject.toml``) or registered
+at run time with the ``register_*`` functions, which take precedence:
+
+- ``icd10cm_suggest.model_resolvers``: the entry point's name is a reference scheme (``models`` for
+  ``models:/name@alias``); its object is ``resolve(ref) -> (folder, version)``. The training package
+  registers the MLflow registry this way, so ``suggest.load_model("models:/...")`` imports MLflow only when
+  such a reference is loaded.
+- ``icd10cm_suggest.champion``: name ``champion``; ``champion() -> ref | None``, the reference of the model a
+  service should serve when none is named (the registry's champion).
+- ``icd10cm_suggest.default_model``: name ``build``; ``build(models_dir) -> folder``, which trains the default
+  model. Only explicit commands call it (``suggest train --default``, ``suggest serve``); loading never does.
+- ``icd10cm_suggest.commands``: each entry point's object is ``register(subparsers)``, adding subcommands to
+  the ``suggest`` command line (the library's own ones, and those of the packages installed beside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+RESOLVERS = "icd10cm_suggest.model_resolvers"
+CHAMPION = "icd10cm_suggest.champion"
+DEFAULT_MODEL = "icd10cm_suggest.default_model"
+COMMANDS = "icd10cm_suggest.commands"
+
+Resolver = Callable[[str], tuple[Path, str]]
+
+_registered: dict[tuple[str, str], Any] = {}
+
+
+def register(group: str, name: str, obj: Any) -> None:
+    """Register ``obj`` under ``name`` in ``group`` for this process (it wins over an entry point)."""
+    _registered[(group, name)] = obj
+
+
+def unregister(group: str, name: str) -> None:
+    """Forget a run-time registration (the entry point, if any, applies again)."""
+    _registered.pop((group, name), None)
+
+
+def lookup(group: str, name: str) -> Any | None:
+    """The plug-in ``name`` of ``group``: registered at run time, else loaded from its entry point, else None."""
+    if (group, name) in _registered:
+        return _registered[(group, name)]
+    for ep in entry_points(group=group, name=name):
+        return ep.load()
+    return None
+
+
+def names(group: str) -> list[str]:
+    """Names available in ``group`` (entry points and run-time registrations), sorted."""
+    found = {ep.name for ep in entry_points(group=group)}
+    found.update(name for g, name in _registered if g == group)
+    return sorted(found)
+
+
+def register_resolver(scheme: str, resolver: Resolver) -> None:
+    """Resolve references ``<scheme>:/...`` with ``resolver(ref) -> (model folder, version)``."""
+    register(RESOLVERS, scheme, resolver)
+
+
+def resolver_for(ref: str) -> Resolver | None:
+    """The resolver of ``ref``'s scheme (``models`` for ``models:/...``), or None when ``ref`` has no scheme."""
+    scheme, sep, _ = ref.partition(":/")
+    if not sep or not scheme.isidentifier():
+        return None
+    return lookup(RESOLVERS, scheme)
