@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 _KERNEL_BLOCK = 2048
 #: Codes solved and whose dense weight columns are formed at once (bounds memory: dim x block x 8 bytes).
 _WEIGHT_BLOCK = 256
-#: Query charts whose similarities to every training chart are held at once by the neighbour search.
-_NEIGHBOUR_BLOCK = 512
+#: Similarities held at once by the neighbour search (query charts x training charts): 50M floats, 200 MB.
+_NEIGHBOUR_BLOCK_ELEMENTS = 50_000_000
 #: Scores are floored here so that -1 stays free to mean "no classifier for this code".
 SCORE_FLOOR = -0.99
 
@@ -250,8 +250,8 @@ class NeighbourVotes(BaseEstimator):
     def predict_scores(self, X: sp.csr_matrix, exclude: np.ndarray | None = None) -> sp.csr_matrix:
         """Vote shares per code, shape (n_charts, n_codes); ``exclude[i]`` drops training chart i's own vote.
 
-        Query charts are compared with every training chart in blocks of rows, so memory stays
-        ``block x n_training`` whatever the number of queries.
+        Query charts are compared with every training chart in blocks of rows sized so that a block's
+        similarities stay under ``_NEIGHBOUR_BLOCK_ELEMENTS`` floats, whatever the numbers of charts.
         """
         check_is_fitted(self, "X_")
         if "_support_t" not in self.__dict__:
@@ -262,11 +262,12 @@ class NeighbourVotes(BaseEstimator):
         if k == 0 or X.shape[0] == 0:
             return sp.csr_matrix((X.shape[0], self.Y_.shape[1]), dtype=np.float32)
         parts = []
-        for lo in range(0, X.shape[0], _NEIGHBOUR_BLOCK):
-            sims = (X[lo: lo + _NEIGHBOUR_BLOCK] @ self._support_t).toarray()
+        block = max(1, _NEIGHBOUR_BLOCK_ELEMENTS // self.X_.shape[0])
+        for lo in range(0, X.shape[0], block):
+            sims = (X[lo: lo + block] @ self._support_t).toarray()
             rows = np.arange(sims.shape[0])
             if exclude is not None:
-                sims[rows, exclude[lo: lo + _NEIGHBOUR_BLOCK]] = -1.0
+                sims[rows, exclude[lo: lo + block]] = -1.0
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             weights = np.maximum(sims[np.repeat(rows, k), top.ravel()], 0.0)
             W = sp.csr_matrix((weights, (np.repeat(rows, k), top.ravel())), shape=sims.shape, dtype=np.float32)

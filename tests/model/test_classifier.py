@@ -76,7 +76,7 @@ def test_neighbour_votes_in_blocks_equal_one_block(data, monkeypatch):
     X, Y, _ = data
     knn = NeighbourVotes(n_neighbors=3).fit(X, Y)
     whole = knn.predict_scores(X, exclude=np.arange(60)).toarray()
-    monkeypatch.setattr(classifier, "_NEIGHBOUR_BLOCK", 7)
+    monkeypatch.setattr(classifier, "_NEIGHBOUR_BLOCK_ELEMENTS", 7 * 60)  # blocks of 7 query charts
     np.testing.assert_allclose(knn.predict_scores(X, exclude=np.arange(60)).toarray(), whole, atol=1e-6)
 
 
