@@ -5,8 +5,9 @@ phrases (``resources/lexicon.tsv``). Terms and text are normalised the same way
 (:mod:`suggest.pipeline.normalize`). A term matches a sentence by IDF-weighted
 coverage of its stems, so word order, inflection and small gaps do not matter;
 the evidence is the smallest window of the sentence holding the matched words.
-Codes that need a 7th character are indexed under their initial-encounter form
-(``S72.001`` → ``S72.001A``).
+Codes that need a 7th character are indexed under their stem (``S72.001``); a match gets the character its
+sentence documents (:class:`suggest.encoder.SeventhCharacterResolver`: ``S72.001D`` for "f/u, healing well"),
+else the stem's default (``A``, initial encounter, where there is one).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from suggest.encoder.seventh import SeventhCharacterResolver
 from suggest.pipeline.normalize import Normalizer
 from suggest.pipeline.resources import read_text
 
@@ -120,20 +122,23 @@ class TermIndex:
         self.term_code_ = np.asarray(term_code, dtype=np.int32)
         self.term_kind_ = np.asarray(term_kind, dtype=np.int8)
         self.term_stems_ = term_stems
+        self.seventh_ = SeventhCharacterResolver()
+        self.seventh_stems_ = frozenset(
+            c for c in codes if (info := codeset.get(c)) is not None and not info.billable and info.seventh_characters
+            and any(ch.code.replace(".", "").startswith(c.replace(".", "")) and len(ch.code.replace(".", "")) == 7
+                    for ch in map(codeset.get, info.children) if ch is not None and ch.billable)
+        )
         return self
 
     @staticmethod
     def _target_code(codeset, code: str) -> str | None:
-        """The code a term stands for: itself, or its initial-encounter 7th-character form."""
+        """The code a term stands for: itself, or the stem of a 7th-character code (a lexicon phrase for
+        ``S52.501A`` names the fracture, not the encounter); stems are resolved at match time."""
         info = codeset.get(code)
         if info is None:
             return None
-        if info.billable or not info.seventh_characters:
-            return info.code
-        plain = info.code.replace(".", "")
-        padded = plain.ljust(6, "X") + "A"
-        candidate = codeset.normalize(padded)
-        return candidate if candidate in codeset else info.code
+        stem_code = codeset.seventh_character_stem(info.code)
+        return stem_code if stem_code and stem_code != info.code and stem_code in codeset else info.code
 
     def _word_ids(self, word: str) -> tuple[int, ...]:
         """Vocabulary ids of a lowercase word's content stems (-1 for stems no term uses)."""
@@ -221,8 +226,27 @@ class TermIndex:
                 n_stems=len(stems),
                 kind=int(self.term_kind_[t]),
             )
+        self._resolve_seventh(text, sentence_starts, best.values())
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
+
+    def _resolve_seventh(self, text: str, sentence_starts: list[int], mentions) -> None:
+        """Give the mentions of 7th-character stems the character their sentence documents (in place)."""
+        stems = [m for m in mentions if m.code in self.seventh_stems_]
+        if not stems:
+            return
+        from suggest.codeset import load_codeset
+
+        codeset = load_codeset()
+        contexts: dict[int, frozenset[str]] = {}
+        for m in stems:
+            if m.sentence not in contexts:
+                start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
+                end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
+                contexts[m.sentence] = self.seventh_.context(text[start:end])
+            resolved = self.seventh_.resolve(codeset, m.code, contexts[m.sentence])
+            if resolved is not None:
+                m.code = resolved.code
 
 
 def _smallest_window(position_lists: list[list[int]]) -> tuple[int, int, int] | None:

@@ -17,7 +17,7 @@ FEATURES = (
     "best_kind", "best_n_stems", "best_window_gap",
     "in_assessment", "in_chief_complaint", "in_hpi", "in_past_history", "in_family_history",
     "in_ros_or_exam", "in_results", "first_position", "ambiguity",
-    "log_prior", "seen_in_training", "specialty_log_ratio",
+    "log_prior", "log_prior_category", "log_prior_block", "log_prior_chapter", "specialty_log_ratio",
     "billable", "code_length", "has_seventh", "ancestor_coverage", "descendant_coverage",
     "sibling_coverage", "category_clf_max", "n_same_category", "log_sentences", "any_lexicon",
 )
@@ -37,29 +37,45 @@ _SECTION_FEATURE = {
 
 @dataclass(slots=True)
 class CodeStats:
-    """Label statistics of the training charts: code priors, per specialty too."""
+    """Label statistics of the training charts: code priors, backed off to the code's category, block and
+    chapter (so a code never seen in training still gets the prior of its family), per specialty too."""
 
     n_charts: int
     counts: dict[str, int]
     specialty_charts: dict[str, int] = field(default_factory=dict)
     specialty_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    group_counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_labels(cls, codes: list[list[str]], specialties: list[str | None]) -> CodeStats:
+    def from_labels(cls, codes: list[list[str]], specialties: list[str | None], codeset=None) -> CodeStats:
+        """Count charts per code, per specialty, and (with ``codeset``) per category, block and chapter."""
         counts: dict[str, int] = defaultdict(int)
+        groups: dict[str, int] = defaultdict(int)
         spec_charts: dict[str, int] = defaultdict(int)
         spec_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for chart_codes, spec in zip(codes, specialties, strict=True):
-            for c in set(chart_codes):
+            distinct = set(chart_codes)
+            for c in distinct:
                 counts[c] += 1
+            if codeset is not None:
+                for key in {key for c in distinct for key in _group_keys(codeset, c)}:
+                    groups[key] += 1
             if spec:
                 spec_charts[spec] += 1
-                for c in set(chart_codes):
+                for c in distinct:
                     spec_counts[spec][c] += 1
-        return cls(len(codes), dict(counts), dict(spec_charts), {s: dict(v) for s, v in spec_counts.items()})
+        return cls(len(codes), dict(counts), dict(spec_charts), {s: dict(v) for s, v in spec_counts.items()},
+                   dict(groups))
 
     def log_prior(self, code: str) -> float:
         return math.log((self.counts.get(code, 0) + 0.5) / (self.n_charts + 1.0))
+
+    def log_group_priors(self, codeset, code: str) -> tuple[float, float, float]:
+        """log P(a chart has a code of this category / block / chapter)."""
+        keys = _group_keys(codeset, code)
+        if len(keys) < 3:
+            keys = keys + ("",) * (3 - len(keys))
+        return tuple(math.log((self.group_counts.get(k, 0) + 0.5) / (self.n_charts + 1.0)) for k in keys)  # type: ignore[return-value]
 
     def specialty_log_ratio(self, code: str, specialty: str | None) -> float:
         """log P(code | specialty) - log P(code); 0 when no specialty or an unknown one."""
@@ -78,6 +94,14 @@ class CandidateRows:
     X: np.ndarray
     mentions: dict[str, list[AssertedMention]]
     sources: dict[str, list[str]]
+
+
+def _group_keys(codeset, code: str) -> tuple[str, ...]:
+    """Keys of the code's category, block and chapter (just the category for a code not in the code set)."""
+    info = _facts(codeset, code).info
+    if info is None:
+        return ("cat:" + code[:3],)
+    return ("cat:" + code[:3], "block:" + info.block, "chapter:" + info.chapter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +244,8 @@ def build_candidates(
             row[F["best_kind"]] = -1
             row[F["first_position"]] = 1.0
         row[F["log_prior"]] = stats.log_prior(code)
-        row[F["seen_in_training"]] = code in label_set
+        row[F["log_prior_category"]], row[F["log_prior_block"]], row[F["log_prior_chapter"]] = \
+            stats.log_group_priors(codeset, code)
         row[F["specialty_log_ratio"]] = stats.specialty_log_ratio(code, specialty)
         row[F["billable"]] = facts.billable
         row[F["code_length"]] = facts.length

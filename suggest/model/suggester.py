@@ -238,7 +238,7 @@ class Suggester(BaseEstimator):
         for k, (tr, te) in enumerate(folds):
             fold_of[te] = k
             fold_models.append(self._make_classifier(cfg).fit(X_tfidf[tr], Y_bin[tr], self.training_labels_))
-            fold_stats.append(CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr]))
+            fold_stats.append(CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr], codeset))
             fold_labels.append(frozenset(c for i in tr for c in codes[i]))
             log.info("fold %d/%d classifier fitted (%s solver)", k + 1, cfg.cv_folds, fold_models[-1].solver_)
         knn = NeighbourVotes(cfg.knn_neighbors).fit(X_tfidf, Y_bin)
@@ -284,7 +284,7 @@ class Suggester(BaseEstimator):
         self.classifier_ = self._make_classifier(cfg).fit(X_tfidf, Y_bin, self.training_labels_)
         notes.extend(self.classifier_.notes_)
         self.knn_ = knn
-        self.stats_ = CodeStats.from_labels(codes, specialties)
+        self.stats_ = CodeStats.from_labels(codes, specialties, codeset)
         self.label_set_ = frozenset(self.training_labels_)
         rankable = codeset.billable_codes() if cfg.prefer_billable else list(codeset.codes())
         self.classes_ = np.array(sorted(set(rankable) | self.label_set_), dtype=object)

@@ -1,0 +1,122 @@
+"""The 7th character of a code, read from the chart.
+
+The tabular list defines, for each stem that takes a 7th character, what every character means
+(``S52.521``: ``A`` initial encounter for closed fracture, ``D`` subsequent encounter for fracture with
+routine healing, ...). A chart states it in its own words ("f/u, healing well"). The resolver rewrites
+those words into the definitions' vocabulary (rules as data: ``resources/seventh_character_cues.json``),
+then picks the character whose *distinguishing* words (those not shared by every definition of the
+stem) the context holds most of, leaving out the words of the condition's own description; on a tie the
+character listed first wins ("f/u" alone is routine healing, not nonunion). The mention's sentence is
+read first, then the whole chart. With no evidence it
+takes the stem's default: ``A`` (initial encounter) where there is one, else the "unspecified" or
+"not applicable" character, else the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from suggest.pipeline.normalize import stem
+from suggest.pipeline.resources import load_json
+
+#: Words that carry no meaning in a 7th-character definition.
+_STOP = frozenset({"a", "an", "the", "of", "for", "or", "and", "to", "in", "by", "at", "on", "encounter"})
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The chosen character, the code it makes, and whether the chart said so (else it is the default)."""
+
+    char: str
+    code: str
+    documented: bool
+
+
+class SeventhCharacterResolver:
+    """Chooses the 7th character of stems from chart text.
+
+    Parameters
+    ----------
+    rewrites : list of (pattern, replacement)
+        Clinician phrases and the definition words they stand for; default: the shipped cue file.
+    """
+
+    def __init__(self, rewrites: list[tuple[str, str]] | None = None):
+        rules = rewrites if rewrites is not None else [tuple(r) for r in load_json("seventh_character_cues.json")["rewrites"]]
+        self.rewrites = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), replacement) for pattern, replacement in rules]
+        self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
+        self._defaults: dict[str, str] = {}
+
+    def context(self, text: str) -> frozenset[str]:
+        """The stems a passage of chart text contributes, after rewriting clinicians' phrases."""
+        for pattern, replacement in self.rewrites:
+            text = pattern.sub(f" {replacement} ", text)
+        return _stems(text)
+
+    def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
+        key = "own:" + stem_code
+        found = self._stems.get(key)
+        if found is None:
+            found = self._stems[key] = _stems(description)
+        return found  # type: ignore[return-value]
+
+    def _characters(self, stem_code: str, definitions: dict[str, str]) -> tuple[tuple[str, frozenset[str]], ...]:
+        found = self._stems.get(stem_code)
+        if found is None:
+            words = {char: _stems(definition) for char, definition in definitions.items()}
+            common = frozenset.intersection(*words.values()) if words else frozenset()
+            found = self._stems[stem_code] = tuple((char, w - common) for char, w in words.items())
+            self._defaults[stem_code] = _default_char(definitions)
+        return found
+
+    def resolve(self, codeset, stem_code: str, *contexts: frozenset[str]) -> Resolution | None:
+        """The 7th character of ``stem_code`` given context stems, nearest first (e.g. sentence, then chart).
+
+        None when ``stem_code`` takes no 7th character.
+        """
+        info = codeset.get(stem_code)
+        if info is None or info.billable or not info.seventh_characters:
+            return None
+        characters = self._characters(info.code, info.seventh_characters)
+        # Words of the condition itself ("fracture" in "buckle fracture") say nothing about the character.
+        own = self._own_words(info.code, info.description)
+        for context in contexts:
+            context = context - own
+            best, best_hits = None, 0
+            for char, distinct in characters:
+                hits = len(distinct & context)
+                if hits > best_hits:
+                    best, best_hits = char, hits
+            if best is not None:
+                code = _with_seventh(codeset, info.code, best)
+                if code is not None:
+                    return Resolution(best, code, True)
+        default = self._defaults[info.code]
+        code = _with_seventh(codeset, info.code, default)
+        return Resolution(default, code, False) if code is not None else None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_stems"], state["_defaults"] = {}, {}
+        return state
+
+
+def _default_char(definitions: dict[str, str]) -> str:
+    if "A" in definitions:
+        return "A"
+    for char, definition in definitions.items():
+        if "unspecified" in definition.lower() or "not applicable" in definition.lower():
+            return char
+    return next(iter(definitions))
+
+
+def _with_seventh(codeset, stem_code: str, char: str) -> str | None:
+    plain = stem_code.replace(".", "").ljust(6, "X") + char
+    code = f"{plain[:3]}.{plain[3:]}"
+    return code if code in codeset else None
