@@ -231,20 +231,24 @@ class TermIndex:
         return mentions
 
     def _resolve_seventh(self, text: str, sentence_starts: list[int], mentions) -> None:
-        """Give the mentions of 7th-character stems the character their sentence documents (in place)."""
+        """Give the mentions of 7th-character stems the character their sentence documents (in place).
+
+        The context is the sentence without the mention's own words ("dry" in "dry macular degeneration"
+        names the condition, not its stage)."""
         stems = [m for m in mentions if m.code in self.seventh_stems_]
         if not stems:
             return
         from suggest.codeset import load_codeset
 
         codeset = load_codeset()
-        contexts: dict[int, frozenset[str]] = {}
+        contexts: dict[tuple[int, int, int], frozenset[str]] = {}
         for m in stems:
-            if m.sentence not in contexts:
+            key = (m.sentence, m.start, m.end)
+            if key not in contexts:
                 start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
                 end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
-                contexts[m.sentence] = self.seventh_.context(text[start:end])
-            resolved = self.seventh_.resolve(codeset, m.code, contexts[m.sentence])
+                contexts[key] = self.seventh_.context(text[start:m.start] + " ; " + text[m.end:end])
+            resolved = self.seventh_.resolve(codeset, m.code, contexts[key])
             if resolved is not None:
                 m.code = resolved.code
 

@@ -236,3 +236,13 @@ def test_abbreviations_skipped_as_ambiguous_in_the_readme_are_not_expanded(expan
     skipped = re.findall(r"^\| `([a-z0-9]+)` \|", section, flags=re.MULTILINE)
     assert {"ms", "pe", "ra", "ca"} <= set(skipped)
     assert not set(skipped) & set(expansions)
+
+
+def test_every_phrase_yields_its_code_through_the_matcher(lexicon_rows):
+    """Each lexicon phrase, matched as a sentence on its own, gives its code (7th characters resolved)."""
+    from training.lexicon import check_phrases, read_lexicon_rows
+
+    results = check_phrases(read_lexicon_rows(read_text("lexicon.tsv")))
+    failed = [(r.line, r.code, r.phrase, r.found[:4]) for r in results if not r.ok]
+    assert len(results) == len(lexicon_rows) - 1
+    assert not failed, f"{len(failed)} phrases do not yield their code: {failed[:10]}"
