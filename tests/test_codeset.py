@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -257,9 +256,7 @@ def test_cache_is_written_then_used(tmp_path, monkeypatch):
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr("suggest.codeset.core.parse_tabular", must_not_parse)
-    start = time.perf_counter()
-    warm = load_codeset(second_copy)
-    assert time.perf_counter() - start < 1.0
+    warm = load_codeset(second_copy)  # parsing would fail: the cache is what was read (its speed is bench's)
     assert warm is not cold and len(warm) == len(cold) and warm.release == cold.release
     assert warm.search("heart failure", 3) == cold.search("heart failure", 3)
 

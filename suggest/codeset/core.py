@@ -167,6 +167,7 @@ class CodeSet:
         self._index = index
         self._index_lock = threading.Lock()
         self._inherited_memo: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+        self._default_child: dict[str, str | None] = {}
         self._info = functools.lru_cache(maxsize=8192)(self._build_info)
 
     # ----------------------------------------------------------------- formatting
@@ -296,6 +297,35 @@ class CodeSet:
         if node.seventh_allowed:
             return [self._with_seventh(key, c) for c in node.seventh_allowed]
         return list(node.children)
+
+    def default_child(self, code: str) -> str | None:
+        """The billable code a coder takes when a chart names only this (non-billable) category.
+
+        Its "unspecified" (or "not applicable or unspecified") descendant nearest the category, else its
+        only billable descendant; None for a billable code or when the choice is not determined
+        (``E11`` -> ``E11.9``, ``J18`` -> ``J18.9``, ``I50`` -> ``I50.9``).
+        """
+        info = self.get(code)
+        if info is None or info.billable:
+            return None
+        found = self._default_child.get(info.code, "")
+        if found == "":
+            found = self._default_child[info.code] = self._find_default_child(info.code)
+        return found
+
+    def _find_default_child(self, code: str) -> str | None:
+        descendants = self.billable_descendants(code)
+        if len(descendants) == 1:
+            return descendants[0]
+        # The tabular list's convention: a category's ".9" child is its unspecified (or uncomplicated) form.
+        for child in self.children(code):
+            if child[-1] == "9" and self.is_billable(child):
+                return child
+        unspecified = [c for c in descendants
+                       if "unspecified" in (d := (self.description(c) or "").lower()) and "with unspecified" not in d]
+        if not unspecified:
+            return None
+        return min(unspecified, key=lambda c: (len(self.ancestors(c)), c))
 
     def billable_descendants(self, code: str, limit: int | None = None) -> list[str]:
         """Billable codes under a code in tabular order (the code itself if it is billable)."""

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
-from suggest.pipeline.normalize import Normalizer
+from suggest.pipeline.normalize import Normalizer, lower_same_length
 from suggest.pipeline.resources import read_text
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
@@ -86,6 +86,7 @@ class TermIndex:
         vocab: dict[str, int] = {}
         rows, cols = [], []
         term_code, term_kind, term_stems = [], [], []
+        term_negated: list[tuple[tuple[int, ...], ...]] = []
         seen: set[tuple[str, tuple[str, ...]]] = set()
         code_ids: dict[str, int] = {}
         codes: list[str] = []
@@ -93,10 +94,10 @@ class TermIndex:
             target = self._target_code(codeset, code)
             if target is None:
                 continue
-            stems = tuple(dict.fromkeys(normalizer.stems(term)))
-            if not stems or (target, stems) in seen:
+            stems, negated = self._polar_stems(normalizer, term)
+            if not stems or (target, stems, negated) in seen:
                 continue
-            seen.add((target, stems))
+            seen.add((target, stems, negated))
             t = len(term_code)
             if target not in code_ids:
                 code_ids[target] = len(codes)
@@ -104,6 +105,7 @@ class TermIndex:
             term_code.append(code_ids[target])
             term_kind.append(kind)
             term_stems.append([vocab.setdefault(s, len(vocab)) for s in stems])
+            term_negated.append(tuple(tuple(vocab.setdefault(s, len(vocab)) for s in g) for g in negated))
             rows.extend([t] * len(stems))
             cols.extend(term_stems[-1])
         n_terms, n_vocab = len(term_code), len(vocab)
@@ -122,6 +124,13 @@ class TermIndex:
         self.term_code_ = np.asarray(term_code, dtype=np.int32)
         self.term_kind_ = np.asarray(term_kind, dtype=np.int8)
         self.term_stems_ = term_stems
+        # What a code's own description and inclusion terms rule out ("without coma") holds for every
+        # phrase of the code: a lexicon phrase for E11.649 is contradicted by "with coma" too.
+        code_negated: list[set[tuple[int, ...]]] = [set() for _ in codes]
+        for t, negated in enumerate(term_negated):
+            if negated and term_kind[t] <= kind_index["inclusion"]:
+                code_negated[term_code[t]].update(negated)
+        self.code_negated_ = [tuple(sorted(n)) for n in code_negated]
         self.seventh_ = SeventhCharacterResolver()
         self.seventh_stems_ = frozenset(
             c for c in codes if (info := codeset.get(c)) is not None and not info.billable and info.seventh_characters
@@ -140,6 +149,19 @@ class TermIndex:
         stem_code = codeset.seventh_character_stem(info.code)
         return stem_code if stem_code and stem_code != info.code and stem_code in codeset else info.code
 
+    @staticmethod
+    def _polar_stems(normalizer: Normalizer, term: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """A term's content stems it asserts, and the phrases it rules out ("without acute cor pulmonale")."""
+        positive: dict[str, None] = {}
+        groups: dict[int, dict[str, None]] = {}
+        for m, group in normalizer.polar_words(lower_same_length(term)):
+            for s in normalizer.word_stems(m.group()):
+                if group:
+                    groups.setdefault(group, {})[s] = None
+                else:
+                    positive[s] = None
+        return tuple(positive), tuple(tuple(g) for g in groups.values() if g)
+
     def _word_ids(self, word: str) -> tuple[int, ...]:
         """Vocabulary ids of a lowercase word's content stems (-1 for stems no term uses)."""
         return tuple(self.vocab_.get(stem, -1) for stem in self.normalizer_.word_stems(word))
@@ -156,14 +178,14 @@ class TermIndex:
         starts: list[int] = []
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
-        for m in self.normalizer_.word_matches(text):
+        for m, negated in self.normalizer_.polar_words(text):
             word = m.group()
             ids = ids_cache.get(word)
             if ids is None:
                 ids = self._word_ids(word)
                 if len(ids_cache) < 500_000:
                     ids_cache[word] = ids
-            if ids:
+            if ids and not negated:  # words ruled out ("without coma") are no evidence for a term
                 start, end = m.span()
                 for v in ids:
                     ids_list.append(v)
@@ -195,6 +217,19 @@ class TermIndex:
         )
         if keep.size == 0:
             return []
+        # A code that rules a phrase out ("without coma") is contradicted by a sentence that asserts all of
+        # it, unless the matched term itself says it ("white coat hypertension" for R03.0).
+        negated, term_code, term_stems = self.code_negated_, self.term_code_, self.term_stems_
+        contradicted = [
+            j for j, (s, t) in enumerate(zip(scores.row[keep].tolist(), scores.col[keep].tolist()))
+            if negated[term_code[t]] and any(
+                all((s, v) in positions for v in group) and not set(group) <= set(term_stems[t])
+                for group in negated[term_code[t]])
+        ]
+        if contradicted:
+            keep = np.delete(keep, contradicted)
+            if keep.size == 0:
+                return []
         sent_ids = scores.row[keep]
         term_ids = scores.col[keep]
         cov = np.minimum(coverage[keep], 1.0)

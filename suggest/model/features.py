@@ -19,7 +19,7 @@ FEATURES = (
     "in_ros_or_exam", "in_results", "first_position", "ambiguity",
     "log_prior", "log_prior_category", "log_prior_block", "log_prior_chapter", "specialty_log_ratio",
     "billable", "code_length", "has_seventh", "ancestor_coverage", "descendant_coverage",
-    "sibling_coverage", "category_clf_max", "n_same_category", "log_sentences", "any_lexicon",
+    "sibling_coverage", "category_clf_max", "n_same_category", "log_sentences", "any_lexicon", "from_category",
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 _SECTION_FEATURE = {
@@ -153,6 +153,12 @@ def build_candidates(
     for am in analysis.mentions:
         by_code[am.mention.code].append(am)
     sources: dict[str, list[str]] = {code: ["dictionary"] for code in by_code}
+    # A documented category with nothing more specific goes to its unspecified child ("pneumonia" -> J18.9).
+    for code in list(by_code):
+        child = codeset.default_child(code) if not _facts(codeset, code).billable else None
+        if child is not None and child not in by_code:
+            by_code[child] = list(by_code[code])
+            sources[child] = ["dictionary", "hierarchy"]
     ranked_clf = sorted(clf_scores.items(), key=lambda kv: -kv[1])
     clf_rank = {code: r for r, (code, _) in enumerate(ranked_clf)}
     for code, _ in ranked_clf[:classifier_candidates]:
@@ -240,6 +246,7 @@ def build_candidates(
             row[F["best_window_gap"]] = best.mention.window_gap
             row[F["first_position"]] = first / n_chars
             row[F["ambiguity"]] = span_codes[(best.mention.start, best.mention.end)]
+            row[F["from_category"]] = float(best.mention.code != code)
         else:
             row[F["best_kind"]] = -1
             row[F["first_position"]] = 1.0

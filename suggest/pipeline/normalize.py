@@ -16,6 +16,12 @@ from functools import lru_cache
 from suggest.pipeline.resources import load_json
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+#: Words that open a negative scope in code terms and chart text, and what closes it.
+_NEGATORS = frozenset({"without", "not"})
+_SCOPE_END = frozenset({"with", "but", "of", "in", "on", "at", "to", "due", "from", "involving", "affecting"})
+_SCOPE_SPLIT = frozenset({"or", "and"})
+_SCOPE_BREAK = re.compile(r"[,;:.()\[\]\n]")
+_SCOPE_WORDS = 4
 # Suffixes, longest first; a stem keeps at least 4 characters.
 _SUFFIXES = (
     "ations", "ation", "ically", "ical", "ially", "ious", "ings", "ing", "ions", "ion", "ies", "ied",
@@ -106,6 +112,41 @@ class Normalizer:
                 continue
             for s in self.word_stems(word):
                 yield s, m.start(), m.end()
+
+    def polar_words(self, text: str) -> Iterator[tuple[re.Match, int]]:
+        """The words of ``text``, each with its negative group: 0 outside the scope of "without", "w/o" or
+        "not", else a number shared by the words of one ruled-out phrase.
+
+        A scope runs over the next content words until punctuation, a preposition that starts a site or a
+        cause ("of", "in", "due"), "with", or four content words; "or" and "and" start a new phrase in it.
+        In "without perforation or abscess of intestine, with bleeding" perforation (group 1) and abscess
+        (group 2) are ruled out, intestine and bleeding are not. This is the composition of code descriptions
+        ("with coma" / "without coma"), not assertion: "no", "denies" and the like are ConText's
+        (:mod:`suggest.pipeline.context`).
+        """
+        scope = 0
+        group = 0
+        prev_end = 0
+        prev_word = ""
+        for m in self.word_matches(text):
+            word = m.group()
+            gap = text[prev_end:m.start()]
+            if scope and (_SCOPE_BREAK.search(gap) or word in _SCOPE_END):
+                scope = 0
+            if word in _NEGATORS or (word == "o" and prev_word == "w" and gap == "/"):
+                scope = _SCOPE_WORDS
+                group += 1
+                yield m, 0
+            elif scope and word in _SCOPE_SPLIT:
+                group += 1
+                yield m, 0
+            elif scope and not (word == "w" and text.startswith("/o", m.end())):
+                if word not in self.stopwords:
+                    scope -= 1
+                yield m, group
+            else:
+                yield m, 0
+            prev_end, prev_word = m.end(), word
 
     def stems(self, text: str) -> list[str]:
         """Content stems of a short phrase (a code term), in order, stop words removed."""

@@ -47,3 +47,35 @@ def test_pickled_index_matches_the_same(index):
     copy = pickle.loads(pickle.dumps(index))
     assert matches(copy, text) == matches(index, text)
     assert "_word_ids_cache" not in pickle.loads(pickle.dumps(index)).__dict__
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "not_expected"),
+    [
+        ("Type 2 diabetes mellitus with hypoglycemia without coma.", "E11.649", "E11.641"),
+        ("Type 2 diabetes mellitus with hypoglycemia with coma.", "E11.641", "E11.649"),
+        ("Migraine, intractable.", "G43.919", "G43.909"),
+        ("Migraine, not intractable, without status migrainosus.", "G43.909", "G43.919"),
+        ("Diverticulosis of large intestine with bleeding.", "K57.31", "K57.30"),
+        ("Diverticulosis of large intestine without perforation or abscess without bleeding.", "K57.30", "K57.31"),
+    ],
+)
+def test_with_and_without_tell_codes_apart(index, text, expected, not_expected):
+    starts = next(process(get_nlp(), [text]))._.sentence_starts
+    coverage = {m.code: m.coverage for m in index.match(text, starts)}
+    assert coverage.get(expected, 0.0) > 0.999
+    assert coverage.get(not_expected, 0.0) < coverage[expected] - 0.05
+
+
+def test_a_word_ruled_out_is_no_evidence(index):
+    text = "Chronic obstructive pulmonary disease without exacerbation."
+    coverage = {m.code: m.coverage for m in index.match(text, [0])}
+    assert coverage["J44.9"] > 0.999 and coverage.get("J44.1", 0.0) < 0.9
+
+
+def test_polar_words_scope():
+    normalizer = default_normalizer()
+    text = "without perforation or abscess of intestine, with bleeding; w/o acute cor pulmonale and not intractable"
+    groups = [(m.group(), group) for m, group in normalizer.polar_words(text) if group]
+    assert groups == [("perforation", 1), ("abscess", 2), ("acute", 3), ("cor", 3), ("pulmonale", 3),
+                      ("intractable", 5)]
