@@ -70,15 +70,17 @@ class TermIndex:
         self.min_coverage = min_coverage
         self.max_window_factor = max_window_factor
 
-    def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None) -> TermIndex:
-        """Index every code's terms (plus lexicon and ``extra_terms`` as (code, phrase, kind))."""
+    def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None, *,
+            lexicon: bool = True) -> TermIndex:
+        """Index every code's terms (plus, unless ``lexicon`` is off, the curated lexicon, and ``extra_terms``
+        as (code, phrase, kind))."""
         self.__dict__.pop("_word_ids_cache", None)
         self.normalizer_ = normalizer
         kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
         entries: list[tuple[str, str, int]] = []
         for code, term, kind in codeset.all_terms():
             entries.append((code, term, kind_index.get(kind, 0)))
-        for code, phrase in load_lexicon():
+        for code, phrase in load_lexicon() if lexicon else []:
             entries.append((code, phrase, kind_index["lexicon"]))
         for code, phrase, kind in extra_terms or []:
             entries.append((code, phrase, kind_index.get(kind, kind_index["learned"])))
