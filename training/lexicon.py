@@ -65,7 +65,8 @@ def check_phrases(rows: list[tuple[int, str, str]], index=None) -> list[PhraseCh
 
 
 RANKING_HEADER = ("rank", "code", "tier", "codiesp_train", "synthetic", "description")
-#: Tier of codes the lexicon covered before tiers were recorded: curated as common outpatient codes.
+#: Tier of codes the lexicon covered before tiers were recorded (curated as common outpatient codes):
+#: 1 when the synthetic charts use them (the generator's inventory of everyday outpatient codes), else 2.
 DEFAULT_TIER = 2
 
 
@@ -127,7 +128,6 @@ def write_ranking(ranking: Path, tiers: dict[str, int], codiesp_train: Path | No
 
     codeset = load_codeset()
     codes = {code for _, code, _ in read_lexicon_rows(read_text("lexicon.tsv"))}
-    codes |= {c for c in tiers}
     counts: Counter[str] = Counter()
     if codiesp_train is None and shared_dir() is not None:
         codiesp_train = shared_dir() / "data" / "codiesp" / "train"
@@ -137,11 +137,12 @@ def write_ranking(ranking: Path, tiers: dict[str, int], codiesp_train: Path | No
             if len(parts) == 2:
                 counts[codeset.normalize(parts[1])] += 1
     synthetic = set(reachable_codes())
-    ordered = sorted(codes, key=lambda c: (tiers.get(c, DEFAULT_TIER), -counts[c], c not in synthetic, c))
+    tiers = {c: tiers.get(c, 1 if c in synthetic else DEFAULT_TIER) for c in codes}
+    ordered = sorted(codes, key=lambda c: (tiers[c], -counts[c], c not in synthetic, c))
     with open(ranking, "w", encoding="utf-8") as handle:
         handle.write("\t".join(RANKING_HEADER) + "\n")
         for rank, code in enumerate(ordered, 1):
-            handle.write(f"{rank}\t{code}\t{tiers.get(code, DEFAULT_TIER)}\t{counts[code]}\t"
+            handle.write(f"{rank}\t{code}\t{tiers[code]}\t{counts[code]}\t"
                          f"{int(code in synthetic)}\t{codeset.description(code) or ''}\n")
     return len(ordered)
 
