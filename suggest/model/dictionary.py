@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,6 +27,11 @@ from suggest.pipeline.resources import read_text
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
 _COUNT_UNIT = 1000.0
+
+#: Words that are numbers in code terms ("type one diabetes"); digits are numbers too.
+_NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "i", "ii", "iii", "iv"})
+#: The word that makes a code-set term a residual "other" category.
+_OTHER = re.compile(r"\bother\b", re.IGNORECASE)
 
 #: Term kinds, in the order of their feature index.
 TERM_KINDS = ("description", "inclusion", "lexicon", "learned")
@@ -89,6 +95,7 @@ class TermIndex:
         rows, cols = [], []
         term_code, term_kind, term_stems = [], [], []
         term_negated: list[tuple[tuple[int, ...], ...]] = []
+        term_needs_other: list[bool] = []
         seen: set[tuple[str, tuple[str, ...]]] = set()
         code_ids: dict[str, int] = {}
         codes: list[str] = []
@@ -97,9 +104,11 @@ class TermIndex:
             if target is None:
                 continue
             stems, negated = self._polar_stems(normalizer, term)
-            if not stems or (target, stems, negated) in seen:
+            needs_other = kind <= kind_index["inclusion"] and _OTHER.search(term) is not None
+            if not stems or (target, stems, negated, needs_other) in seen:
                 continue
-            seen.add((target, stems, negated))
+            seen.add((target, stems, negated, needs_other))
+            term_needs_other.append(needs_other)
             t = len(term_code)
             if target not in code_ids:
                 code_ids[target] = len(codes)
@@ -133,6 +142,12 @@ class TermIndex:
             if negated and term_kind[t] <= kind_index["inclusion"]:
                 code_negated[term_code[t]].update(negated)
         self.code_negated_ = [tuple(sorted(n)) for n in code_negated]
+        # "Other ..." in the code set's own terms is the residual category: it needs the chart to say "other"
+        # (its specific forms come through inclusion terms and the lexicon), else "diabetes" is E13 too.
+        self.term_needs_other_ = np.array(term_needs_other, dtype=bool)
+        # Numbers are not optional words: "type 1" is not "type 2", "stage 3" not "stage 4".
+        number_ids = {v for s, v in vocab.items() if s.isdigit() or s in _NUMBER_WORDS}
+        self.term_numbers_ = [tuple(v for v in stems if v in number_ids) for stems in term_stems]
         self.seventh_ = SeventhCharacterResolver()
         self.seventh_stems_ = frozenset(
             c for c in codes if (info := codeset.get(c)) is not None and not info.billable and info.seventh_characters
@@ -180,8 +195,11 @@ class TermIndex:
         starts: list[int] = []
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
+        other_starts: list[int] = []
         for m, negated in self.normalizer_.polar_words(text):
             word = m.group()
+            if word == "other":
+                other_starts.append(m.start())
             ids = ids_cache.get(word)
             if ids is None:
                 ids = self._word_ids(word)
@@ -221,12 +239,17 @@ class TermIndex:
             return []
         # A code that rules a phrase out ("without coma") is contradicted by a sentence that asserts all of
         # it, unless the matched term itself says it ("white coat hypertension" for R03.0).
-        negated, term_code, term_stems = self.code_negated_, self.term_code_, self.term_stems_
+        sentence_array = np.asarray(sentence_starts, dtype=np.int64)
+        other_sentences = {int(x) for x in np.maximum(np.searchsorted(sentence_array, other_starts, "right") - 1, 0)}
+        needs_other = self.term_needs_other_
+        # A term's numbers must all be in the sentence ("type 1 diabetes" does not match "type 2 diabetes").
+        negated, term_code, term_stems, numbers = self.code_negated_, self.term_code_, self.term_stems_, self.term_numbers_
         contradicted = [
             j for j, (s, t) in enumerate(zip(scores.row[keep].tolist(), scores.col[keep].tolist()))
-            if negated[term_code[t]] and any(
+            if (needs_other[t] and s not in other_sentences)
+            or (numbers[t] and not all((s, v) in positions for v in numbers[t])) or (negated[term_code[t]] and any(
                 all((s, v) in positions for v in group) and not set(group) <= set(term_stems[t])
-                for group in negated[term_code[t]])
+                for group in negated[term_code[t]]))
         ]
         if contradicted:
             keep = np.delete(keep, contradicted)

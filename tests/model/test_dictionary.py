@@ -79,3 +79,10 @@ def test_polar_words_scope():
     groups = [(m.group(), group) for m, group in normalizer.polar_words(text) if group]
     assert groups == [("perforation", 1), ("abscess", 2), ("acute", 3), ("cor", 3), ("pulmonale", 3),
                       ("intractable", 5)]
+
+
+def test_numbers_in_a_term_must_be_in_the_sentence(index):
+    found = matches(index, "Type 2 diabetes mellitus.")
+    assert "E11.9" in found or "E11" in found
+    assert not any(code.startswith("E10") for code in found)
+    assert not any(code.startswith("E10") for code in matches(index, "Known T2DM, on metformin."))
