@@ -11,7 +11,7 @@ and the engine's suggestions are scored: is the code ranked first, selected, in 
 billable codes (the ``uniform`` rows) and stratified by chapter (the mean of the per-chapter rates), beside
 an **exact-string lookup baseline** (the longest description or inclusion term found verbatim in the text) and,
 when ``--reference`` names one, the **reference build** (default ``ce69c3d``) with its own default model, built
-in a temporary folder. Also: 40 texts with no clinical content (``bench/data/nonclinical_texts.json``), where
+once in ``bench/results/reference-<rev>/models`` and reused (``bench.aci_compare`` shares it). Also: 40 texts with no clinical content (``bench/data/nonclinical_texts.json``), where
 nothing should be selected.
 
 The probe is a measurement set: it is never used for training or tuning (count every look in the closing note).
@@ -193,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reference != "none":
             root = reference_checkout(args.reference, workdir / "reference")
             try:
-                note(f"reference {args.reference}: its default model is built in a temporary folder first")
-                env = {"SUGGEST_MODELS_DIR": str(workdir / "reference-models"), "SUGGEST_DEFAULT_TRACK": "0"}
+                models = RESULTS_DIR / f"reference-{args.reference}" / "models"
+                note(f"reference {args.reference}: its default model lives in {models} (built there on first use)")
+                env = {"SUGGEST_MODELS_DIR": str(models), "SUGGEST_DEFAULT_TRACK": "0"}
                 systems[f"reference {args.reference}"] = split(
                     run_build(f"reference {args.reference}", root, "default", texts, workdir, env, args.timeout))
             finally:
