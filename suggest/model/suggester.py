@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
 #: Bumped when a saved model of an older format can no longer be read (2: ridge classifier; 3: flat
-#: hyper-parameters, typed model card, classes_ over the code set).
-FORMAT_VERSION = 3
+#: hyper-parameters, typed model card, classes_ over the code set; 4: the matcher's fitted state holds
+#: 7th-character stems, ruled-out phrases, required numbers and "other" terms).
+FORMAT_VERSION = 4
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
