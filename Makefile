@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser serve test bench train evaluate mlflow-ui clean
+.PHONY: install browser serve test bench bench-scaling bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ test: install browser
 
 bench: install
 	$(BIN)/python -m bench
+
+bench-scaling: install
+	$(BIN)/python -m bench.scaling
+
+bench-probe: install
+	$(BIN)/python -m bench.lexicon
+	$(BIN)/python -m bench.probe
+	$(BIN)/python -m bench.aci_compare
 
 train: install
 	$(BIN)/suggest train --default
