@@ -180,6 +180,15 @@ def thread_pools() -> str:
     return ", ".join(pools) or "none loaded"
 
 
+def write_results(report: dict[str, Any], prefix: str, path: Path | None = None) -> Path:
+    """Write a benchmark's numbers as JSON (default ``bench/results/<prefix>-<UTC timestamp>.json``) and say where."""
+    path = path or RESULTS_DIR / f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    note(f"results written to {path}")
+    return path
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     value = fn()

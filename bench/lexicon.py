@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.engine import PROJECT_ROOT, RESULTS_DIR, fmt, note, print_table
+from bench.engine import (
+    PROJECT_ROOT,
+    fmt,
+    print_table,
+    write_results,
+)
 
 HELDOUT = PROJECT_ROOT / "bench" / "data" / "lexicon_heldout.tsv"
 
@@ -70,10 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table("Recall by the code's first letter", ["letter", "n", *systems],
                 [[k, report["systems"]["code set terms + lexicon"]["by_letter"][k]["n"],
                   *[fmt(report["systems"][s]["by_letter"][k]["recall"]) for s in systems]] for k in letters])
-    path = args.json or RESULTS_DIR / f"lexicon-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    note(f"results written to {path}")
+    write_results(report, "lexicon", args.json)
     return 0
 
 

@@ -34,8 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.engine import PROJECT_ROOT, RESULTS_DIR, fmt, note, print_table
-from bench.scaling import remove_checkout, reference_checkout
+from bench.engine import (
+    PROJECT_ROOT,
+    RESULTS_DIR,
+    fmt,
+    note,
+    print_table,
+    write_results,
+)
+from bench.scaling import reference_checkout, remove_checkout
 
 PROBE_DIR = PROJECT_ROOT / "bench" / "data" / "codeset_probe"
 NONCLINICAL = PROJECT_ROOT / "bench" / "data" / "nonclinical_texts.json"
@@ -227,10 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for ch in current["own_words"]["per_chapter"]]
     print_table("Current build by chapter", ["chapter", "(a) first", "(a) top 3", "(b) first", "(b) top 3", "(c) first",
                                              "(c) top 3", "codes"], chapter_rows)
-    path = args.json or RESULTS_DIR / f"probe-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    note(f"results written to {path}")
+    write_results(report, "probe", args.json)
     return 0
 
 

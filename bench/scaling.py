@@ -29,7 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.engine import _PEAK_RSS, PROJECT_ROOT, RESULTS_DIR, fmt, note, print_table
+from bench.engine import (
+    _PEAK_RSS,
+    PROJECT_ROOT,
+    fmt,
+    note,
+    print_table,
+    write_results,
+)
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
 DEFAULT_REFERENCE = "ce69c3d"
@@ -215,10 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if label != "current":
                 remove_checkout(root)
         shutil.rmtree(workdir, ignore_errors=True)
-    path = args.json or RESULTS_DIR / f"scaling-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    note(f"results written to {path}")
+    write_results(report, "scaling", args.json)
     return 0
 
 
