@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 #: Synthetic training charts and seed of the default model (``SUGGEST_DEFAULT_N`` overrides the size).
 DEFAULT_TRAIN_CHARTS = 3000
+#: Short charts stated in the lexicon's phrasing over its 7,638 codes (``training.synth.codeset_charts``), so that
+#: the model is calibrated beyond the 680 codes of the clinic notes (``SUGGEST_DEFAULT_CODESET_N`` overrides).
+DEFAULT_CODESET_CHARTS = 1500
 DEFAULT_DEV_CHARTS = 600
 DEFAULT_SEED = 7
 #: The classifier learns synthetic phrasing perfectly, so a ranker trained on synthetic charts would trust
@@ -33,6 +36,7 @@ def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts
     ``SUGGEST_DEFAULT_TRACK=0``).
     """
     from training.synth import generate_charts
+    from training.synth.codeset_charts import generate_codeset_charts
     from training.train import TrainOptions, train
 
     models_dir = Path(models_dir)
@@ -47,9 +51,16 @@ def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts
         write_jsonl(generate_charts(n, DEFAULT_SEED), train_path)
     if not dev_path.exists():
         write_jsonl(generate_charts(DEFAULT_DEV_CHARTS, DEFAULT_SEED + 1), dev_path)
+    train_paths = [train_path]
+    n_codeset = int(os.environ.get("SUGGEST_DEFAULT_CODESET_N", DEFAULT_CODESET_CHARTS))
+    if n_codeset > 0:
+        codeset_path = data_dir / f"codeset-charts-seed{DEFAULT_SEED}-n{n_codeset}.jsonl"
+        if not codeset_path.exists():
+            write_jsonl(generate_codeset_charts(n_codeset, DEFAULT_SEED), codeset_path)
+        train_paths.append(codeset_path)
     output = models_dir / "default"
     log.warning("training the default model on %d synthetic charts (once; takes a few minutes)", n)
-    result = train(TrainOptions(train=[train_path], dev=dev_path, output=output, seed=DEFAULT_SEED, config=dict(DEFAULT_CONFIG),
+    result = train(TrainOptions(train=train_paths, dev=dev_path, output=output, seed=DEFAULT_SEED, config=dict(DEFAULT_CONFIG),
                                 track=track, models_dir=models_dir, run_name="default"))
     if track and result.registered_version:
         from training.registry import PromotionRefused, promote
