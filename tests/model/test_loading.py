@@ -86,3 +86,18 @@ def test_the_library_never_imports_training_or_api():
     pattern = re.compile(r"^\s*(from|import)\s+(training|api)\b|import_module\(\s*[\"'](training|api)\b", re.M)
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+@pytest.mark.slow
+def test_suggest_train_default_builds_what_load_model_then_loads(tmp_path, monkeypatch, capsys):
+    from suggest.cli import main
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("SUGGEST_DEFAULT_N", "60")
+    monkeypatch.setenv("SUGGEST_DEFAULT_CODESET_N", "40")
+    assert main(["train", "--default", "--no-track"]) == 0
+    model = suggest.load_model("default")
+    names = [d.name for d in model.card_.training_data]
+    assert any(name.startswith("synthetic-train") for name in names)
+    assert any(name.startswith("codeset-charts") for name in names)
+    assert model.suggest("Assessment: essential hypertension.").suggestions
