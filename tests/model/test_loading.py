@@ -101,3 +101,17 @@ def test_suggest_train_default_builds_what_load_model_then_loads(tmp_path, monke
     assert any(name.startswith("synthetic-train") for name in names)
     assert any(name.startswith("codeset-charts") for name in names)
     assert model.suggest("Assessment: essential hypertension.").suggestions
+
+
+def test_building_the_cli_imports_no_heavy_dependency():
+    script = (
+        "import sys\n"
+        "from suggest.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "assert {'train', 'serve', 'codes', 'predict'} <= set(parser._subparsers._group_actions[0].choices)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'flask', 'sklearn', 'spacy'))\n"
+        "print(heavy)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
