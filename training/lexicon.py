@@ -88,8 +88,9 @@ def add_parts(parts: list[Path], lexicon: Path, ranking: Path) -> tuple[int, int
 
     codeset = load_codeset()
     existing_text = lexicon.read_text(encoding="utf-8")
-    have = {(code, phrase) for _, code, phrase in read_lexicon_rows(existing_text)}
-    phrase_code = {phrase: code for _, code, phrase in read_lexicon_rows(existing_text)}
+    existing = read_lexicon_rows(existing_text)
+    have = {(code, phrase) for _, code, phrase in existing}
+    phrase_code = {phrase: code for _, code, phrase in existing}
     covered = {code for code, _ in have}
     tiers = read_tiers(ranking)
     lines, new_codes = [], set()

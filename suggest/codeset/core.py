@@ -298,12 +298,18 @@ class CodeSet:
             return [self._with_seventh(key, c) for c in node.seventh_allowed]
         return list(node.children)
 
+    def seventh_character_code(self, stem: str, char: str) -> str | None:
+        """The billable code of ``stem`` with 7th character ``char`` (X-padded: ``S06.0X1`` + ``D`` ->
+        ``S06.0X1D``), or None when the code set has no such code."""
+        code = self._with_seventh(self.normalize(stem), char)
+        return code if code in self._expanded else None
+
     def default_child(self, code: str) -> str | None:
         """The billable code a coder takes when a chart names only this (non-billable) category.
 
-        Its "unspecified" (or "not applicable or unspecified") descendant nearest the category, else its
-        only billable descendant; None for a billable code or when the choice is not determined
-        (``E11`` -> ``E11.9``, ``J18`` -> ``J18.9``, ``I50`` -> ``I50.9``).
+        Its only billable descendant; else its billable ".9" child (the tabular list's unspecified or
+        uncomplicated form); else its "unspecified" descendant nearest the category. None for a billable code
+        or when the choice is not determined (``E11`` -> ``E11.9``, ``J18`` -> ``J18.9``, ``I50`` -> ``I50.9``).
         """
         info = self.get(code)
         if info is None or info.billable:

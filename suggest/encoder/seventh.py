@@ -52,6 +52,7 @@ class SeventhCharacterResolver:
         self.rewrites = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), replacement) for pattern, replacement in rules]
         self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._defaults: dict[str, str] = {}
+        self._own: dict[str, frozenset[str]] = {}
 
     def context(self, text: str) -> frozenset[str]:
         """The stems a passage of chart text contributes, after rewriting clinicians' phrases."""
@@ -60,11 +61,10 @@ class SeventhCharacterResolver:
         return _stems(text)
 
     def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
-        key = "own:" + stem_code
-        found = self._stems.get(key)
+        found = self._own.get(stem_code)
         if found is None:
-            found = self._stems[key] = _stems(description)
-        return found  # type: ignore[return-value]
+            found = self._own[stem_code] = _stems(description)
+        return found
 
     def _characters(self, stem_code: str, definitions: dict[str, str]) -> tuple[tuple[str, frozenset[str]], ...]:
         found = self._stems.get(stem_code)
@@ -94,16 +94,16 @@ class SeventhCharacterResolver:
                 if hits > best_hits:
                     best, best_hits = char, hits
             if best is not None:
-                code = _with_seventh(codeset, info.code, best)
+                code = codeset.seventh_character_code(info.code, best)
                 if code is not None:
                     return Resolution(best, code, True)
         default = self._defaults[info.code]
-        code = _with_seventh(codeset, info.code, default)
+        code = codeset.seventh_character_code(info.code, default)
         return Resolution(default, code, False) if code is not None else None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_stems"], state["_defaults"] = {}, {}
+        state["_stems"], state["_defaults"], state["_own"] = {}, {}, {}
         return state
 
 
@@ -114,9 +114,3 @@ def _default_char(definitions: dict[str, str]) -> str:
         if "unspecified" in definition.lower() or "not applicable" in definition.lower():
             return char
     return next(iter(definitions))
-
-
-def _with_seventh(codeset, stem_code: str, char: str) -> str | None:
-    plain = stem_code.replace(".", "").ljust(6, "X") + char
-    code = f"{plain[:3]}.{plain[3:]}"
-    return code if code in codeset else None

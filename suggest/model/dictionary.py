@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
-from suggest.pipeline.normalize import Normalizer, lower_same_length
+from suggest.pipeline.normalize import Normalizer
 from suggest.pipeline.resources import read_text
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
@@ -148,11 +148,13 @@ class TermIndex:
         # Numbers are not optional words: "type 1" is not "type 2", "stage 3" not "stage 4".
         number_ids = {v for s, v in vocab.items() if s.isdigit() or s in _NUMBER_WORDS}
         self.term_numbers_ = [tuple(v for v in stems if v in number_ids) for stems in term_stems]
+        # The terms any of these three rules can drop: the only ones the matcher checks one by one.
+        self.term_conditional_ = (self.term_needs_other_ | np.array([bool(n) for n in self.term_numbers_], dtype=bool)
+                                  | np.array([bool(self.code_negated_[c]) for c in term_code], dtype=bool))
         self.seventh_ = SeventhCharacterResolver()
         self.seventh_stems_ = frozenset(
-            c for c in codes if (info := codeset.get(c)) is not None and not info.billable and info.seventh_characters
-            and any(ch.code.replace(".", "").startswith(c.replace(".", "")) and len(ch.code.replace(".", "")) == 7
-                    for ch in map(codeset.get, info.children) if ch is not None and ch.billable)
+            c for c in codes if (info := codeset.get(c)) is not None and not info.billable
+            and any(codeset.seventh_character_code(c, char) for char in info.seventh_characters)
         )
         return self
 
@@ -171,7 +173,7 @@ class TermIndex:
         """A term's content stems it asserts, and the phrases it rules out ("without acute cor pulmonale")."""
         positive: dict[str, None] = {}
         groups: dict[int, dict[str, None]] = {}
-        for m, group in normalizer.polar_words(lower_same_length(term)):
+        for m, group in normalizer.polar_words(term):
             for s in normalizer.word_stems(m.group()):
                 if group:
                     groups.setdefault(group, {})[s] = None
@@ -196,7 +198,7 @@ class TermIndex:
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         other_starts: list[int] = []
-        for m, negated in self.normalizer_.polar_words(text):
+        for m, ruled_out in self.normalizer_.polar_words(text):
             word = m.group()
             if word == "other":
                 other_starts.append(m.start())
@@ -205,7 +207,7 @@ class TermIndex:
                 ids = self._word_ids(word)
                 if len(ids_cache) < 500_000:
                     ids_cache[word] = ids
-            if ids and not negated:  # words ruled out ("without coma") are no evidence for a term
+            if ids and not ruled_out:  # words ruled out ("without coma") are no evidence for a term
                 start, end = m.span()
                 for v in ids:
                     ids_list.append(v)
@@ -237,20 +239,15 @@ class TermIndex:
         )
         if keep.size == 0:
             return []
-        # A code that rules a phrase out ("without coma") is contradicted by a sentence that asserts all of
-        # it, unless the matched term itself says it ("white coat hypertension" for R03.0).
-        sentence_array = np.asarray(sentence_starts, dtype=np.int64)
-        other_sentences = {int(x) for x in np.maximum(np.searchsorted(sentence_array, other_starts, "right") - 1, 0)}
-        needs_other = self.term_needs_other_
-        # A term's numbers must all be in the sentence ("type 1 diabetes" does not match "type 2 diabetes").
-        negated, term_code, term_stems, numbers = self.code_negated_, self.term_code_, self.term_stems_, self.term_numbers_
-        contradicted = [
-            j for j, (s, t) in enumerate(zip(scores.row[keep].tolist(), scores.col[keep].tolist()))
-            if (needs_other[t] and s not in other_sentences)
-            or (numbers[t] and not all((s, v) in positions for v in numbers[t])) or (negated[term_code[t]] and any(
-                all((s, v) in positions for v in group) and not set(group) <= set(term_stems[t])
-                for group in negated[term_code[t]]))
-        ]
+        to_check = np.flatnonzero(self.term_conditional_[scores.col[keep]])
+        if to_check.size:
+            other_sentences = set(np.maximum(
+                np.searchsorted(np.asarray(sentence_starts, dtype=np.int64), other_starts, "right") - 1, 0).tolist())
+            contradicted = [j for j in to_check.tolist()
+                            if self._contradicted(int(scores.row[keep[j]]), int(scores.col[keep[j]]), positions,
+                                                  other_sentences)]
+        else:
+            contradicted = []
         if contradicted:
             keep = np.delete(keep, contradicted)
             if keep.size == 0:
@@ -289,6 +286,19 @@ class TermIndex:
         self._resolve_seventh(text, sentence_starts, best.values())
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
+
+    def _contradicted(self, sentence: int, term: int, positions, other_sentences: set[int]) -> bool:
+        """Whether the sentence rules the term out: a code-set "other" term without "other" in the sentence;
+        a number of the term missing ("type 1 diabetes" in "type 2 diabetes"); a phrase the code rules out
+        ("without coma") asserted in full, unless the matched term itself says it ("white coat hypertension"
+        for R03.0)."""
+        if self.term_needs_other_[term] and sentence not in other_sentences:
+            return True
+        if any((sentence, v) not in positions for v in self.term_numbers_[term]):
+            return True
+        own = self.term_stems_[term]
+        return any(all((sentence, v) in positions for v in group) and not set(group) <= set(own)
+                   for group in self.code_negated_[self.term_code_[term]])
 
     def _resolve_seventh(self, text: str, sentence_starts: list[int], mentions) -> None:
         """Give the mentions of 7th-character stems the character their sentence documents (in place).

@@ -64,18 +64,21 @@ def test_build_default_model_uses_the_registered_builder(tmp_path):
     assert calls == [tmp_path]
 
 
+def assert_imports_none_of(packages: tuple[str, ...], script: str) -> None:
+    """Run ``script`` in a fresh interpreter, then fail if it imported any of ``packages``."""
+    check = (f"\nimport sys\nfound = sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})\n"
+             "print(found)\nsys.exit(1 if found else 0)\n")
+    done = subprocess.run([sys.executable, "-c", script + check], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_loading_and_suggesting_import_neither_mlflow_training_nor_api(small_model_dir):
-    script = (
-        "import sys, suggest\n"
+    assert_imports_none_of(("mlflow", "training", "api"), (
+        "import suggest\n"
         f"model = suggest.load_model({str(small_model_dir)!r})\n"
         "model.suggest('Assessment: essential hypertension. Type 2 diabetes mellitus.')\n"
         "model.predict_proba(['Essential hypertension.'])\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'training', 'api'))\n"
-        "print(bad)\n"
-        "sys.exit(1 if bad else 0)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    ))
 
 
 def test_the_library_never_imports_training_or_api():
@@ -104,14 +107,8 @@ def test_suggest_train_default_builds_what_load_model_then_loads(tmp_path, monke
 
 
 def test_building_the_cli_imports_no_heavy_dependency():
-    script = (
-        "import sys\n"
+    assert_imports_none_of(("mlflow", "flask", "sklearn", "spacy"), (
         "from suggest.cli import build_parser\n"
         "parser = build_parser()\n"
         "assert {'train', 'serve', 'codes', 'predict'} <= set(parser._subparsers._group_actions[0].choices)\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'flask', 'sklearn', 'spacy'))\n"
-        "print(heavy)\n"
-        "sys.exit(1 if heavy else 0)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    ))

@@ -76,8 +76,8 @@ def _state(rng: random.Random, codeset, item: _Code) -> tuple[str, str]:
     if info is None or not info.seventh_characters or rng.random() < 0.5:
         return phrase, item.code
     char = rng.choice(sorted(info.seventh_characters))
-    code = f"{(stem.replace('.', '').ljust(6, 'X') + char)[:3]}.{(stem.replace('.', '').ljust(6, 'X') + char)[3:]}"
-    if code not in codeset:
+    code = codeset.seventh_character_code(stem, char)
+    if code is None:
         return phrase, item.code
     return f"{phrase}, {info.seventh_characters[char]}", code
 
