@@ -26,21 +26,27 @@ def _schemas() -> dict[str, Any]:
             "start": {"type": "integer"}, "end": {"type": "integer"}, "text": {"type": "string"},
             "section": {"type": "string"},
             "assertion": {"type": "object", "properties": {k: {"type": "boolean"} for k in
-                                                           ("negated", "historical", "family", "hypothetical")}}}},
+                                                           ("negated", "historical", "family", "hypothetical", "uncertain")}}}},
         "Suggestion": {"type": "object", "properties": {
             "code": {"type": "string"}, "description": {"type": "string"},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
             "selected": {"type": "boolean", "description": "confidence >= the model threshold"},
             "billable": {"type": "boolean"}, "sources": {"type": "array", "items": {"type": "string"}},
             "evidence": {"type": "array", "items": {"$ref": _REF.format(model="Evidence")}},
-            "billable_children": {"type": "array", "items": {"type": "string"}}}},
+            "billable_children": {"type": "array", "items": {"type": "string"}},
+            "rules": {"type": "array", "description": "What the coding rules did to this suggestion, and why",
+                      "items": {"type": "object", "required": ["rule", "action", "why"], "properties": {
+                          "rule": {"type": "string"}, "why": {"type": "string"},
+                          "action": {"type": "string", "enum": ["added", "selected", "dropped", "note"]}}}}}},
         "ModelHeader": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
         "SuggestResponse": {"type": "object", "properties": {
             "model": {"$ref": _REF.format(model="ModelHeader")}, "codeset_release": {"type": "string"},
+            "setting": {"type": "string", "enum": ["outpatient", "inpatient", "mentions"]},
             "suggestions": {"type": "array", "items": {"$ref": _REF.format(model="Suggestion")}},
             "warnings": {"type": "array", "items": {"type": "string"}}}},
         "BatchSuggestResponse": {"type": "object", "properties": {
             "model": {"$ref": _REF.format(model="ModelHeader")}, "codeset_release": {"type": "string"},
+            "setting": {"type": "string", "enum": ["outpatient", "inpatient", "mentions"]},
             "results": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"},
                 "suggestions": {"type": "array", "items": {"$ref": _REF.format(model="Suggestion")}},

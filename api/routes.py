@@ -27,6 +27,7 @@ from api.schemas import (
     CheckRequest,
     CodeSearchQuery,
     FeedbackRequest,
+    PatientInfo,
     ReloadRequest,
     SuggestRequest,
 )
@@ -40,6 +41,7 @@ from api.web import (
     served_model,
     write_model_state,
 )
+from suggest.encoder.patient import Patient
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -103,11 +105,16 @@ def suggest():
     served = served_model()
     t0 = time.perf_counter()
     result = served.model.suggest(body.text, top_k=body.top_k, specialty=body.specialty,
-                                  min_confidence=body.min_confidence)
+                                  min_confidence=body.min_confidence, setting=body.setting,
+                                  patient=_patient(body.patient))
     metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
     out = result.to_dict()
     return jsonify({"model": _model_header(served), "codeset_release": out["codeset_release"] or served.codeset_release,
-                    "suggestions": out["suggestions"], "warnings": out["warnings"]})
+                    "setting": out["setting"], "suggestions": out["suggestions"], "warnings": out["warnings"]})
+
+
+def _patient(info: PatientInfo | None) -> Patient | None:
+    return None if info is None or (info.sex is None and info.age_years is None) else Patient(info.sex, info.age_years)
 
 
 @bp_v1.post("/suggest/batch")
@@ -117,17 +124,19 @@ def suggest_batch():
     served = served_model()
     t0 = time.perf_counter()
     results = served.model.suggest_batch([c.text for c in body.charts], top_k=body.top_k,
-                                         specialties=[c.specialty for c in body.charts])
+                                         specialties=[c.specialty for c in body.charts], setting=body.setting,
+                                         patients=[_patient(c.patient) for c in body.charts])
     metrics.MODEL_LATENCY.labels("suggest_batch").observe(time.perf_counter() - t0)
     items = []
     release = served.codeset_release
+    setting = results[0].setting if results else ""
     for i, (chart, result) in enumerate(zip(body.charts, results, strict=True)):
         out = result.to_dict()
         release = out["codeset_release"] or release
         suggestions = [s for s in out["suggestions"] if s["confidence"] >= body.min_confidence]
         items.append({"id": chart.id if chart.id is not None else str(i), "suggestions": suggestions,
                       "warnings": out["warnings"]})
-    return jsonify({"model": _model_header(served), "codeset_release": release, "results": items})
+    return jsonify({"model": _model_header(served), "codeset_release": release, "setting": setting, "results": items})
 
 
 # ----------------------------------------------------------------------------- code set

@@ -19,23 +19,39 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+Setting = Literal["outpatient", "inpatient", "mentions"]
+_SETTING_DOC = ("Care setting whose coding rules select the codes: outpatient (Section IV), inpatient (uncertain "
+                "diagnoses kept) or mentions (every coded mention). Default: the model's (recorded in the response).")
+
+
+class PatientInfo(_Body):
+    """What the caller knows of the patient, for the age and sex edits (else read from the text)."""
+
+    sex: Literal["female", "male"] | None = Field(None, description="The patient's sex.")
+    age_years: float | None = Field(None, ge=0, le=130, description="The patient's age in years.")
+
+
 class SuggestRequest(_Body):
     text: str = Field(max_length=MAX_TEXT, description="Chart text to code.")
     top_k: int = Field(10, ge=1, le=100, description="Number of suggestions to return.")
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Drop suggestions below this confidence.")
     specialty: str | None = Field(None, max_length=64, description="Optional specialty hint.")
+    setting: Setting | None = Field(None, description=_SETTING_DOC)
+    patient: PatientInfo | None = Field(None, description="The patient's sex and age, when known.")
 
 
 class BatchChart(_Body):
     id: str | None = Field(None, max_length=128)
     text: str = Field(max_length=MAX_TEXT)
     specialty: str | None = Field(None, max_length=64)
+    patient: PatientInfo | None = None
 
 
 class BatchSuggestRequest(_Body):
     charts: list[BatchChart] = Field(min_length=1, max_length=100)
     top_k: int = Field(10, ge=1, le=100)
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    setting: Setting | None = Field(None, description=_SETTING_DOC)
 
 
 class ChartCreate(_Body):

@@ -23,14 +23,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from suggest.codeset.notes import (  # noqa: F401  (CodeRef and parse_code_refs are part of this API)
+    CodeRef,
+    excludes1_conflicts,
+    group_notes,
+    own_notes,
+    parse_code_refs,
+)
+
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-_CODE = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
-_CODE_REF = re.compile(
-    rf"(?<![A-Za-z0-9])(?P<lo>{_CODE})(?P<dash>\.?-)?(?:\s*-\s*(?P<hi>{_CODE})(?:\.?-)?)?(?![A-Za-z0-9])")
-_PAREN = re.compile(r"\(([^()]*)\)")
-
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -57,37 +59,6 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class CodeRef:
-    """A code reference in an instructional note: the codes starting with ``lo`` (``"E10.-"``, ``"Z79.4"``),
-    or, with ``hi``, every code whose leading characters fall between ``lo`` and ``hi`` (``"E08-E13"``)."""
-
-    lo: str
-    hi: str | None = None
-
-    def matches(self, code: str) -> bool:
-        plain = code.replace(".", "")
-        lo = self.lo.replace(".", "")
-        if self.hi is None:
-            return plain.startswith(lo)
-        hi = self.hi.replace(".", "")
-        return lo <= plain[: len(lo)] and plain[: len(hi)] <= hi
-
-    def __str__(self) -> str:
-        return self.lo if self.hi is None else f"{self.lo}-{self.hi}"
-
-
-def parse_code_refs(note: str) -> list[CodeRef]:
-    """Code references cited in a note, from its parenthesised groups: ``"type 1 diabetes mellitus (E10.-)"``
-    -> ``[CodeRef("E10")]``; ``"(E08-E13)"`` -> a range; ``"(I10, I11.-)"`` -> two references."""
-    refs: list[CodeRef] = []
-    for group in _PAREN.findall(note):
-        for m in _CODE_REF.finditer(group):
-            lo = m.group("lo")
-            refs.append(CodeRef(lo.rstrip("."), m.group("hi")))
-    return refs
-
-
 @dataclass(frozen=True)
 class CompletenessRules:
     """The rules data file, compiled."""
@@ -95,7 +66,7 @@ class CompletenessRules:
     data: dict[str, Any]
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "CompletenessRules":
+    def from_file(cls, path: str | Path) -> CompletenessRules:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
     @functools.cached_property
@@ -189,53 +160,9 @@ def check_document(text: str, document_type: str | None = None,
     return out
 
 
-def _notes_with_owner(codeset, code: str, kind: str) -> list[tuple[str, str]]:
-    """Notes of ``kind`` written on the code and on its ancestors, as (owner code, note)."""
-    owners = [code, *codeset.ancestors(code)]
-    out = []
-    for owner in owners:
-        info = codeset.get(owner)
-        if info is not None:
-            out.extend((owner, note) for note in getattr(info, kind))
-    return out
-
-
 def _short(note: str, limit: int = 140) -> str:
     note = " ".join(note.lstrip(" ,;").split())
     return note if len(note) <= limit else note[: limit - 1] + "…"
-
-
-def group_notes(notes: list[str] | tuple[str, ...]) -> list[str]:
-    """Join a lead-in note ending with ':' (``"code to identify control using:"``) with the item notes after it
-    (``"insulin (Z79.4)"``, ...), so that the items read as alternatives of one instruction."""
-    groups: list[list[str]] = []
-    open_group = False
-    for note in dict.fromkeys(n.strip(" ,;") for n in notes if n and n.strip(" ,;")):
-        starts_new = note.endswith(":") or re.match(r"(?i)(code|use|if|to)\b", note)
-        if open_group and not starts_new:
-            groups[-1].append(note)
-            continue
-        groups.append([note])
-        open_group = note.endswith(":")
-    return [" ".join(g[:1]) + (" " + "; ".join(g[1:]) if len(g) > 1 else "") for g in groups]
-
-
-def _own_notes(codeset, code: str, kind: str) -> list[tuple[str, list[str]]]:
-    """Notes of ``kind`` that apply to ``code``, grouped by the code they are written on (nearest first).
-
-    ``CodeInfo`` lists inherited notes too; a code's own notes are those its parent does not have."""
-    out: list[tuple[str, list[str]]] = []
-    lineage = [code, *codeset.ancestors(code)]
-    for i, owner in enumerate(lineage):
-        info = codeset.get(owner)
-        if info is None:
-            continue
-        parent = codeset.get(lineage[i + 1]) if i + 1 < len(lineage) else None
-        inherited = set(getattr(parent, kind, ())) if parent is not None else set()
-        own = [n for n in getattr(info, kind, ()) if n not in inherited]
-        if own:
-            out.append((owner, own))
-    return out
 
 
 def _companion(out: list[Finding], code: str, owner: str, rule: str, verb: str, note: str, chosen: list[str]) -> None:
@@ -277,29 +204,17 @@ def check_codes(codes: list[str], codeset=None) -> list[Finding]:
                 out.append(Finding("not_billable", "error",
                                    f"{code} is not billable: choose a more specific code ({kids}).", code=code))
     # Excludes1: the two codes cannot be reported together (checked once per pair).
-    seen_pairs: set[frozenset[str]] = set()
-    for code in valid:
-        lineage = {code, *codeset.ancestors(code)}
-        for owner, note in _notes_with_owner(codeset, code, "excludes1"):
-            refs = parse_code_refs(note)
-            for other in valid:
-                if other == code or other in lineage or code in codeset.ancestors(other):
-                    continue
-                pair = frozenset((code, other))
-                if pair in seen_pairs or not any(r.matches(other) for r in refs):
-                    continue
-                seen_pairs.add(pair)
-                out.append(Finding("excludes1", "error",
-                                   f"{code} and {other} should not be coded together: Excludes1 at {owner}: "
-                                   f"{_short(note)}", code=code))
+    for c in excludes1_conflicts(codeset, valid):
+        out.append(Finding("excludes1", "error", f"{c.code} and {c.other} should not be coded together: Excludes1 at "
+                                                 f"{c.owner}: {_short(c.note)}", code=c.code))
     # Companions. "Code first" notes written on one code list alternative underlying conditions: one finding
     # per code that carries them, when none of the cited codes is chosen (warning; info when "if applicable").
     # "Use additional code" notes are separate instructions: one finding each (info).
     for code in valid:
-        for owner, notes in _own_notes(codeset, code, "code_first"):
+        for owner, notes in own_notes(codeset, code, "code_first"):
             groups = group_notes(notes)
             _companion(out, code, owner, "code_first", "code first", "; ".join(groups), valid)
-        for owner, notes in _own_notes(codeset, code, "use_additional_code"):
+        for owner, notes in own_notes(codeset, code, "use_additional_code"):
             for group in group_notes(notes):
                 _companion(out, code, owner, "use_additional_code", "use additional code", group, valid)
     return out

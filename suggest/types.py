@@ -84,6 +84,10 @@ class Suggestion:
         Supporting spans, best first.
     billable_children : list of str
         For a non-billable code, its billable descendants (at most a handful).
+    rules : list of dict
+        What the coding rules did to the suggestion and why: ``{"rule", "action", "why"}`` with ``action``
+        one of ``added``, ``selected``, ``dropped`` (no longer selected) or ``note`` (the rule agrees, or
+        reminds; nothing changed).
     """
 
     code: str
@@ -94,6 +98,7 @@ class Suggestion:
     sources: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     billable_children: list[str] = field(default_factory=list)
+    rules: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -104,6 +109,7 @@ class Suggestion:
             "billable": bool(self.billable),
             "sources": list(self.sources),
             "evidence": [e.to_dict() for e in self.evidence],
+            "rules": [dict(r) for r in self.rules],
         }
         if not self.billable:
             out["billable_children"] = list(self.billable_children)
@@ -113,15 +119,17 @@ class Suggestion:
 @dataclass(slots=True)
 class SuggestResult:
     """The engine's answer for one chart: suggestions best first, plus warnings
-    (for example ``"empty text: nothing to code"``)."""
+    (for example ``"empty text: nothing to code"``), and the care setting whose rules selected them."""
 
     suggestions: list[Suggestion]
     warnings: list[str] = field(default_factory=list)
     codeset_release: str = ""
+    setting: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "suggestions": [s.to_dict() for s in self.suggestions],
             "warnings": list(self.warnings),
             "codeset_release": self.codeset_release,
+            "setting": self.setting,
         }

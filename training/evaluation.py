@@ -159,8 +159,10 @@ def load_gold(path: str | Path) -> list[Chart]:
     return charts
 
 
-def predict_charts(model, charts: Sequence[Chart], *, top_k: int = EVAL_TOP_K, batch_size: int = 32) -> list[ChartOutcome]:
-    """Run ``model.suggest_batch`` over the charts (in batches, with a progress bar on a terminal)."""
+def predict_charts(model, charts: Sequence[Chart], *, top_k: int = EVAL_TOP_K, batch_size: int = 32,
+                   setting: str | None = None) -> list[ChartOutcome]:
+    """Run ``model.suggest_batch`` over the charts (in batches, with a progress bar on a terminal), in the
+    care ``setting`` given (default: the model's)."""
     outcomes: list[ChartOutcome] = []
     batches = [charts[i : i + batch_size] for i in range(0, len(charts), batch_size)]
     bar = None
@@ -171,7 +173,7 @@ def predict_charts(model, charts: Sequence[Chart], *, top_k: int = EVAL_TOP_K, b
     try:
         for batch in batches:
             results = model.suggest_batch(
-                [c.text for c in batch], top_k=top_k, specialties=[c.specialty for c in batch]
+                [c.text for c in batch], top_k=top_k, specialties=[c.specialty for c in batch], setting=setting
             )
             for chart, result in zip(batch, results, strict=True):
                 outcomes.append(
@@ -214,13 +216,14 @@ def evaluate_model(
     seen_codes: set[str] | None = None,
     model_ref: str = "",
     data_ref: str = "",
+    setting: str | None = None,
 ) -> Evaluation:
-    """Evaluate ``model`` on gold-coded ``charts``.
+    """Evaluate ``model`` on gold-coded ``charts`` in the care ``setting`` (default: the model's).
 
     ``seen_codes`` (the codes of the training data) adds ``unseen_gold_share`` (share of gold
     code occurrences never seen in training) and ``unseen_r@15`` (recall at 15 of those).
     """
-    outcomes = predict_charts(model, charts, top_k=top_k)
+    outcomes = predict_charts(model, charts, top_k=top_k, setting=setting)
     metrics = compute_metrics(outcomes, seen_codes=seen_codes)
     return Evaluation(model=model_ref, data=data_ref, metrics=metrics, outcomes=outcomes, model_info=model_info(model))
 

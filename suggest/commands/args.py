@@ -21,3 +21,16 @@ def print_usage(parser: argparse.ArgumentParser) -> int:
     """A command group called without a subcommand: its help on stderr, exit status 2."""
     parser.print_help(sys.stderr)
     return 2
+
+
+#: The care settings a model can code in (as in ``suggest.encoder.rules.SETTINGS``; kept here so that building
+#: the parser imports nothing heavy).
+SETTING_CHOICES = ("outpatient", "inpatient", "mentions")
+
+
+def add_setting_argument(parser: argparse.ArgumentParser) -> None:
+    """``--setting``: the care setting whose coding rules select the codes (default: the model's)."""
+    parser.add_argument(
+        "--setting", choices=SETTING_CHOICES, default=None,
+        help="care setting whose coding rules select the codes: outpatient (Section IV), inpatient (uncertain "
+             "diagnoses kept) or mentions (every coded mention, as CodiEsp); default: the model's")

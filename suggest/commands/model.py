@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from suggest.commands.args import add_setting_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -21,11 +23,12 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=None,
                    help="processes sharing the work, the model inherited by forked workers (default: one per CPU, "
                         "at most 4)")
+    add_setting_argument(p)
     p.set_defaults(func=_predict)
 
     a = subparsers.add_parser(
         "assess",
-        help="assertion flags (negated, historical, family, hypothetical) of a span of text",
+        help="assertion flags (negated, historical, family, hypothetical, uncertain) of a span of text",
     )
     a.add_argument("text", help="the sentence or note")
     a.add_argument("span", help="the mention: its text (first occurrence) or START:END character offsets")
@@ -52,9 +55,11 @@ def _predict(args: argparse.Namespace) -> int:
             for start in range(0, len(charts), args.batch_size):
                 batch = charts[start: start + args.batch_size]
                 results = model.suggest_batch([c.text for c in batch], top_k=args.top_k,
-                                              specialties=[c.specialty for c in batch], n_jobs=jobs)
+                                              specialties=[c.specialty for c in batch], n_jobs=jobs,
+                                              setting=args.setting)
                 for chart, result in zip(batch, results, strict=True):
-                    line = {"id": chart.id, "suggestions": [s.to_dict() for s in result.suggestions]}
+                    line = {"id": chart.id, "setting": result.setting,
+                            "suggestions": [s.to_dict() for s in result.suggestions]}
                     if result.warnings:
                         line["warnings"] = result.warnings
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -37,4 +39,5 @@ class SuggesterConfig(BaseModel):
     ranker_exclude_features: tuple[str, ...] = Field((), description="Features the ranker ignores (names from suggest.model.features.FEATURES); e.g. the classifier scores when the training charts are synthetic and too easy for the classifier to transfer.")
     max_candidates: int = Field(300, ge=10, description="Most candidates ranked per chart (best dictionary matches first).")
     prefer_billable: bool = Field(True, description="Only suggest non-billable codes that occur as training labels (CodiEsp labels some categories).")
+    setting: Literal["outpatient", "inpatient", "mentions"] = Field("outpatient", description="Care setting whose coding rules select the codes: 'outpatient' (Section IV: uncertain diagnoses not coded, integral symptoms dropped, status and encounter Z codes), 'inpatient' (uncertain diagnoses kept), 'mentions' (every coded mention, as CodiEsp is annotated; only the age and sex edits). Overridable per request.")
     random_state: int = Field(7, description="Seed for folds and subsampling: same data + config + seed give the same model.")

@@ -217,14 +217,15 @@ def build_candidates(
             first = n_chars
             for am in ms:
                 flags = am.flags
-                if not (flags["negated"] or flags["family"] or flags["historical"] or flags["hypothetical"]):
+                if not (flags["negated"] or flags["family"] or flags["historical"] or flags["hypothetical"]
+                        or flags["uncertain"]):
                     n_aff += 1
                     if am.mention.coverage > best_aff:
                         best_aff = am.mention.coverage
                 neg += flags["negated"]
                 fam += flags["family"]
                 hist += flags["historical"]
-                hypo += flags["hypothetical"]
+                hypo += flags["hypothetical"] or flags["uncertain"]  # frac_hypothetical: not (yet) present
                 feat = _SECTION_FEATURE.get(am.section)
                 if feat:
                     row[F[feat]] = 1.0

@@ -33,6 +33,8 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
+from suggest.encoder.patient import Patient, read_patient
+from suggest.encoder.rules import SETTINGS, ChartFacts, RuledCode, default_rules
 from suggest.errors import ModelFormatError
 from suggest.model.analysis import ChartAnalysis, analyse_docs
 from suggest.model.card import DataFingerprint, ModelCard, TrainingSizes
@@ -48,8 +50,9 @@ MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
 #: Bumped when a saved model of an older format can no longer be read (2: ridge classifier; 3: flat
 #: hyper-parameters, typed model card, classes_ over the code set; 4: the matcher's fitted state holds
-#: 7th-character stems, ruled-out phrases, required numbers and "other" terms).
-FORMAT_VERSION = 4
+#: 7th-character stems, ruled-out phrases, required numbers and "other" terms; 5: the care setting and the
+#: "uncertain" assertion, which the ranker's features read).
+FORMAT_VERSION = 5
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
@@ -103,6 +106,9 @@ class Suggester(BaseEstimator):
         Suggest non-billable codes only when they occur as training labels.
     random_state : int
         Seed of folds and subsampling.
+    setting : {"outpatient", "inpatient", "mentions"}
+        The care setting whose coding rules select the codes (:mod:`suggest.encoder.rules`); each call to
+        :meth:`suggest`, :meth:`predict_proba` or :meth:`predict` can override it.
     name : str
         Model name recorded in the model card and in every API response.
 
@@ -144,6 +150,7 @@ class Suggester(BaseEstimator):
         max_candidates: int = 300,
         prefer_billable: bool = True,
         random_state: int = 7,
+        setting: str = "outpatient",
         name: str = "icd10cm-suggester",
     ):
         self.min_coverage = min_coverage
@@ -167,6 +174,7 @@ class Suggester(BaseEstimator):
         self.max_candidates = max_candidates
         self.prefer_billable = prefer_billable
         self.random_state = random_state
+        self.setting = setting
         self.name = name
 
     # ------------------------------------------------------------------ fitting
@@ -394,9 +402,15 @@ class Suggester(BaseEstimator):
         )
 
     # --------------------------------------------------------------- prediction
-    def suggest(self, text: str, top_k: int = 10, specialty: str | None = None, min_confidence: float = 0.0) -> SuggestResult:
-        """Ranked suggestions for one chart, best first."""
-        return self.suggest_batch([text], top_k=top_k, specialties=[specialty], min_confidence=min_confidence)[0]
+    def suggest(self, text: str, top_k: int = 10, specialty: str | None = None, min_confidence: float = 0.0,
+                setting: str | None = None, patient: Patient | None = None) -> SuggestResult:
+        """Ranked suggestions for one chart, best first.
+
+        ``setting`` overrides the model's care setting (``"outpatient"``, ``"inpatient"``, ``"mentions"``);
+        ``patient`` gives the sex and age for the age and sex edits when the caller knows them (else they
+        are read from the text)."""
+        return self.suggest_batch([text], top_k=top_k, specialties=[specialty], min_confidence=min_confidence,
+                                  setting=setting, patients=[patient])[0]
 
     def suggest_batch(
         self,
@@ -405,63 +419,98 @@ class Suggester(BaseEstimator):
         specialties: Sequence[str | None] | None = None,
         min_confidence: float = 0.0,
         n_jobs: int = 1,
+        setting: str | None = None,
+        patients: Sequence[Patient | None] | None = None,
     ) -> list[SuggestResult]:
         """Ranked suggestions for several charts (one pass of each component over the batch).
 
-        ``n_jobs > 1`` splits a large batch over forked worker processes that share the loaded
-        model (POSIX only; falls back to one process elsewhere).
+        ``setting`` overrides the model's care setting for the batch and ``patients`` gives each chart's
+        patient (``None``: read from the text). ``n_jobs > 1`` splits a large batch over forked worker
+        processes that share the loaded model (POSIX only; falls back to one process elsewhere).
         """
+        setting = self._setting(setting)
         if n_jobs > 1 and len(texts) >= 8 * n_jobs and "fork" in _mp_methods():
-            return _parallel_suggest(self, list(texts), top_k, specialties, min_confidence, n_jobs)
+            return _parallel_suggest(self, list(texts), top_k, specialties, min_confidence, n_jobs, setting, patients)
         from suggest.codeset import load_codeset
 
         check_is_fitted(self, "ranker_")
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         specialties = list(specialties) if specialties is not None else [None] * len(texts)
+        patients = list(patients) if patients is not None else [None] * len(texts)
         results: list[SuggestResult | None] = [None] * len(texts)
         todo = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} must be a str, not {type(text).__name__}")
             if not text.strip():
-                results[i] = SuggestResult([], [EMPTY_TEXT_WARNING], self.codeset_release_)
+                results[i] = SuggestResult([], [EMPTY_TEXT_WARNING], self.codeset_release_, setting)
             elif not _LETTER.search(text):
-                results[i] = SuggestResult([], [NO_WORDS_WARNING], self.codeset_release_)
+                results[i] = SuggestResult([], [NO_WORDS_WARNING], self.codeset_release_, setting)
             else:
                 todo.append(i)
         if not todo:
             return results  # type: ignore[return-value]
         codeset = load_codeset()
         batch = [texts[i] for i in todo]
-        scored = self._score_batch(batch, [specialties[i] for i in todo], keep_docs=True)
-        cands, probs, analyses, X = scored.candidates, scored.probabilities, scored.analyses, scored.features
+        scored = self._score_batch(batch, [specialties[i] for i in todo])
+        ruled = self._apply_rules(batch, scored, setting, [patients[i] for i in todo])
+        analyses, X = scored.analyses, scored.features
         for r, i in enumerate(todo):
-            p = probs[r]
-            order = np.argsort(-p, kind="stable")
             suggestions = []
             x_dense = None
-            for j in order[:top_k]:
-                if p[j] < min_confidence:
+            for coded in ruled[r][:top_k]:
+                if coded.confidence < min_confidence:
                     break
-                suggestion = self._suggestion(cands[r], int(j), float(p[j]), codeset, texts[i])
+                suggestion = self._suggestion(scored.candidates[r], coded, codeset, texts[i], analyses[r])
                 if not suggestion.evidence and "classifier" in suggestion.sources:
                     if x_dense is None:
                         x_dense = np.asarray(X[r].todense()).ravel()
                     suggestion.evidence = self._classifier_evidence(texts[i], x_dense, suggestion.code, analyses[r])
                 suggestions.append(suggestion)
             warnings = [] if suggestions else ["no code reached the requested confidence"]
-            results[i] = SuggestResult(suggestions, warnings, self.codeset_release_)
+            results[i] = SuggestResult(suggestions, warnings, self.codeset_release_, setting)
         return results  # type: ignore[return-value]
 
-    def _score_batch(self, texts: list[str], specialties: Sequence[str | None], keep_docs: bool = False) -> _Scored:
-        """Candidates of every chart (texts with words) and their calibrated confidences, one ranker call."""
+    def _setting(self, setting: str | None) -> str:
+        """The care setting of a call: ``setting`` when given, else the model's (checked)."""
+        chosen = self.__dict__.get("setting", "outpatient") if setting is None else setting
+        if chosen not in SETTINGS:
+            raise ValueError(f"setting must be one of {', '.join(SETTINGS)}, not {chosen!r}")
+        return chosen
+
+    def _apply_rules(self, texts: list[str], scored: _Scored, setting: str,
+                     patients: Sequence[Patient | None]) -> list[list[RuledCode]]:
+        """Each chart's candidates after the coding rules of ``setting``, best first."""
+        from suggest.codeset import load_codeset
+        from suggest.model.analysis import assert_char_span
+
+        codeset = load_codeset()
+        rules = default_rules()
+        out = []
+        for r, text in enumerate(texts):
+            cand, probs, doc = scored.candidates[r], scored.probabilities[r], scored.analyses[r].doc
+            coded = []
+            for j, code in enumerate(cand.codes):
+                mentions = cand.mentions.get(code, [])
+                coded.append(RuledCode(code, float(probs[j]), bool(probs[j] >= self.threshold_),
+                                       [(am.mention.start, am.mention.end) for am in mentions],
+                                       [am.flags for am in mentions]))
+            given = patients[r]
+            patient = read_patient(text, given.sex, given.age_years) if given is not None else read_patient(text)
+            span_reader = None if doc is None else functools.partial(assert_char_span, doc)
+            out.append(rules.apply(coded, ChartFacts(text, patient, span_reader), setting, self.threshold_, codeset))
+        return out
+
+    def _score_batch(self, texts: list[str], specialties: Sequence[str | None]) -> _Scored:
+        """Candidates of every chart (texts with words) and their calibrated confidences, one ranker call
+        (the processed documents are kept: the rules and the evidence read them)."""
         from suggest.codeset import load_codeset
         from suggest.pipeline import get_nlp
 
         cfg = self._config()
         codeset = load_codeset()
-        analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=keep_docs)
+        analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=True)
         X = self.vectorizer_.transform(texts)
         clf_scores: list[dict[str, float]] = [dict() for _ in texts]
         self._scores_into(self.classifier_, X, range(len(texts)), clf_scores)
@@ -477,8 +526,10 @@ class Suggester(BaseEstimator):
         probs = self.calibrator_.predict(self._rank(F)) if len(F) else np.zeros(0)
         return _Scored(cands, [probs[sizes[r]: sizes[r + 1]] for r in range(len(texts))], analyses, X)
 
-    def predict_proba(self, X: Sequence[str], specialties: Sequence[str | None] | None = None) -> sp.csr_matrix:
-        """Calibrated confidence of every code of ``classes_`` for each chart.
+    def predict_proba(self, X: Sequence[str], specialties: Sequence[str | None] | None = None,
+                      setting: str | None = None) -> sp.csr_matrix:
+        """Calibrated confidence of every code of ``classes_`` for each chart, after the coding rules of
+        ``setting`` (default: the model's).
 
         Parameters
         ----------
@@ -491,25 +542,29 @@ class Suggester(BaseEstimator):
             (and charts without words) have 0, stored implicitly.
         """
         check_is_fitted(self, "ranker_")
+        setting = self._setting(setting)
         texts = [t if isinstance(t, str) else str(t) for t in X]
         specialties = list(specialties) if specialties is not None else [None] * len(texts)
         todo = [i for i, t in enumerate(texts) if t.strip() and _LETTER.search(t)]
         column = self._class_index()
         rows, cols, vals = [], [], []
         if todo:
-            scored = self._score_batch([texts[i] for i in todo], [specialties[i] for i in todo])
+            batch = [texts[i] for i in todo]
+            scored = self._score_batch(batch, [specialties[i] for i in todo])
+            ruled = self._apply_rules(batch, scored, setting, [None] * len(batch))
             for r, i in enumerate(todo):
-                for code, p in zip(scored.candidates[r].codes, scored.probabilities[r], strict=True):
-                    j = column.get(code)
+                for coded in ruled[r]:
+                    j, p = column.get(coded.code), coded.confidence
                     if j is not None and p > 0:
                         rows.append(i)
                         cols.append(j)
                         vals.append(p)
         return sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), len(self.classes_)))
 
-    def predict(self, X: Sequence[str], specialties: Sequence[str | None] | None = None) -> sp.csr_matrix:
+    def predict(self, X: Sequence[str], specialties: Sequence[str | None] | None = None,
+                setting: str | None = None) -> sp.csr_matrix:
         """The selected codes as a sparse 0/1 indicator matrix, shape (n_charts, n_classes)."""
-        proba = self.predict_proba(X, specialties)
+        proba = self.predict_proba(X, specialties, setting)
         proba.data = (proba.data >= self.threshold_).astype(np.float64)
         proba.eliminate_zeros()
         return proba.astype(np.int8)
@@ -539,8 +594,10 @@ class Suggester(BaseEstimator):
         state.pop("_class_index_cache", None)
         return state
 
-    def _suggestion(self, cand: CandidateRows, j: int, confidence: float, codeset, text: str) -> Suggestion:
-        code = cand.codes[j]
+    def _suggestion(self, cand: CandidateRows, coded: RuledCode, codeset, text: str, analysis: ChartAnalysis) -> Suggestion:
+        from suggest.model.analysis import assert_char_span
+
+        code = coded.code
         info = codeset.get(code)
         mentions = sorted(
             cand.mentions.get(code, []),
@@ -556,16 +613,24 @@ class Suggester(BaseEstimator):
             evidence.append(Evidence(am.mention.start, am.mention.end, text[am.mention.start:am.mention.end], am.section, dict(am.flags)))
             if len(evidence) == 3:
                 break
+        if not evidence and analysis.doc is not None:  # a code the rules added: the spans it was built from
+            for start, end in coded.spans[:3]:
+                section, flags = assert_char_span(analysis.doc, start, end)
+                evidence.append(Evidence(start, end, text[start:end], section, flags))
         billable = bool(info and info.billable)
+        sources = list(cand.sources.get(code, []))
+        if coded.added:
+            sources.append("rules")
         return Suggestion(
             code=code,
             description=info.description if info else "",
-            confidence=round(confidence, 4),
-            selected=confidence >= self.threshold_,
+            confidence=round(coded.confidence, 4),
+            selected=coded.selected,
             billable=billable,
-            sources=list(cand.sources.get(code, [])),
+            sources=sources,
             evidence=evidence,
             billable_children=[] if billable or info is None else codeset.billable_descendants(code, limit=10),
+            rules=[note.to_dict() for note in coded.rules],
         )
 
     def _classifier_evidence(self, text: str, x: np.ndarray, code: str, analysis: ChartAnalysis) -> list[Evidence]:
@@ -642,9 +707,10 @@ _SHARED_BATCH: _Batch | None = None
 @dataclass
 class _Batch:
     model: Suggester
-    chunks: list[tuple[list[str], list[str | None]]]
+    chunks: list[tuple[list[str], list[str | None], list[Patient | None]]]
     top_k: int
     min_confidence: float
+    setting: str
     next_chunk: Any  # a multiprocessing.Value: the index of the next unclaimed chunk
 
 
@@ -665,13 +731,14 @@ def _claim_chunks() -> list[tuple[int, list[SuggestResult]]]:
             batch.next_chunk.value += 1
         if i >= len(batch.chunks):
             return done
-        texts, specialties = batch.chunks[i]
+        texts, specialties, patients = batch.chunks[i]
         done.append((i, batch.model.suggest_batch(texts, top_k=batch.top_k, specialties=specialties,
-                                                  min_confidence=batch.min_confidence)))
+                                                  min_confidence=batch.min_confidence, setting=batch.setting,
+                                                  patients=patients)))
 
 
 def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialties, min_confidence: float,
-                      n_jobs: int) -> list[SuggestResult]:
+                      n_jobs: int, setting: str, patients) -> list[SuggestResult]:
     """Split the batch into chunks that this process and ``n_jobs - 1`` forked workers (which inherit
     the model and the texts) claim one at a time, so that a slow chunk does not hold the others up."""
     import multiprocessing
@@ -679,9 +746,10 @@ def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialtie
     global _SHARED_BATCH
     context = multiprocessing.get_context("fork")
     specialties = list(specialties) if specialties is not None else [None] * len(texts)
+    patients = list(patients) if patients is not None else [None] * len(texts)
     size = max(4, -(-len(texts) // (n_jobs * 8)))
-    chunks = [(texts[i: i + size], specialties[i: i + size]) for i in range(0, len(texts), size)]
-    _SHARED_BATCH = _Batch(model, chunks, top_k, min_confidence, context.Value("i", 0))
+    chunks = [(texts[i: i + size], specialties[i: i + size], patients[i: i + size]) for i in range(0, len(texts), size)]
+    _SHARED_BATCH = _Batch(model, chunks, top_k, min_confidence, setting, context.Value("i", 0))
     # Frozen objects are not traversed by the workers' garbage collector, which would otherwise
     # touch (and so copy) every page of the inherited model. A freeze of the application's own is kept.
     application_froze = gc.get_freeze_count() > 0

@@ -68,7 +68,7 @@ def get_nlp() -> Language:
 def assess(text: str, start: int, end: int) -> dict[str, bool]:
     """Assertion flags for the characters ``text[start:end]``.
 
-    Returns ``{"negated", "historical", "family", "hypothetical"}`` booleans, as
+    Returns ``{"negated", "historical", "family", "hypothetical", "uncertain"}`` booleans, as
     ConText would assign them to a mention at that span.
     """
     if not isinstance(text, str):

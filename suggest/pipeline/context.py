@@ -1,4 +1,6 @@
-"""ConText-style assertion: is a mention negated, historical, about a family member, or hypothetical?
+"""ConText-style assertion: is a mention negated, historical, about a family member, hypothetical (a
+condition that may come: "return if fever develops"), or uncertain (a diagnosis not yet confirmed: "possible
+pneumonia", "rule out PE", which outpatient coding does not code, Guideline IV.H)?
 
 After Chapman et al. (2007) and medspaCy's ConText, re-implemented on spaCy 3.8 for
 speed. Trigger literals with a category and a scope direction are data
@@ -24,7 +26,7 @@ from suggest.pipeline import extensions as _extensions  # noqa: F401  (registers
 from suggest.pipeline.resources import load_json
 from suggest.pipeline.sections import PREAMBLE
 
-FLAGS = ("negated", "historical", "family", "hypothetical")
+FLAGS = ("negated", "historical", "family", "hypothetical", "uncertain")
 
 
 @dataclass(frozen=True, slots=True)

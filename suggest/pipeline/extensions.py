@@ -12,7 +12,8 @@ On a :class:`~spacy.tokens.Doc` processed by :func:`suggest.pipeline.process`:
 On any :class:`~spacy.tokens.Span` of such a document, as medspaCy names them (computed on demand from the
 ConText triggers and the section the span starts in):
 
-- ``span._.is_negated``, ``span._.is_historical``, ``span._.is_family``, ``span._.is_hypothetical`` (bool);
+- ``span._.is_negated``, ``span._.is_historical``, ``span._.is_family``, ``span._.is_hypothetical``,
+  ``span._.is_uncertain`` (bool);
 - ``span._.section`` (str): the section name, e.g. ``"assessment_and_plan"``;
 - ``span._.codes`` (tuple of str): the codes a mention was matched to (empty for other spans).
 """
@@ -27,6 +28,7 @@ FLAG_ATTRIBUTES = {
     "historical": "is_historical",
     "family": "is_family",
     "hypothetical": "is_hypothetical",
+    "uncertain": "is_uncertain",
 }
 MENTIONS = "mentions"
 

@@ -116,3 +116,24 @@ def test_model_resolution_falls_back_to_the_default_model(tmp_path, monkeypatch)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_model_ref("some/folder") == "some/folder"
     assert resolve_model_ref(None) == "default"  # no MLflow store, hence no champion
+
+
+def test_setting_and_patient_in_the_body(client, coder, small_model):
+    text = "ASSESSMENT AND PLAN\nAtrial fibrillation.\nMEDICATIONS\nApixaban 5 mg twice daily.\n"
+    body = client.post("/v1/suggest", json={"text": text, "top_k": 30, "setting": "inpatient",
+                                            "patient": {"sex": "female", "age_years": 50}}, headers=coder).get_json()
+    assert body["setting"] == "inpatient"
+    z79 = next(s for s in body["suggestions"] if s["code"] == "Z79.01")
+    assert z79["selected"] and z79["rules"][0]["rule"] == "long_term_drug" and z79["rules"][0]["why"]
+    default = client.post("/v1/suggest", json={"text": text}, headers=coder).get_json()
+    assert default["setting"] == small_model.get_params()["setting"]
+    batch = client.post("/v1/suggest/batch", json={"charts": [{"text": text}], "setting": "mentions"},
+                        headers=coder).get_json()
+    assert batch["setting"] == "mentions"
+
+
+def test_unknown_setting_or_patient_field_is_a_400_naming_it(client, coder):
+    bad = client.post("/v1/suggest", json={"text": "Asthma.", "setting": "emergency"}, headers=coder)
+    assert bad.status_code == 400 and "setting" in bad.get_json()["field"]
+    bad = client.post("/v1/suggest", json={"text": "Asthma.", "patient": {"sex": "x"}}, headers=coder)
+    assert bad.status_code == 400 and "patient" in bad.get_json()["field"]

@@ -69,4 +69,5 @@ def test_assess_prints_the_flags_of_a_span(capsys):
     assert main(["assess", "Mother had breast cancer.", "breast cancer"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["text"] == "breast cancer" and (printed["start"], printed["end"]) == (11, 24)
-    assert printed["assertion"] == {"negated": False, "historical": False, "family": True, "hypothetical": False}
+    assert printed["assertion"] == {"negated": False, "historical": False, "family": True, "hypothetical": False,
+                                   "uncertain": False}

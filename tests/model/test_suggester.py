@@ -29,7 +29,7 @@ def test_evidence_offsets_index_the_input(small_model, held_out):
         for s in small_model.suggest(text, top_k=10).suggestions:
             for e in s.evidence:
                 assert text[e.start:e.end] == e.text
-                assert set(e.assertion) == {"negated", "historical", "family", "hypothetical"}
+                assert set(e.assertion) == {"negated", "historical", "family", "hypothetical", "uncertain"}
                 checked += 1
     assert checked > 20
 
@@ -232,3 +232,52 @@ def test_analysed_charts_keep_their_mentions_as_spans(small_model):
     assert by_code["I10"]._.section == "assessment_and_plan"
     negated = [span for span in mentions if "pneumonia" in span.text.lower()]
     assert negated and all(span._.is_negated for span in negated)
+
+
+HF_NOTE = ("62-year-old man.\nASSESSMENT AND PLAN\nHypertension. Congestive heart failure with shortness of breath.\n"
+           "MEDICATIONS\nLisinopril 10 mg daily, apixaban 5 mg twice daily.\n")
+
+
+def test_setting_is_recorded_and_chooses_the_rules(small_model):
+    outpatient = small_model.suggest(HF_NOTE, top_k=30)
+    assert outpatient.setting == "outpatient" and outpatient.to_dict()["setting"] == "outpatient"
+    mentions = small_model.suggest(HF_NOTE, top_k=30, setting="mentions")
+    assert mentions.setting == "mentions"
+    assert {r["rule"] for s in mentions.suggestions for r in s.rules} <= {"demographics"}
+    chosen = {s.code: s for s in outpatient.suggestions}
+    assert "Z79.01" in chosen and chosen["Z79.01"].selected
+    assert chosen["Z79.01"].rules[0]["rule"] == "long_term_drug" and "apixaban" in chosen["Z79.01"].rules[0]["why"]
+    if "rules" in chosen["Z79.01"].sources:  # added by the rule: its evidence is the drug's name
+        evidence = chosen["Z79.01"].evidence[0]
+        assert HF_NOTE[evidence.start:evidence.end] == evidence.text == "apixaban"
+    for s in outpatient.suggestions:  # the selected flag still means confidence >= threshold (to 4 decimals)
+        assert s.confidence >= small_model.threshold_ - 5e-5 if s.selected else s.confidence < small_model.threshold_ + 5e-5
+
+
+def test_rules_apply_in_predict_proba_too(small_model):
+    column = {code: j for j, code in enumerate(small_model.classes_)}
+    outpatient = small_model.predict_proba([HF_NOTE])
+    mentions = small_model.predict_proba([HF_NOTE], setting="mentions")
+    assert outpatient[0, column["Z79.01"]] >= small_model.threshold_
+    assert mentions[0, column["Z79.01"]] < outpatient[0, column["Z79.01"]]
+
+
+def test_the_model_setting_is_a_parameter_and_calls_override_it(small_model):
+    from sklearn.base import clone
+
+    assert clone(small_model).get_params()["setting"] == "outpatient"
+    with pytest.raises(ValueError, match="setting"):
+        small_model.suggest(HF_NOTE, setting="emergency")
+
+
+def test_the_callers_patient_overrides_the_text(small_model):
+    from suggest.encoder.patient import Patient
+
+    text = "Assessment: history of gestational diabetes. 40-year-old woman."
+    as_written = small_model.suggest(text, top_k=30, patient=None)
+    as_male = small_model.suggest(text, top_k=30, patient=Patient("male", 40))
+    written = {s.code: s for s in as_written.suggestions}
+    male = {s.code: s for s in as_male.suggestions}
+    if "Z86.32" in written:
+        assert not any(r["rule"] == "demographics" for r in written["Z86.32"].rules)
+        assert any(r["rule"] == "demographics" for r in male["Z86.32"].rules) and not male["Z86.32"].selected

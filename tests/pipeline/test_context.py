@@ -42,7 +42,8 @@ def test_affirmed(text, mention):
 
 def test_family_history():
     text = "Her mother had breast cancer at 50."
-    assert flags_of(text, "breast cancer") == {"negated": False, "historical": False, "family": True, "hypothetical": False}
+    assert flags_of(text, "breast cancer") == {"negated": False, "historical": False, "family": True, "hypothetical": False,
+                                                "uncertain": False}
 
 
 def test_family_history_section_marks_family():
@@ -62,12 +63,17 @@ def test_historical():
         ("Rule out pulmonary embolism.", "pulmonary embolism"),
         ("Possible pneumonia on the left.", "pneumonia"),
         ("Findings concerning for appendicitis.", "appendicitis"),
-        ("Return if fever develops.", "fever"),
         ("Sepsis is suspected.", "Sepsis"),
     ],
 )
-def test_hypothetical(text, mention):
-    assert flags_of(text, mention)["hypothetical"]
+def test_uncertain(text, mention):
+    flags = flags_of(text, mention)
+    assert flags["uncertain"] and not flags["hypothetical"]
+
+
+def test_hypothetical():
+    flags = flags_of("Return if fever develops.", "fever")
+    assert flags["hypothetical"] and not flags["uncertain"]
 
 
 def test_scope_is_bounded():
@@ -115,7 +121,8 @@ def test_spans_carry_registered_assertion_and_section_attributes():
     cancer, chest_pain, diabetes = span_of("breast cancer"), span_of("chest pain"), span_of("Type 2 diabetes")
     assert cancer._.is_family and cancer._.section == "family_history"
     assert chest_pain._.is_negated and not chest_pain._.is_family
-    assert not any((diabetes._.is_negated, diabetes._.is_historical, diabetes._.is_family, diabetes._.is_hypothetical))
+    assert not any((diabetes._.is_negated, diabetes._.is_historical, diabetes._.is_family, diabetes._.is_hypothetical,
+                    diabetes._.is_uncertain))
     assert diabetes._.section == "assessment_and_plan"
     assert doc._.sentence_starts[0] == 0 and doc._.source_text == text
     assert [s.name for s in doc._.sections][:2] == ["family_history", "assessment_and_plan"]

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from suggest.commands.args import add_setting_argument
+
 DEFAULT_NAME = "icd10cm-suggester"
 
 
@@ -43,6 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--output", type=Path, metavar="DIR", help="write DIR/metrics.json and DIR/report.html")
     p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    add_setting_argument(p)
     p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(
@@ -57,6 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_setting_argument(p)
     p.set_defaults(func=_compare)
 
     p = subparsers.add_parser(
@@ -141,7 +145,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     charts = load_gold(args.data)
     model = load_model(args.model)
-    ev = evaluate_model(model, charts, top_k=args.top_k, model_ref=args.model, data_ref=str(args.data))
+    ev = evaluate_model(model, charts, top_k=args.top_k, model_ref=args.model, data_ref=str(args.data),
+                        setting=args.setting)
     if args.json:
         print(json.dumps(ev.metrics, indent=2))
     else:
@@ -158,7 +163,8 @@ def _compare(args: argparse.Namespace) -> int:
     charts = load_gold(args.data)
     evs = []
     for ref in (args.model_a, args.model_b):
-        evs.append(evaluate_model(load_model(ref), charts, top_k=args.top_k, model_ref=ref, data_ref=str(args.data)))
+        evs.append(evaluate_model(load_model(ref), charts, top_k=args.top_k, model_ref=ref, data_ref=str(args.data),
+                                  setting=args.setting))
     boot = paired_bootstrap(evs[0], evs[1], n_boot=args.n_boot, seed=args.seed)
     print(format_comparison(evs[0], evs[1], boot, args.n_boot))
     return 0

@@ -1,0 +1,397 @@
+"""Coding rules applied at selection, as a certified coder applies the Official Guidelines.
+
+The ranker scores each candidate code on its own. A coder then reads the codes together: a symptom that is
+part of a confirmed diagnosis is not coded (I.B.5), an uncertain diagnosis is not coded in outpatient care
+(IV.H), hypertension with heart failure is one combination code (I.C.9.a), two codes in Excludes1 cannot
+stand together, a diabetic foot ulcer needs its site code, a patient on insulin gets Z79.4, a vaccine is coded
+only when it is given, and a code for the other sex is an error. :class:`CodingRules` does the same on the
+ranked candidates of one chart; every code it adds, drops or selects carries a :class:`RuleNote` saying why.
+
+The rules are data: ``resources/coding_rules.json`` (which rules run in which care setting, combination codes,
+unspecified-beside-specific pairs, companions, vaccination and examination cues), ``integral_symptoms.json``,
+``long_term_drugs.tsv`` and ``demographic_edits.json`` (the age and sex edits, shared with the workspace's
+checks). A care setting picks the rules: ``outpatient`` (Section IV), ``inpatient`` (uncertain diagnoses are
+kept, as Section II.H codes them at discharge) or ``mentions`` (every coded mention, as CodiEsp's annotators
+coded; only the age and sex edits apply).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from suggest.codeset.notes import CodeRef, excludes1_conflicts
+from suggest.encoder.patient import Patient
+from suggest.pipeline.resources import load_json, read_text
+
+Setting = Literal["outpatient", "inpatient", "mentions"]
+SETTINGS: tuple[Setting, ...] = ("outpatient", "inpatient", "mentions")
+Action = Literal["added", "dropped", "selected", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleNote:
+    """What a rule did to a suggestion and why: ``rule`` names it (``"integral_symptom"``), ``action`` is
+    ``added`` (the rule proposed the code), ``selected``, ``dropped`` (no longer selected) or ``note`` (a
+    reminder, nothing changed)."""
+
+    rule: str
+    action: Action
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "action": self.action, "why": self.why}
+
+
+@dataclass(slots=True)
+class RuledCode:
+    """One candidate code of a chart as the rules see it.
+
+    ``spans`` are the character spans of its evidence, ``assertions`` the ConText flags of each of its
+    dictionary mentions (empty for codes proposed by the classifier only)."""
+
+    code: str
+    confidence: float
+    selected: bool
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    assertions: list[dict[str, bool]] = field(default_factory=list)
+    rules: list[RuleNote] = field(default_factory=list)
+    added: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChartFacts:
+    """What the rules read from the chart besides its candidates: the text, the patient, and a function giving
+    the section and the ConText flags of a character span (``None`` when the chart was not analysed)."""
+
+    text: str
+    patient: Patient
+    assert_span: Callable[[int, int], tuple[str, dict[str, bool]]] | None = None
+
+
+def _refs(values: Iterable[str]) -> tuple[CodeRef, ...]:
+    return tuple(CodeRef.parse(v) for v in values)
+
+
+def _matches(refs: Sequence[CodeRef], code: str) -> bool:
+    return any(r.matches(code) for r in refs)
+
+
+def _phrases(words: Iterable[str]) -> re.Pattern:
+    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![\w])(?:{alternation})(?![\w])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Combination:
+    name: str
+    when: tuple[tuple[CodeRef, ...], ...]
+    code: str | None
+    drop: tuple[CodeRef, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class _Pair:
+    first: tuple[CodeRef, ...]
+    second: tuple[CodeRef, ...]
+    why: str
+    skip_seventh: frozenset[str] = frozenset()  # 7th characters of ``first`` for which the pair does not hold
+
+
+@dataclass(frozen=True)
+class _Drug:
+    name: str
+    code: str
+    drug_class: str
+
+
+@dataclass(frozen=True)
+class _DemographicEdit:
+    refs: tuple[CodeRef, ...]
+    why: str
+    sex: str | None = None
+    min_years: float | None = None
+    max_years: float | None = None
+
+
+class CodingRules:
+    """The coding rules, compiled from their data files. Use :func:`default_rules`."""
+
+    def __init__(self, rules: dict[str, Any], integral: dict[str, Any], drugs_tsv: str, demographics: dict[str, Any]):
+        self.settings: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in rules["settings"].items()}
+        self.combinations = [
+            _Combination(c["name"], tuple(_refs(group) for group in c["when"]), c["code"], _refs(c["drop"]), c["why"])
+            for c in rules["combinations"]
+        ]
+        unspecified = rules["unspecified_with_specific"]
+        self.same_subcategory = bool(unspecified.get("same_subcategory", True))
+        self.unspecified_pairs = [_Pair(_refs(p["unspecified"]), _refs(p["specific"]), p["why"])
+                                  for p in unspecified["pairs"]]
+        self.integral = [_Pair(_refs(r["diagnoses"]), _refs(r["symptoms"]), r["why"],
+                               frozenset(r.get("skip_if_7th_character", ()))) for r in integral["rules"]]
+        self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"]) for c in rules["companions"]]
+        self.companion_share = float(rules["companion_min_share_of_threshold"])
+        self.dropped_share = float(rules["dropped_confidence_share_of_threshold"])
+        self.vaccination = rules["vaccination"]
+        self.vaccine_codes = tuple(self.vaccination["codes"])
+        self.vaccine_given = _phrases(self.vaccination["given_cues"])
+        self.exam = rules["general_exam"]
+        drug_rules = rules["long_term_drug"]
+        self.drug_why: str = drug_rules["why"]
+        self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
+        self.short_course = _phrases(drug_rules["short_course_cues"])
+        self.not_the_drug = _phrases(drug_rules["not_the_drug"])
+        self.drugs: dict[str, _Drug] = {}
+        for line in drugs_tsv.splitlines()[1:]:
+            if line.strip() and not line.startswith("#"):
+                name, code, drug_class = line.split("\t")[:3]
+                self.drugs[name.strip().lower()] = _Drug(name.strip().lower(), code.strip(), drug_class.strip())
+        self.drug_pattern = _phrases(self.drugs) if self.drugs else None
+        self.demographic_edits: list[_DemographicEdit] = []
+        for sex in ("female", "male"):
+            for entry in demographics["sex"][sex]:
+                self.demographic_edits.append(_DemographicEdit(_refs(entry["codes"]), entry["why"], sex=sex))
+        self.sex_exceptions = {sex: _refs(demographics["sex"].get("exceptions", {}).get(sex, []))
+                               for sex in ("female", "male")}
+        for entry in demographics["age"]:
+            self.demographic_edits.append(_DemographicEdit(
+                _refs(entry["codes"]), entry["why"], min_years=entry.get("min_years"), max_years=entry.get("max_years")))
+
+    # ------------------------------------------------------------------ public
+    def rules_for(self, setting: str) -> tuple[str, ...]:
+        """The names of the rules that run in ``setting``."""
+        if setting not in self.settings:
+            raise ValueError(f"setting must be one of {', '.join(self.settings)}, not {setting!r}")
+        return self.settings[setting]
+
+    def demographic_conflict(self, code: str, patient: Patient) -> str | None:
+        """Why ``code`` does not fit the patient's sex or age (``None`` when it fits or they are unknown)."""
+        for edit in self.demographic_edits:
+            if not _matches(edit.refs, code):
+                continue
+            if edit.sex is not None and patient.sex is not None and patient.sex != edit.sex:
+                if _matches(self.sex_exceptions[edit.sex], code):
+                    continue
+                said = f' ("{patient.sex_evidence}")' if patient.sex_evidence else ""
+                return f"{edit.why}; the patient is {patient.sex}{said}"
+            if edit.sex is None and patient.age_years is not None:
+                too_young = edit.min_years is not None and patient.age_years < edit.min_years
+                too_old = edit.max_years is not None and patient.age_years > edit.max_years
+                if too_young or too_old:
+                    said = f' ("{patient.age_evidence}")' if patient.age_evidence else ""
+                    return f"{edit.why}; the patient's age is {patient.age_years:g}{said}"
+        return None
+
+    def apply(self, codes: list[RuledCode], chart: ChartFacts, setting: str, threshold: float, codeset) -> list[RuledCode]:
+        """Apply the rules of ``setting`` to one chart's candidates (best first); returns them re-ranked,
+        with the codes the rules added. ``threshold`` is the model's selection threshold."""
+        run = _Run(self, codes, chart, threshold, codeset)
+        for name in self.rules_for(setting):
+            getattr(run, name)()
+        return sorted(run.codes, key=lambda c: -c.confidence)
+
+
+class _Run:
+    """The rules applied to one chart (state: its candidates by code)."""
+
+    def __init__(self, rules: CodingRules, codes: list[RuledCode], chart: ChartFacts, threshold: float, codeset):
+        self.r = rules
+        self.codes = codes
+        self.by_code = {c.code: c for c in codes}
+        self.chart = chart
+        self.threshold = threshold
+        self.codeset = codeset
+
+    # ---------------------------------------------------------------- helpers
+    def selected(self) -> list[RuledCode]:
+        return [c for c in self.codes if c.selected]
+
+    def drop(self, c: RuledCode, rule: str, why: str) -> None:
+        c.selected = False
+        c.confidence = min(c.confidence, self.r.dropped_share * self.threshold)
+        c.rules.append(RuleNote(rule, "dropped", why))
+
+    def select(self, code: str, confidence: float, rule: str, why: str, spans: Iterable[tuple[int, int]] = ()) -> RuledCode | None:
+        """Select ``code`` (adding it when it is not a candidate) at least at ``confidence``."""
+        if code not in self.codeset:
+            return None
+        c = self.by_code.get(code)
+        if c is None:
+            c = RuledCode(code, confidence, True, sorted(set(spans)), [], [], added=True)
+            c.rules.append(RuleNote(rule, "added", why))
+            self.codes.append(c)
+            self.by_code[code] = c
+            return c
+        c.rules.append(RuleNote(rule, "note" if c.selected else "selected", why))
+        c.selected = True
+        c.confidence = max(c.confidence, confidence)
+        for span in spans:
+            if span not in c.spans:
+                c.spans.append(span)
+        return c
+
+    def _seventh(self, code: str) -> str | None:
+        """The 7th character of ``code`` when it has one."""
+        return code[-1] if self.codeset.seventh_character_stem(code) else None
+
+    def _description(self, code: str) -> str:
+        info = self.codeset.get(code)
+        return info.description if info is not None else ""
+
+    # ------------------------------------------------------------------ rules
+    def demographics(self) -> None:
+        patient = self.chart.patient
+        if patient.sex is None and patient.age_years is None:
+            return
+        for c in self.codes:
+            why = self.r.demographic_conflict(c.code, patient)
+            if why is not None:
+                self.drop(c, "demographics", why)
+
+    def uncertain(self) -> None:
+        for c in self.selected():
+            if c.assertions and any(a.get("uncertain") for a in c.assertions) and not any(
+                    not any(a.values()) for a in c.assertions):
+                self.drop(c, "uncertain", "The diagnosis is stated as uncertain (possible, probable, rule out...): "
+                                          "outpatient coding codes the symptoms instead (IV.H)")
+
+    def combination(self) -> None:
+        for rule in self.r.combinations:
+            chosen = self.selected()
+            groups = [[c for c in chosen if _matches(refs, c.code)] for refs in rule.when]
+            if not all(groups):
+                continue
+            if rule.code is not None and rule.code in self.by_code and self.by_code[rule.code].selected \
+                    and not any(c.code != rule.code and _matches(rule.drop, c.code) for c in chosen):
+                continue
+            parts = [max(g, key=lambda c: c.confidence) for g in groups]
+            named = ", ".join(c.code for c in parts)
+            if rule.code is not None:
+                spans = [s for c in parts for s in c.spans]
+                self.select(rule.code, min(c.confidence for c in parts), "combination", f"{rule.why} (from {named})", spans)
+            for c in chosen:
+                if c.code != rule.code and c.selected and _matches(rule.drop, c.code):
+                    target = f" by {rule.code}" if rule.code else ""
+                    self.drop(c, "combination", f"Replaced{target}: {rule.why}")
+
+    def unspecified_with_specific(self) -> None:
+        chosen = self.selected()
+        for c in chosen:
+            if not c.selected:
+                continue
+            for pair in self.r.unspecified_pairs:
+                if _matches(pair.first, c.code):
+                    better = [o for o in chosen if o.selected and o is not c and _matches(pair.second, o.code)]
+                    if better:
+                        self.drop(c, "unspecified_with_specific", f"{pair.why} ({better[0].code})")
+                        break
+            else:
+                if self.r.same_subcategory and "unspecified" in self._description(c.code).lower():
+                    stem = c.code[:5]
+                    better = [o for o in chosen if o.selected and o is not c and len(o.code) > 5 and o.code[:5] == stem
+                              and "unspecified" not in self._description(o.code).lower()]
+                    if better:
+                        self.drop(c, "unspecified_with_specific",
+                                  f"An unspecified code beside a more specific code of the same condition ({better[0].code}): "
+                                  "only the specific one (I.A.9)")
+
+    def excludes1(self) -> None:
+        chosen = self.selected()
+        conflicts = excludes1_conflicts(self.codeset, [c.code for c in chosen])
+        for conflict in conflicts:
+            a, b = self.by_code[conflict.code], self.by_code[conflict.other]
+            if not (a.selected and b.selected):
+                continue
+            loser, winner = (a, b) if a.confidence < b.confidence else (b, a)
+            self.drop(loser, "excludes1", f"Excludes1 at {conflict.owner}: {conflict.code} and {conflict.other} are "
+                                          f"not coded together; {winner.code} has the stronger evidence")
+
+    def integral_symptom(self) -> None:
+        chosen = self.selected()
+        for c in chosen:
+            for pair in self.r.integral:
+                if not _matches(pair.second, c.code):
+                    continue
+                diagnoses = [o for o in chosen if o.selected and o is not c and _matches(pair.first, o.code)
+                             and not (pair.skip_seventh and self._seventh(o.code) in pair.skip_seventh)]
+                if diagnoses:
+                    self.drop(c, "integral_symptom", f"Part of {diagnoses[0].code} {self._description(diagnoses[0].code)}: "
+                                                     f"{pair.why} (I.B.5)")
+                    break
+
+    def long_term_drug(self) -> None:
+        if self.r.drug_pattern is None:
+            return
+        text = self.chart.text
+        found: dict[str, list[tuple[int, int, _Drug]]] = {}
+        other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
+        for m in self.r.drug_pattern.finditer(text):
+            if any(s <= m.start() < e for s, e in other_uses):
+                continue
+            drug = self.r.drugs[m.group().lower()]
+            if self.chart.assert_span is not None:
+                section, flags = self.chart.assert_span(m.start(), m.end())
+                if section in self.r.drug_sections_skipped or flags.get("negated") or flags.get("family") \
+                        or flags.get("hypothetical") or flags.get("historical"):
+                    continue
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            line_end = text.find("\n", m.end())
+            line = text[line_start: line_end if line_end >= 0 else len(text)]
+            if self.r.short_course.search(line):
+                continue
+            found.setdefault(drug.code, []).append((m.start(), m.end(), drug))
+        for code, hits in found.items():
+            drug = hits[0][2]
+            names = ", ".join(dict.fromkeys(h[2].name for h in hits))
+            why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
+            self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
+
+    def vaccination(self) -> None:
+        for code in self.r.vaccine_codes:
+            c = self.by_code.get(code)
+            if c is not None and c.selected and not self.r.vaccine_given.search(self.chart.text):
+                self.drop(c, "vaccination", self.r.vaccination["why"])
+
+    def general_exam(self) -> None:
+        exam = self.r.exam
+        codes = (exam["without_findings"], exam["with_findings"])
+        current = [self.by_code[c] for c in codes if c in self.by_code and self.by_code[c].selected]
+        if not current:
+            return
+        findings = [c for c in self.selected() if c.code not in codes and not c.code.startswith("Z")]
+        want = exam["with_findings"] if findings else exam["without_findings"]
+        why = exam["why_with"] if findings else exam["why_without"]
+        if findings:
+            why = f"{why} ({', '.join(c.code for c in findings[:4])})"
+        best = max(current, key=lambda c: c.confidence)
+        for c in current:
+            if c.code != want:
+                self.drop(c, "general_exam", why)
+        self.select(want, best.confidence, "general_exam", why, best.spans)
+
+    def companion(self) -> None:
+        for c in self.selected():
+            for pair in self.r.companions:
+                if not _matches(pair.first, c.code):
+                    continue
+                if any(o.selected and _matches(pair.second, o.code) for o in self.codes):
+                    continue
+                options = [o for o in self.codes if _matches(pair.second, o.code)
+                           and not any(n.action == "dropped" for n in o.rules)
+                           and o.confidence >= self.r.companion_share * self.threshold]
+                if options:
+                    best = max(options, key=lambda o: o.confidence)
+                    self.select(best.code, self.threshold, "companion", f"{pair.why}: coded with {c.code}")
+                else:
+                    c.rules.append(RuleNote("companion", "note", f"{pair.why}: no such code is documented clearly"))
+
+
+@functools.lru_cache(maxsize=1)
+def default_rules() -> CodingRules:
+    """The coding rules shipped in ``suggest/resources`` (compiled once)."""
+    return CodingRules(load_json("coding_rules.json"), load_json("integral_symptoms.json"),
+                       read_text("long_term_drugs.tsv"), load_json("demographic_edits.json"))

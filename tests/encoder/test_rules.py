@@ -1,0 +1,220 @@
+"""Coding rules at selection: each rule on a chart's candidates, the settings, and the rule data itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from suggest.codeset import load_codeset
+from suggest.codeset.notes import CodeRef
+from suggest.encoder.patient import Patient, read_patient
+from suggest.encoder.rules import SETTINGS, ChartFacts, RuledCode, default_rules
+from suggest.pipeline.resources import load_json, read_text
+
+THRESHOLD = 0.4
+
+
+@pytest.fixture(scope="module")
+def codeset():
+    return load_codeset()
+
+
+def run(codes: dict[str, float], text: str = "", setting: str = "outpatient", patient: Patient | None = None,
+        assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None):
+    """The rules over candidates {code: confidence}; returns {code: RuledCode}."""
+    assertions = assertions or {}
+    ruled = [RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])) for code, p in codes.items()]
+    facts = ChartFacts(text, patient or Patient())
+    out = default_rules().apply(ruled, facts, setting, THRESHOLD, codeset or load_codeset())
+    return {c.code: c for c in out}
+
+
+def selected(result) -> set[str]:
+    return {code for code, c in result.items() if c.selected}
+
+
+def rules_of(result, code: str) -> list[tuple[str, str]]:
+    return [(n.rule, n.action) for n in result[code].rules]
+
+
+def test_hypertension_with_heart_failure_is_one_combination_code(codeset):
+    out = run({"I10": 0.95, "I50.9": 0.8}, codeset=codeset)
+    assert selected(out) == {"I11.0", "I50.9"}
+    assert ("combination", "added") in rules_of(out, "I11.0")
+    assert ("combination", "dropped") in rules_of(out, "I10")
+    assert out["I10"].confidence < THRESHOLD
+    assert out["I11.0"].confidence == pytest.approx(0.8)
+    assert "I.C.9.a" in out["I11.0"].rules[0].why
+
+
+def test_hypertension_heart_failure_and_ckd_is_i13(codeset):
+    out = run({"I10": 0.9, "I50.22": 0.7, "N18.30": 0.6, "I11.0": 0.5}, codeset=codeset)
+    assert selected(out) == {"I13.0", "I50.22", "N18.30"}
+
+
+def test_hypertension_with_ckd_stage_5(codeset):
+    assert selected(run({"I10": 0.9, "N18.5": 0.6}, codeset=codeset)) == {"I12.0", "N18.5"}
+
+
+def test_diabetes_with_ckd_takes_the_combination_code(codeset):
+    out = run({"E11.9": 0.9, "N18.31": 0.6}, codeset=codeset)
+    assert selected(out) == {"E11.22", "N18.31"}
+    assert ("unspecified_with_specific", "dropped") in rules_of(out, "E11.9") or \
+        ("combination", "dropped") in rules_of(out, "E11.9")
+
+
+def test_e11_9_never_stands_beside_another_e11_code(codeset):
+    out = run({"E11.9": 0.9, "E11.65": 0.8}, codeset=codeset)
+    assert selected(out) == {"E11.65"}
+
+
+def test_unspecified_laterality_beside_the_specific_code(codeset):
+    out = run({"M25.561": 0.8, "M25.569": 0.7}, codeset=codeset)
+    assert selected(out) == {"M25.561"}
+
+
+def test_uncertain_diagnosis_is_not_coded_in_outpatient_care(codeset):
+    flags = {"negated": False, "historical": False, "family": False, "hypothetical": False, "uncertain": True}
+    out = run({"J18.9": 0.7, "R05.9": 0.6}, assertions={"J18.9": [flags]}, codeset=codeset)
+    assert selected(out) == {"R05.9"}
+    assert ("uncertain", "dropped") in rules_of(out, "J18.9")
+    inpatient = run({"J18.9": 0.7, "R05.9": 0.6}, setting="inpatient", assertions={"J18.9": [flags]}, codeset=codeset)
+    assert "J18.9" in selected(inpatient)
+
+
+def test_an_affirmed_mention_outweighs_an_uncertain_one(codeset):
+    uncertain = {"negated": False, "historical": False, "family": False, "hypothetical": False, "uncertain": True}
+    affirmed = dict.fromkeys(uncertain, False)
+    out = run({"J18.9": 0.7}, assertions={"J18.9": [uncertain, affirmed]}, codeset=codeset)
+    assert selected(out) == {"J18.9"}
+
+
+def test_symptom_integral_to_a_confirmed_diagnosis_is_dropped(codeset):
+    out = run({"I50.9": 0.8, "R06.02": 0.6, "R51.9": 0.5}, codeset=codeset)
+    assert "R06.02" not in selected(out) and "R51.9" in selected(out)
+    assert ("integral_symptom", "dropped") in rules_of(out, "R06.02")
+    assert "I50.9" in out["R06.02"].rules[0].why
+
+
+def test_excludes1_keeps_the_stronger_code(codeset):
+    out = run({"E11.9": 0.9, "E10.9": 0.5}, codeset=codeset)
+    assert selected(out) == {"E11.9"}
+    assert ("excludes1", "dropped") in rules_of(out, "E10.9")
+
+
+def test_long_term_drugs_from_the_medication_list(codeset):
+    text = "Medications: metformin 500 mg twice daily, Lantus 20 units at bedtime, Eliquis 5 mg bid."
+    out = run({"E11.9": 0.9}, text=text, codeset=codeset)
+    assert {"Z79.84", "Z79.4", "Z79.01"} <= selected(out)
+    z = out["Z79.4"]
+    assert z.added and text[z.spans[0][0]:z.spans[0][1]] == "Lantus"
+    assert ("long_term_drug", "added") in rules_of(out, "Z79.4")
+    assert out["Z79.4"].confidence <= out["E11.9"].confidence  # status codes come after the problems
+
+
+@pytest.mark.parametrize("text", [
+    "Prednisone taper over 5 days for the flare.",
+    "Insulin resistance on labs; diet counselled.",
+    "Allergic to aspirin (hives).",
+])
+def test_no_long_term_drug_code_for_short_courses_and_other_uses(codeset, text):
+    out = run({"R05.9": 0.9}, text=text, codeset=codeset)
+    assert not any(code.startswith("Z79") for code in selected(out))
+
+
+def test_vaccine_code_only_when_a_vaccine_is_given(codeset):
+    assert "Z23" not in selected(run({"Z23": 0.8}, text="Discussed the flu vaccine; she declined.", codeset=codeset))
+    assert "Z23" in selected(run({"Z23": 0.8}, text="Influenza vaccine administered today.", codeset=codeset))
+
+
+def test_general_exam_with_abnormal_findings(codeset):
+    out = run({"Z00.00": 0.9, "E78.5": 0.7}, codeset=codeset)
+    assert selected(out) == {"Z00.01", "E78.5"}
+    assert selected(run({"Z00.01": 0.9}, codeset=codeset)) == {"Z00.00"}
+
+
+def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
+    patient = read_patient("62-year-old man with diabetes.")
+    out = run({"Z86.32": 0.7, "E11.9": 0.9}, patient=patient, codeset=codeset)
+    assert selected(out) == {"E11.9"}
+    assert ("demographics", "dropped") in rules_of(out, "Z86.32")
+    assert "male" in out["Z86.32"].rules[0].why
+
+
+def test_age_edit_drops_a_newborn_code_for_an_adult(codeset):
+    out = run({"P07.30": 0.7}, patient=Patient(age_years=54), codeset=codeset)
+    assert not selected(out)
+
+
+def test_companion_code_is_selected_with_its_combination_code(codeset):
+    out = run({"E11.621": 0.8, "L97.519": 0.3 * THRESHOLD * 1.5}, codeset=codeset)
+    assert selected(out) == {"E11.621", "L97.519"}
+    assert ("companion", "selected") in rules_of(out, "L97.519")
+    lonely = run({"E11.621": 0.8}, codeset=codeset)
+    assert ("companion", "note") in rules_of(lonely, "E11.621")
+
+
+def test_mentions_setting_codes_every_mention(codeset):
+    out = run({"I10": 0.95, "I50.9": 0.8, "R06.02": 0.6, "Z23": 0.7}, setting="mentions", codeset=codeset)
+    assert selected(out) == {"I10", "I50.9", "R06.02", "Z23"}
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ValueError, match="setting"):
+        default_rules().rules_for("emergency")
+    assert set(SETTINGS) == set(default_rules().settings)
+
+
+# ------------------------------------------------------------------------------------------- the data
+def _all_refs():
+    rules = load_json("coding_rules.json")
+    for c in rules["combinations"]:
+        for group in c["when"]:
+            yield from group
+        yield from c["drop"]
+    for p in rules["unspecified_with_specific"]["pairs"]:
+        yield from p["unspecified"]
+        yield from p["specific"]
+    for c in rules["companions"]:
+        yield from c["code"]
+        yield from c["with"]
+    for r in load_json("integral_symptoms.json")["rules"]:
+        yield from r["diagnoses"]
+        yield from r["symptoms"]
+    edits = load_json("demographic_edits.json")
+    for sex in ("female", "male"):
+        for entry in edits["sex"][sex]:
+            yield from entry["codes"]
+    for entry in edits["age"]:
+        yield from entry["codes"]
+
+
+def test_every_code_reference_of_the_rules_names_codes_of_the_code_set(codeset):
+    by_letter: dict[str, list[str]] = {}
+    for code in codeset.billable_codes():
+        by_letter.setdefault(code[0], []).append(code)
+    missing = [ref for ref in set(_all_refs())
+               if not any(CodeRef.parse(ref).matches(c) for c in by_letter.get(ref.strip()[0].upper(), []))]
+    assert not missing
+
+
+def test_codes_the_rules_add_are_billable(codeset):
+    rules = load_json("coding_rules.json")
+    targets = [c["code"] for c in rules["combinations"] if c["code"]]
+    exam = rules["general_exam"]
+    targets += [exam["with_findings"], exam["without_findings"], *rules["vaccination"]["codes"]]
+    targets += [line.split("\t")[1] for line in read_text("long_term_drugs.tsv").splitlines()[1:] if line.strip()]
+    assert [t for t in targets if not codeset.is_billable(t)] == []
+
+
+def test_demographic_examples_agree_with_the_edits():
+    rules = default_rules()
+    for example in load_json("demographic_edits.json")["examples"]:
+        patient = Patient(example.get("sex"), example.get("age_years"))
+        assert (rules.demographic_conflict(example["code"], patient) is not None) == example["conflict"], example
+
+
+def test_integral_symptom_examples_agree_with_the_table(codeset):
+    for example in load_json("integral_symptoms.json")["examples"]:
+        out = run({example["diagnosis"]: 0.9, example["symptom"]: 0.6}, setting="inpatient", codeset=codeset)
+        dropped = example["symptom"] not in selected(out)  # by this rule, or by an Excludes1 note saying the same
+        assert dropped == example["integral"], example
