@@ -60,6 +60,8 @@ class RuledCode:
     assertions: list[dict[str, bool]] = field(default_factory=list)
     rules: list[RuleNote] = field(default_factory=list)
     added: bool = False
+    sections: list[str] = field(default_factory=list)  # the section of each dictionary mention
+    coverages: list[float] = field(default_factory=list)  # the share of its term each dictionary mention matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,8 @@ class _Pair:
     second: tuple[CodeRef, ...]
     why: str
     skip_seventh: frozenset[str] = frozenset()  # 7th characters of ``first`` for which the pair does not hold
+    min_share: float | None = None  # companions: least confidence, as a share of the threshold
+    needs_affirmed: bool = False  # companions: only a code with an affirmed dictionary mention
 
 
 @dataclass(frozen=True)
@@ -133,13 +137,20 @@ class CodingRules:
                                   for p in unspecified["pairs"]]
         self.integral = [_Pair(_refs(r["diagnoses"]), _refs(r["symptoms"]), r["why"],
                                frozenset(r.get("skip_if_7th_character", ()))) for r in integral["rules"]]
-        self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"]) for c in rules["companions"]]
+        self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"], min_share=c.get("min_share_of_threshold"),
+                                 needs_affirmed=bool(c.get("needs_affirmed_mention", False)))
+                           for c in rules["companions"]]
         self.companion_share = float(rules["companion_min_share_of_threshold"])
         self.dropped_share = float(rules["dropped_confidence_share_of_threshold"])
         self.vaccination = rules["vaccination"]
         self.vaccine_codes = tuple(self.vaccination["codes"])
         self.vaccine_given = _phrases(self.vaccination["given_cues"])
         self.exam = rules["general_exam"]
+        plain = rules["plain_statement"]
+        self.plain_sections = frozenset(plain["sections"])
+        self.plain_min_share = float(plain["min_share_of_threshold"])
+        self.plain_excluded = _refs(plain["excluded_codes"])
+        self.plain_why: str = plain["why"]
         drug_rules = rules["long_term_drug"]
         self.drug_why: str = drug_rules["why"]
         self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
@@ -251,6 +262,22 @@ class _Run:
             why = self.r.demographic_conflict(c.code, patient)
             if why is not None:
                 self.drop(c, "demographics", why)
+
+    def plain_statement(self) -> None:
+        """A diagnosis stated in full, affirmed, in the assessment, the best-scored code of its category, is
+        selected: the coder codes what the provider concluded (IV.C), whatever the ranker thought of its priors."""
+        best_in_category: dict[str, RuledCode] = {}
+        for c in self.codes:
+            held = best_in_category.get(c.code[:3])
+            if held is None or c.confidence > held.confidence:
+                best_in_category[c.code[:3]] = c
+        for c in list(best_in_category.values()):
+            if c.selected or c.confidence < self.r.plain_min_share * self.threshold or _matches(self.r.plain_excluded, c.code):
+                continue
+            plain = [i for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
+                     if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999]
+            if plain:
+                self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
 
     def uncertain(self) -> None:
         for c in self.selected():
@@ -380,9 +407,11 @@ class _Run:
                     continue
                 if any(o.selected and _matches(pair.second, o.code) for o in self.codes):
                     continue
+                share = self.r.companion_share if pair.min_share is None else pair.min_share
                 options = [o for o in self.codes if _matches(pair.second, o.code)
                            and not any(n.action == "dropped" for n in o.rules)
-                           and o.confidence >= self.r.companion_share * self.threshold]
+                           and o.confidence >= share * self.threshold
+                           and (not pair.needs_affirmed or any(not any(a.values()) for a in o.assertions))]
                 if options:
                     best = max(options, key=lambda o: o.confidence)
                     self.select(best.code, self.threshold, "companion", f"{pair.why}: coded with {c.code}")

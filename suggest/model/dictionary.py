@@ -257,8 +257,10 @@ class TermIndex:
         cov = np.minimum(coverage[keep], 1.0)
         code_ids = self.term_code_[term_ids]
         n_stems = self.term_n_stems_[term_ids]
-        # Best term per (sentence, code): highest coverage, then the longest term.
-        order = np.lexsort((-n_stems, -cov, code_ids, sent_ids))
+        # Best term per (sentence, code): highest coverage, then the longest term. Coverage is compared to 4
+        # decimals: float32 sums leave a full match of a long term at 0.9999996, which must not lose to a
+        # one-word phrase of the same code at 1.0.
+        order = np.lexsort((-n_stems, -np.round(cov, 4), code_ids, sent_ids))
         first = np.ones(order.size, dtype=bool)
         first[1:] = (sent_ids[order][1:] != sent_ids[order][:-1]) | (code_ids[order][1:] != code_ids[order][:-1])
         best: dict[tuple[int, int], Mention] = {}

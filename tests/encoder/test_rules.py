@@ -218,3 +218,28 @@ def test_integral_symptom_examples_agree_with_the_table(codeset):
         out = run({example["diagnosis"]: 0.9, example["symptom"]: 0.6}, setting="inpatient", codeset=codeset)
         dropped = example["symptom"] not in selected(out)  # by this rule, or by an Excludes1 note saying the same
         assert dropped == example["integral"], example
+
+
+AFFIRMED = {"negated": False, "historical": False, "family": False, "hypothetical": False, "uncertain": False}
+
+
+def _with_mentions(codes: dict[str, tuple[float, str]], text: str = "", setting: str = "outpatient"):
+    """Candidates {code: (confidence, section of one affirmed full mention)}."""
+    ruled = [RuledCode(code, p, p >= THRESHOLD, [(0, 1)], [dict(AFFIRMED)], sections=[section], coverages=[1.0])
+             for code, (p, section) in codes.items()]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), setting, THRESHOLD, load_codeset())
+    return {c.code: c for c in out}
+
+
+def test_a_diagnosis_stated_plainly_in_the_assessment_is_selected():
+    out = _with_mentions({"E11.9": (0.1, "assessment_and_plan"), "E11.8": (0.05, "assessment_and_plan"),
+                          "K21.9": (0.1, "past_medical_history")})
+    assert selected(out) == {"E11.9"}  # the best of its category only; a history mention is not enough
+    assert ("plain_statement", "selected") in rules_of(out, "E11.9")
+    assert selected(_with_mentions({"E11.9": (0.1, "assessment_and_plan")}, setting="mentions")) == set()
+
+
+def test_an_antidiabetic_drug_brings_its_documented_diabetes():
+    out = _with_mentions({"E11.9": (0.02, "history_of_present_illness")}, text="Medications: metformin 500 mg bid.")
+    assert {"Z79.84", "E11.9"} <= selected(out)
+    assert ("companion", "selected") in rules_of(out, "E11.9")
