@@ -25,6 +25,7 @@ _LAZY = {
     "SuggesterConfig": ("suggest.model.config", "SuggesterConfig"),
     "load_model": ("suggest.model.loading", "load_model"),
     "assess": ("suggest.pipeline", "assess"),
+    "Patient": ("suggest.encoder.patient", "Patient"),
     "load_codeset": ("suggest.codeset", "load_codeset"),
 }
 
