@@ -271,11 +271,16 @@ class _Run:
             held = best_in_category.get(c.code[:3])
             if held is None or c.confidence > held.confidence:
                 best_in_category[c.code[:3]] = c
+        spans = [(s, e, c) for c in self.codes for s, e in c.spans[: len(c.sections)]]
         for c in list(best_in_category.values()):
             if c.selected or c.confidence < self.r.plain_min_share * self.threshold or _matches(self.r.plain_excluded, c.code):
                 continue
-            plain = [i for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
+            plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
                      if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999]
+            # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
+            # statement of its own.
+            plain = [(s, e) for s, e in plain
+                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)]
             if plain:
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
 

@@ -98,6 +98,9 @@ class Suggester(BaseEstimator):
         Nearest-neighbour votes.
     cv_folds : int
         Folds of cross-fitting (ranker features, calibration, threshold).
+    cv_holdout_codes : float
+        Share of the training codes each fold also holds out, so that the ranker learns how codes never seen
+        in training look.
     ranker_max_iter, ranker_learning_rate, ranker_max_leaf_nodes, ranker_max_rows, ranker_exclude_features
         The gradient-boosted ranker.
     max_candidates : int
@@ -142,6 +145,7 @@ class Suggester(BaseEstimator):
         knn_neighbors: int = 20,
         knn_candidates: int = 40,
         cv_folds: int = 3,
+        cv_holdout_codes: float = 0.2,
         ranker_max_iter: int = 300,
         ranker_learning_rate: float = 0.08,
         ranker_max_leaf_nodes: int = 31,
@@ -166,6 +170,7 @@ class Suggester(BaseEstimator):
         self.knn_neighbors = knn_neighbors
         self.knn_candidates = knn_candidates
         self.cv_folds = cv_folds
+        self.cv_holdout_codes = cv_holdout_codes
         self.ranker_max_iter = ranker_max_iter
         self.ranker_learning_rate = ranker_learning_rate
         self.ranker_max_leaf_nodes = ranker_max_leaf_nodes
@@ -244,17 +249,24 @@ class Suggester(BaseEstimator):
         fold_models: list[RidgeOneVsRest] = []
         fold_stats: list[CodeStats] = []
         fold_labels: list[frozenset[str]] = []
+        # Codes held out of each fold's classifier, priors and neighbour votes as well as charts: the ranker sees
+        # gold codes the way it will meet codes never seen in training, and learns to trust their other evidence.
+        held_out = self._held_out_codes(cfg)
         for k, (tr, te) in enumerate(folds):
             fold_of[te] = k
-            fold_models.append(self._make_classifier(cfg).fit(X_tfidf[tr], Y_bin[tr], self.training_labels_))
-            fold_stats.append(CodeStats.from_labels([codes[i] for i in tr], [specialties[i] for i in tr], codeset))
-            fold_labels.append(frozenset(c for i in tr for c in codes[i]))
+            keep = np.array([c not in held_out[k] for c in self.training_labels_], dtype=np.float32)
+            Y_fold = sp.csr_matrix(Y_bin[tr] @ sp.diags(keep), dtype=np.float32)
+            Y_fold.eliminate_zeros()
+            fold_models.append(self._make_classifier(cfg).fit(X_tfidf[tr], Y_fold, self.training_labels_))
+            fold_codes = [[c for c in codes[i] if c not in held_out[k]] for i in tr]
+            fold_stats.append(CodeStats.from_labels(fold_codes, [specialties[i] for i in tr], codeset))
+            fold_labels.append(frozenset(c for chart in fold_codes for c in chart))
             log.info("fold %d/%d classifier fitted (%s solver)", k + 1, cfg.cv_folds, fold_models[-1].solver_)
         knn = NeighbourVotes(cfg.knn_neighbors).fit(X_tfidf, Y_bin)
         self.codeset_release_ = codeset.release
 
         rows = self._ranker_candidates(texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels,
-                                       knn, codeset, get_nlp(), cfg, progress)
+                                       held_out, knn, codeset, get_nlp(), cfg, progress)
         ranker_charts = sorted(rows)
         del fold_models
         if len(ranker_charts) < n:
@@ -318,8 +330,14 @@ class Suggester(BaseEstimator):
         )
         return self
 
-    def _ranker_candidates(self, texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels, knn,
-                           codeset, nlp, cfg: SuggesterConfig, progress: bool) -> dict[int, CandidateRows]:
+    def _held_out_codes(self, cfg: SuggesterConfig) -> list[frozenset[str]]:
+        """For each fold, a seeded random share ``cv_holdout_codes`` of the training labels."""
+        rng = np.random.RandomState(cfg.random_state + 1)
+        return [frozenset(c for c, u in zip(self.training_labels_, rng.random_sample(len(self.training_labels_)))
+                          if u < cfg.cv_holdout_codes) for _ in range(cfg.cv_folds)]
+
+    def _ranker_candidates(self, texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels,
+                           held_out, knn, codeset, nlp, cfg: SuggesterConfig, progress: bool) -> dict[int, CandidateRows]:
         """Candidate rows of the charts the ranker learns from: charts in a seeded random order, in chunks,
         until ``ranker_max_rows`` rows are reached (all charts when they give fewer). Only these charts are
         run through the clinical pipeline, with out-of-fold classifier scores, priors and neighbour votes."""
@@ -345,8 +363,9 @@ class Suggester(BaseEstimator):
                 if total >= cfg.ranker_max_rows:
                     break
                 k = fold_of[i]
-                cand = self._candidates(analyses[r], clf_scores[r], _row_dict(knn_scores, r, self.training_labels_),
-                                        fold_stats[k], codeset, fold_labels[k], specialties[i], cfg)
+                votes = {c: v for c, v in _row_dict(knn_scores, r, self.training_labels_).items() if c not in held_out[k]}
+                cand = self._candidates(analyses[r], clf_scores[r], votes, fold_stats[k], codeset, fold_labels[k],
+                                        specialties[i], cfg)
                 rows[int(i)] = cand
                 total += len(cand.codes)
             if bar is not None:

@@ -243,3 +243,12 @@ def test_an_antidiabetic_drug_brings_its_documented_diabetes():
     out = _with_mentions({"E11.9": (0.02, "history_of_present_illness")}, text="Medications: metformin 500 mg bid.")
     assert {"Z79.84", "E11.9"} <= selected(out)
     assert ("companion", "selected") in rules_of(out, "E11.9")
+
+
+def test_a_phrase_inside_a_longer_statement_is_not_a_plain_statement():
+    ruled = [RuledCode("E23.2", 0.3, False, [(12, 30)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("E11.9", 0.1, False, [(12, 20)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0])]
+    text = "Assessment: diabetes insipidus."
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert out["E23.2"].selected and not out["E11.9"].selected

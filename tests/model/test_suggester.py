@@ -281,3 +281,16 @@ def test_the_callers_patient_overrides_the_text(small_model):
     if "Z86.32" in written:
         assert not any(r["rule"] == "demographics" for r in written["Z86.32"].rules)
         assert any(r["rule"] == "demographics" for r in male["Z86.32"].rules) and not male["Z86.32"].selected
+
+
+def test_cross_fitting_holds_out_codes_as_well_as_charts(small_model):
+    from sklearn.base import clone
+
+    held = clone(small_model).set_params(cv_holdout_codes=0.3)
+    held.training_labels_ = [f"C{i:02d}" for i in range(200)]
+    folds = held._held_out_codes(held._config())
+    assert len(folds) == held.cv_folds
+    assert all(40 <= len(f) <= 80 for f in folds) and len(set(folds)) == len(folds)  # about 30%, different per fold
+    assert held._held_out_codes(held._config()) == folds  # seeded
+    with pytest.raises(ValueError, match="cv_holdout_codes"):
+        clone(small_model).set_params(cv_holdout_codes=1.5)._config()
