@@ -151,6 +151,13 @@ class CodingRules:
         self.plain_min_share = float(plain["min_share_of_threshold"])
         self.plain_excluded = _refs(plain["excluded_codes"])
         self.plain_why: str = plain["why"]
+        self.plain_not_alone = frozenset(w.lower() for w in plain["not_alone"])
+        neoplasm = rules["neoplasm_sites"]
+        self.primary = _refs(neoplasm["primary"])
+        self.secondary = _refs(neoplasm["secondary"])
+        self.uncertain_behaviour = _refs(neoplasm["uncertain_behaviour"])
+        self.secondary_unspecified: str = neoplasm["secondary_unspecified"]
+        self.neoplasm = neoplasm
         drug_rules = rules["long_term_drug"]
         self.drug_why: str = drug_rules["why"]
         self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
@@ -276,13 +283,38 @@ class _Run:
             if c.selected or c.confidence < self.r.plain_min_share * self.threshold or _matches(self.r.plain_excluded, c.code):
                 continue
             plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
-                     if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999]
+                     if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
+                     and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
             # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
             # statement of its own.
             plain = [(s, e) for s, e in plain
-                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)]
+                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)
+                     and not any(o.selected and os < e and s < oe for os, oe, o in spans)]
             if plain:
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
+
+    def neoplasm_sites(self) -> None:
+        """"Metastatic breast cancer" is a breast primary that has spread (C50.- + C79.9), not a secondary of the
+        breast; a neoplasm of uncertain or unspecified behaviour is not coded from the words that state a malignancy."""
+        chosen = self.selected()
+        primaries = [c for c in chosen if _matches(self.r.primary, c.code)]
+        if not primaries:
+            return
+        primary_spans = [span for c in primaries for span in c.spans]
+
+        def same_words(c: RuledCode) -> bool:
+            return bool(c.spans) and all(any(ps < e and s < pe for ps, pe in primary_spans) for s, e in c.spans)
+
+        dropped_secondary = False
+        for c in chosen:
+            if _matches(self.r.secondary, c.code) and c.code != self.r.secondary_unspecified and same_words(c):
+                self.drop(c, "neoplasm_sites", self.r.neoplasm["why_secondary"].format(primary=primaries[0].code))
+                dropped_secondary = True
+            elif _matches(self.r.uncertain_behaviour, c.code) and same_words(c):
+                self.drop(c, "neoplasm_sites", self.r.neoplasm["why_behaviour"].format(primary=primaries[0].code))
+        if dropped_secondary and not any(o.selected and _matches(self.r.secondary, o.code) for o in self.codes):
+            self.select(self.r.secondary_unspecified, self.threshold, "neoplasm_sites",
+                        self.r.neoplasm["why_unspecified"], primaries[0].spans)
 
     def uncertain(self) -> None:
         for c in self.selected():

@@ -198,8 +198,9 @@ class TermIndex:
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         other_starts: list[int] = []
+        side_word = getattr(self.normalizer_, "side_word", None)
         for m, ruled_out in self.normalizer_.polar_words(text):
-            word = m.group()
+            word = (side_word(text, m) if side_word is not None else None) or m.group()
             if word == "other":
                 other_starts.append(m.start())
             ids = ids_cache.get(word)

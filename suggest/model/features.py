@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -134,6 +135,35 @@ def _facts(codeset, code: str) -> _CodeFacts:
     return facts
 
 
+#: Siblings are added only from parents with at most this many billable children (laterality, encounter, type).
+_MAX_SIBLINGS = 8
+_SIBLINGS: dict[tuple[int, str], tuple[str, ...]] = {}
+_SIDE = re.compile(r"\b(right|left|bilateral|unspecified side)\b", re.IGNORECASE)
+
+
+def _siblings(codeset, code: str) -> tuple[str, ...]:
+    """The codes that differ from ``code`` in its side or its 7th character only, when there are few (cached)."""
+    key = (id(codeset), code)
+    found = _SIBLINGS.get(key)
+    if found is None:
+        stem = codeset.seventh_character_stem(code)
+        if stem is not None and stem != code:  # S52.501A: the same 7th character on the stem's siblings (sides)
+            char = code[-1]
+            parent = codeset.parent(stem)
+            kids = [codeset.seventh_character_code(c, char) for c in codeset.children(parent) if c != stem] \
+                if parent else []
+            kids = [c for c in kids if c]
+        elif _SIDE.search(codeset.description(code) or ""):  # M25.561 right knee: the other sides
+            parent = codeset.parent(code)
+            kids = [c for c in codeset.children(parent) if c != code and codeset.is_billable(c)] if parent else []
+        else:
+            kids = []
+        found = tuple(kids) if len(kids) < _MAX_SIBLINGS else ()
+        if len(_SIBLINGS) < 200_000:
+            _SIBLINGS[key] = found
+    return found
+
+
 def build_candidates(
     analysis: ChartAnalysis,
     clf_scores: dict[str, float],
@@ -159,6 +189,14 @@ def build_candidates(
         if child is not None and child not in by_code:
             by_code[child] = list(by_code[code])
             sources[child] = ["dictionary", "hierarchy"]
+    # Siblings: a code matched in full brings the codes for the other sides (for an injury, with the same
+    # 7th character), as the Tabular List shows them to a coder: the side is where text and code most often part.
+    for code, ms in list(by_code.items()):
+        if "hierarchy" in sources[code] or max(am.mention.coverage for am in ms) < 0.999:
+            continue
+        for sibling in _siblings(codeset, code):
+            if sibling not in sources:
+                sources[sibling] = ["hierarchy"]
     ranked_clf = sorted(clf_scores.items(), key=lambda kv: -kv[1])
     clf_rank = {code: r for r, (code, _) in enumerate(ranked_clf)}
     for code, _ in ranked_clf[:classifier_candidates]:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from suggest.pipeline.resources import load_json
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_WORD_AFTER = re.compile(r" {1,2}[A-Za-z]{3,}")
 #: Words that open a negative scope in code terms and chart text, and what closes it.
 _NEGATORS = frozenset({"without", "not"})
 _SCOPE_END = frozenset({"with", "but", "of", "in", "on", "at", "to", "due", "from", "involving", "affecting"})
@@ -75,6 +76,7 @@ class Normalizer:
         forms = word_forms if word_forms is not None else load_json("word_forms.json")
         self.equivalent: dict[str, str] = forms.get("equivalent", {})
         self.stopwords = frozenset(forms.get("stopwords", []))
+        self.side_letters: dict[str, str] = forms.get("side_letters", {})
         abbreviations = abbreviations if abbreviations is not None else _load("abbreviations.json", "expansions")
         self._cache: dict[str, tuple[str, ...]] = {}
         self.expansions: dict[str, tuple[str, ...]] = {}
@@ -147,6 +149,16 @@ class Normalizer:
             else:
                 yield m, 0
             prev_end, prev_word = m.end(), word
+
+    def side_word(self, text: str, m: re.Match) -> str | None:
+        """The side a capital single letter stands for ("R" in "R knee pain" -> "right"), else None: only a
+        capital letter alone, followed by a word, and not after a number ("2 L daily")."""
+        side = getattr(self, "side_letters", {}).get(m.group()) if m.end() - m.start() == 1 else None
+        if side is None or not text[m.start()].isupper() or not _WORD_AFTER.match(text, m.end()):
+            return None
+        if text[max(0, m.start() - 8): m.start()].rstrip()[-1:].isdigit():  # "2 L daily": litres
+            return None
+        return side
 
     def stems(self, text: str) -> list[str]:
         """Content stems of a short phrase (a code term), in order, stop words removed."""

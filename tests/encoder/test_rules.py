@@ -252,3 +252,24 @@ def test_a_phrase_inside_a_longer_statement_is_not_a_plain_statement():
     out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
                                                     load_codeset())}
     assert out["E23.2"].selected and not out["E11.9"].selected
+
+
+def test_metastatic_site_cancer_is_the_primary_site_with_an_unspecified_secondary():
+    ruled = [RuledCode("C50.919", 0.8, True, [(12, 36)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("C79.81", 0.6, True, [(12, 36)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("D49.3", 0.45, True, [(22, 36)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0])]
+    text = "Assessment: metastatic breast cancer."
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert selected(out) == {"C50.919", "C79.9"}
+    assert ("neoplasm_sites", "dropped") in rules_of(out, "C79.81")
+    assert ("neoplasm_sites", "dropped") in rules_of(out, "D49.3")
+
+
+def test_a_named_secondary_site_stays():
+    ruled = [RuledCode("C50.919", 0.8, True, [(12, 25)], [dict(AFFIRMED)]),
+             RuledCode("C78.7", 0.6, True, [(26, 47)], [dict(AFFIRMED)])]
+    text = "Assessment: breast cancer metastatic to the liver."
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert selected(out) == {"C50.919", "C78.7"}

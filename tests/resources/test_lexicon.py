@@ -246,3 +246,21 @@ def test_every_phrase_yields_its_code_through_the_matcher(lexicon_rows):
     failed = [(r.line, r.code, r.phrase, r.found[:4]) for r in results if not r.ok]
     assert len(results) == len(lexicon_rows) - 1
     assert not failed, f"{len(failed)} phrases do not yield their code: {failed[:10]}"
+
+
+def test_no_phrase_states_its_concept_by_negation(lexicon):
+    # The matcher reads "not X" / "without X" in a phrase as what the code rules out, and ConText reads "not" in
+    # the chart as a negation: "do not resuscitate" would assert only "do". Such concepts are written positively
+    # ("dnr", "sedentary lifestyle"); "concussion without loc" stays, its concept is "concussion".
+    import re
+
+    auxiliaries = {"do", "does", "did", "is", "was", "has", "have", "had", "left", "baby", "patient"}
+    stated_by_negation = []
+    for line, _, phrase, _ in lexicon:
+        m = re.search(r"\b(not|no|without)\b", phrase)
+        if m is None or m.start() == 0:  # "no gallbladder": ConText's business (a negated mention), not the matcher's
+            continue
+        before = [w for w in phrase[: m.start()].split() if w not in auxiliaries and len(w) >= 5]
+        if not before:
+            stated_by_negation.append((line, phrase))
+    assert not stated_by_negation, stated_by_negation[:5]

@@ -1,0 +1,45 @@
+"""Candidate generation: the dictionary's codes, their hierarchy and their siblings."""
+
+from __future__ import annotations
+
+import pytest
+
+from suggest.codeset import load_codeset
+from suggest.model.analysis import analyse_docs
+from suggest.model.dictionary import TermIndex
+from suggest.model.features import CodeStats, build_candidates
+from suggest.pipeline import get_nlp
+from suggest.pipeline.normalize import default_normalizer
+
+
+@pytest.fixture(scope="module")
+def candidates_of():
+    codeset = load_codeset()
+    index = TermIndex().fit(codeset, default_normalizer())
+    stats = CodeStats.from_labels([["M25.561"]], [None], codeset)
+
+    def run(text: str):
+        analysis = analyse_docs(get_nlp(), index, [text])[0]
+        return build_candidates(analysis, {}, {}, stats, codeset, label_set=frozenset(), specialty=None,
+                                classifier_candidates=0, knn_candidates=0, max_candidates=300, prefer_billable=True)
+
+    return run
+
+
+def test_a_code_matched_in_full_brings_its_siblings(candidates_of):
+    cand = candidates_of("Assessment: pain in right knee.")
+    assert "M25.561" in cand.codes
+    assert {"M25.562", "M25.569"} <= set(cand.codes)
+    only_siblings = [c for c, src in cand.sources.items() if src == ["hierarchy"]]
+    assert only_siblings and all(not cand.mentions.get(c) for c in only_siblings)
+
+
+def test_injury_siblings_keep_the_seventh_character(candidates_of):
+    cand = candidates_of("Assessment: sprain of left ankle, subsequent encounter.")
+    assert "S93.402D" in cand.codes
+    assert {"S93.401D", "S93.409D"} <= set(cand.codes)
+
+
+def test_a_category_goes_to_its_unspecified_child(candidates_of):
+    cand = candidates_of("Assessment: pneumonia.")
+    assert "J18.9" in cand.codes
