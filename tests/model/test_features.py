@@ -30,8 +30,15 @@ def test_a_code_matched_in_full_brings_its_siblings(candidates_of):
     cand = candidates_of("Assessment: pain in right knee.")
     assert "M25.561" in cand.codes
     assert {"M25.562", "M25.569"} <= set(cand.codes)
-    only_siblings = [c for c, src in cand.sources.items() if src == ["hierarchy"]]
-    assert only_siblings and all(not cand.mentions.get(c) for c in only_siblings)
+
+
+def test_siblings_are_the_other_sides():
+    from suggest.model.features import _siblings
+
+    codeset = load_codeset()
+    assert set(_siblings(codeset, "M25.561")) == {"M25.562", "M25.569"}
+    assert set(_siblings(codeset, "S52.501A")) == {"S52.502A", "S52.509A"}  # the same 7th character
+    assert _siblings(codeset, "J18.9") == ()  # other types are not siblings: only sides
 
 
 def test_injury_siblings_keep_the_seventh_character(candidates_of):
