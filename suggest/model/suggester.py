@@ -145,7 +145,7 @@ class Suggester(BaseEstimator):
         knn_neighbors: int = 20,
         knn_candidates: int = 40,
         cv_folds: int = 3,
-        cv_holdout_codes: float = 0.2,
+        cv_holdout_codes: float = 0.0,
         ranker_max_iter: int = 300,
         ranker_learning_rate: float = 0.08,
         ranker_max_leaf_nodes: int = 31,
