@@ -82,6 +82,25 @@ def _matches(refs: Sequence[CodeRef], code: str) -> bool:
     return any(r.matches(code) for r in refs)
 
 
+def _letters(refs: Sequence[CodeRef]) -> set[str]:
+    """The first letters of the codes ``refs`` can match."""
+    out: set[str] = set()
+    for ref in refs:
+        hi = ref.hi or ref.lo
+        out.update(chr(c) for c in range(ord(ref.lo[0]), ord(hi[0]) + 1))
+    return out
+
+
+def _by_letter(items: Iterable[Any], refs_of: Callable[[Any], Sequence[CodeRef]]) -> dict[str, list[Any]]:
+    """``items`` grouped by the first letters of the codes their references can match (to test a code against
+    the few that can match it)."""
+    index: dict[str, list[Any]] = {}
+    for item in items:
+        for letter in _letters(refs_of(item)):
+            index.setdefault(letter, []).append(item)
+    return index
+
+
 def _phrases(words: Iterable[str]) -> re.Pattern:
     alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
     return re.compile(rf"(?<![\w])(?:{alternation})(?![\w])", re.IGNORECASE)
@@ -175,9 +194,13 @@ class CodingRules:
                 self.demographic_edits.append(_DemographicEdit(_refs(entry["codes"]), entry["why"], sex=sex))
         self.sex_exceptions = {sex: _refs(demographics["sex"].get("exceptions", {}).get(sex, []))
                                for sex in ("female", "male")}
+        self._edit_cache: dict[str, tuple[_DemographicEdit, ...]] = {}
+        self._integral_cache: dict[str, tuple[_Pair, ...]] = {}
+        self._integral_by_letter = _by_letter(self.integral, lambda pair: pair.second)
         for entry in demographics["age"]:
             self.demographic_edits.append(_DemographicEdit(
                 _refs(entry["codes"]), entry["why"], min_years=entry.get("min_years"), max_years=entry.get("max_years")))
+        self._edits_by_letter = _by_letter(self.demographic_edits, lambda edit: edit.refs)
 
     # ------------------------------------------------------------------ public
     def rules_for(self, setting: str) -> tuple[str, ...]:
@@ -186,11 +209,27 @@ class CodingRules:
             raise ValueError(f"setting must be one of {', '.join(self.settings)}, not {setting!r}")
         return self.settings[setting]
 
+    def integral_rows_for(self, symptom: str) -> tuple[_Pair, ...]:
+        """The integral-symptom rows whose symptoms include ``symptom`` (cached)."""
+        found = self._integral_cache.get(symptom)
+        if found is None:
+            found = tuple(pair for pair in self._integral_by_letter.get(symptom[:1], ()) if _matches(pair.second, symptom))
+            if len(self._integral_cache) < 200_000:
+                self._integral_cache[symptom] = found
+        return found
+
+    def _edits_for(self, code: str) -> tuple[_DemographicEdit, ...]:
+        """The age and sex edits that concern ``code`` (cached: a chart checks a few hundred candidates)."""
+        found = self._edit_cache.get(code)
+        if found is None:
+            found = tuple(edit for edit in self._edits_by_letter.get(code[:1], ()) if _matches(edit.refs, code))
+            if len(self._edit_cache) < 200_000:
+                self._edit_cache[code] = found
+        return found
+
     def demographic_conflict(self, code: str, patient: Patient) -> str | None:
         """Why ``code`` does not fit the patient's sex or age (``None`` when it fits or they are unknown)."""
-        for edit in self.demographic_edits:
-            if not _matches(edit.refs, code):
-                continue
+        for edit in self._edits_for(code):
             if edit.sex is not None and patient.sex is not None and patient.sex != edit.sex:
                 if _matches(self.sex_exceptions[edit.sex], code):
                     continue
@@ -377,9 +416,7 @@ class _Run:
     def integral_symptom(self) -> None:
         chosen = self.selected()
         for c in chosen:
-            for pair in self.r.integral:
-                if not _matches(pair.second, c.code):
-                    continue
+            for pair in self.r.integral_rows_for(c.code):
                 diagnoses = [o for o in chosen if o.selected and o is not c and _matches(pair.first, o.code)
                              and not (pair.skip_seventh and self._seventh(o.code) in pair.skip_seventh)]
                 if diagnoses:
