@@ -91,14 +91,27 @@ def _letters(refs: Sequence[CodeRef]) -> set[str]:
     return out
 
 
-def _by_letter(items: Iterable[Any], refs_of: Callable[[Any], Sequence[CodeRef]]) -> dict[str, list[Any]]:
-    """``items`` grouped by the first letters of the codes their references can match (to test a code against
-    the few that can match it)."""
-    index: dict[str, list[Any]] = {}
-    for item in items:
-        for letter in _letters(refs_of(item)):
-            index.setdefault(letter, []).append(item)
-    return index
+class _RefIndex:
+    """Items (rule rows) found by the codes their references match: grouped by the first letters those references
+    can match, and cached per code (a chart tests a few hundred candidates, a batch thousands of codes)."""
+
+    def __init__(self, items: Iterable[Any], refs_of: Callable[[Any], Sequence[CodeRef]], max_cached: int = 200_000):
+        self.refs_of = refs_of
+        self.by_letter: dict[str, list[Any]] = {}
+        for item in items:
+            for letter in _letters(refs_of(item)):
+                self.by_letter.setdefault(letter, []).append(item)
+        self.cache: dict[str, tuple[Any, ...]] = {}
+        self.max_cached = max_cached
+
+    def matching(self, code: str) -> tuple[Any, ...]:
+        """The items (in their order) with a reference that matches ``code``."""
+        found = self.cache.get(code)
+        if found is None:
+            found = tuple(item for item in self.by_letter.get(code[:1], ()) if _matches(self.refs_of(item), code))
+            if len(self.cache) < self.max_cached:
+                self.cache[code] = found
+        return found
 
 
 def _phrases(words: Iterable[str]) -> re.Pattern:
@@ -194,13 +207,11 @@ class CodingRules:
                 self.demographic_edits.append(_DemographicEdit(_refs(entry["codes"]), entry["why"], sex=sex))
         self.sex_exceptions = {sex: _refs(demographics["sex"].get("exceptions", {}).get(sex, []))
                                for sex in ("female", "male")}
-        self._edit_cache: dict[str, tuple[_DemographicEdit, ...]] = {}
-        self._integral_cache: dict[str, tuple[_Pair, ...]] = {}
-        self._integral_by_letter = _by_letter(self.integral, lambda pair: pair.second)
+        self._integral_index = _RefIndex(self.integral, lambda pair: pair.second)
         for entry in demographics["age"]:
             self.demographic_edits.append(_DemographicEdit(
                 _refs(entry["codes"]), entry["why"], min_years=entry.get("min_years"), max_years=entry.get("max_years")))
-        self._edits_by_letter = _by_letter(self.demographic_edits, lambda edit: edit.refs)
+        self._edit_index = _RefIndex(self.demographic_edits, lambda edit: edit.refs)
 
     # ------------------------------------------------------------------ public
     def rules_for(self, setting: str) -> tuple[str, ...]:
@@ -210,26 +221,12 @@ class CodingRules:
         return self.settings[setting]
 
     def integral_rows_for(self, symptom: str) -> tuple[_Pair, ...]:
-        """The integral-symptom rows whose symptoms include ``symptom`` (cached)."""
-        found = self._integral_cache.get(symptom)
-        if found is None:
-            found = tuple(pair for pair in self._integral_by_letter.get(symptom[:1], ()) if _matches(pair.second, symptom))
-            if len(self._integral_cache) < 200_000:
-                self._integral_cache[symptom] = found
-        return found
-
-    def _edits_for(self, code: str) -> tuple[_DemographicEdit, ...]:
-        """The age and sex edits that concern ``code`` (cached: a chart checks a few hundred candidates)."""
-        found = self._edit_cache.get(code)
-        if found is None:
-            found = tuple(edit for edit in self._edits_by_letter.get(code[:1], ()) if _matches(edit.refs, code))
-            if len(self._edit_cache) < 200_000:
-                self._edit_cache[code] = found
-        return found
+        """The integral-symptom rows whose symptoms include ``symptom``."""
+        return self._integral_index.matching(symptom)
 
     def demographic_conflict(self, code: str, patient: Patient) -> str | None:
         """Why ``code`` does not fit the patient's sex or age (``None`` when it fits or they are unknown)."""
-        for edit in self._edits_for(code):
+        for edit in self._edit_index.matching(code):
             if edit.sex is not None and patient.sex is not None and patient.sex != edit.sex:
                 if _matches(self.sex_exceptions[edit.sex], code):
                     continue
