@@ -159,6 +159,9 @@ class CodingRules:
 
     def __init__(self, rules: dict[str, Any], integral: dict[str, Any], drugs_tsv: str, demographics: dict[str, Any]):
         self.settings: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in rules["settings"].items()}
+        unknown = sorted({name for names in self.settings.values() for name in names if not hasattr(_Run, name)})
+        if unknown:
+            raise ValueError(f"coding rules data: no rule named {', '.join(unknown)}")
         self.combinations = [
             _Combination(c["name"], tuple(_refs(group) for group in c["when"]), c["code"], _refs(c["drop"]), c["why"])
             for c in rules["combinations"]
@@ -169,6 +172,7 @@ class CodingRules:
                                   for p in unspecified["pairs"]]
         self.integral = [_Pair(_refs(r["diagnoses"]), _refs(r["symptoms"]), r["why"],
                                frozenset(r.get("skip_if_7th_character", ()))) for r in integral["rules"]]
+        self._integral_index = _RefIndex(self.integral, lambda pair: pair.second)
         self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"], min_share=c.get("min_share_of_threshold"),
                                  needs_affirmed=bool(c.get("needs_affirmed_mention", False)))
                            for c in rules["companions"]]
@@ -207,7 +211,6 @@ class CodingRules:
                 self.demographic_edits.append(_DemographicEdit(_refs(entry["codes"]), entry["why"], sex=sex))
         self.sex_exceptions = {sex: _refs(demographics["sex"].get("exceptions", {}).get(sex, []))
                                for sex in ("female", "male")}
-        self._integral_index = _RefIndex(self.integral, lambda pair: pair.second)
         for entry in demographics["age"]:
             self.demographic_edits.append(_DemographicEdit(
                 _refs(entry["codes"]), entry["why"], min_years=entry.get("min_years"), max_years=entry.get("max_years")))

@@ -273,3 +273,15 @@ def test_a_named_secondary_site_stays():
     out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
                                                     load_codeset())}
     assert selected(out) == {"C50.919", "C78.7"}
+
+
+def test_a_setting_naming_an_unknown_rule_is_refused():
+    import copy
+
+    from suggest.encoder.rules import CodingRules
+
+    data = copy.deepcopy(load_json("coding_rules.json"))
+    data["settings"]["outpatient"].append("intergral_symptom")
+    with pytest.raises(ValueError, match="intergral_symptom"):
+        CodingRules(data, load_json("integral_symptoms.json"), read_text("long_term_drugs.tsv"),
+                    load_json("demographic_edits.json"))
