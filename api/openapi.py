@@ -170,7 +170,15 @@ def build_spec() -> dict[str, Any]:
             "/v1/model": {"get": _op("The served model: name, version, release, threshold, card", tag="model")},
             "/v1/model/reload": {"post": _op(
                 "Load the current champion (or {\"model\": ref}) and swap it in without downtime", tag="model",
-                role="admin", extra={"requestBody": {"required": False, "content": _json("ReloadRequest")}})},
+                role="admin", extra={"requestBody": {"required": False, "content": _json("ReloadRequest")},
+                                     "description": "Admin only. `model` is `default`, a `models:/` URI, or a model "
+                                                    "folder inside the models folder; nothing else on the disk is read.",
+                                     "responses": {
+                                         "400": {"description": "A folder outside the models folder",
+                                                 "content": _json("Error")},
+                                         "404": {"description": "No such model", "content": _json("Error")},
+                                         "503": {"description": "The model could not be loaded; the previous one "
+                                                                "is still served", "content": _json("Error")}}})},
             "/healthz": {"get": _op("Liveness", tag="service", role=None)},
             "/readyz": {"get": _op("Readiness: model loaded and database reachable", tag="service", role=None)},
             "/metrics": {"get": _op("Prometheus metrics", tag="service", role=None)},

@@ -17,7 +17,7 @@ from flask import (
 )
 
 from api import metrics, store
-from api.errors import ApiError, Unavailable
+from api.errors import ApiError, NotFound, Unavailable
 from api.schemas import (
     AuditQuery,
     BatchSuggestRequest,
@@ -42,6 +42,7 @@ from api.web import (
     write_model_state,
 )
 from suggest.encoder.patient import Patient
+from suggest.errors import ModelNotFoundError
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -326,6 +327,27 @@ def model_info():
     return jsonify(served_model().describe())
 
 
+def _servable_model_ref(ref: str) -> str:
+    """A reload may name ``default``, a registry URI, or a model folder inside the models folder (by name or path):
+    a model file is a pickle, and loading one runs code, so no other place on the disk is read."""
+    from suggest.model.suggester import MODEL_FILE
+    from suggest.paths import models_dir
+
+    if ref == "default" or ref.startswith("models:/"):
+        return ref
+    root = models_dir().resolve()
+    given = Path(ref)
+    folder = (given if given.is_absolute() else root / given).resolve()
+    if folder.name == MODEL_FILE:
+        folder = folder.parent
+    if not folder.is_relative_to(root):
+        raise ApiError(f"only 'default', a models:/ URI or a model folder inside the models folder ({root}) can be "
+                       "loaded", field="model")
+    if not (folder / MODEL_FILE).is_file():
+        raise NotFound(f"no model in {folder.relative_to(root)} of the models folder", field="model")
+    return str(folder)
+
+
 @bp_v1.post("/model/reload")
 @requires("admin")
 def model_reload():
@@ -333,11 +355,13 @@ def model_reload():
 
     config = current_app.extensions["suggest_config"]
     ref = parse_body(ReloadRequest).model if request.get_data(cache=True).strip() else None
-    ref = ref or resolve_model_ref(config.model_ref)
+    ref = _servable_model_ref(ref) if ref else resolve_model_ref(config.model_ref)
     host = current_app.extensions["model_host"]
     old = host.served
     try:
         served = host.reload(ref)
+    except ModelNotFoundError as exc:
+        raise NotFound(f"{exc}; still serving the previous model", field="model") from None
     except Exception as exc:
         raise Unavailable(f"could not load model {ref!r} ({type(exc).__name__}); still serving the previous one",
                           field="model") from None

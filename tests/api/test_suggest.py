@@ -72,7 +72,8 @@ def test_check_a_saved_chart_by_id(client, coder):
     assert any(f["rule"] == "not_billable" and f["code"] == "E11" for f in body["findings"])
 
 
-def test_model_info_and_reload(client, coder, admin, small_model, tmp_path):
+def test_model_info_and_reload(client, coder, admin, small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
     info = client.get("/v1/model", headers=coder).get_json()
     assert info["threshold"] == small_model.threshold_
     assert info["card"]["name"] == small_model.card_.name
@@ -82,15 +83,47 @@ def test_model_info_and_reload(client, coder, admin, small_model, tmp_path):
     assert response.get_json()["model"]["ref"] == str(folder)
     assert client.post("/v1/suggest", json={"text": CHART_TEXT}, headers=coder).status_code == 200
     bad = client.post("/v1/model/reload", json={"model": str(tmp_path / "nope")}, headers=admin)
-    assert bad.status_code == 503 and bad.get_json()["field"] == "model"
+    assert bad.status_code == 404 and bad.get_json()["field"] == "model"
+    unknown = client.post("/v1/model/reload", json={"model": "models:/no-such-model@champion"}, headers=admin)
+    assert unknown.status_code == 404 and unknown.get_json()["field"] == "model"
+    by_name = client.post("/v1/model/reload", json={"model": "saved-model"}, headers=admin)
+    assert by_name.status_code == 200 and by_name.get_json()["model"]["ref"] == str(folder)
     # still serving the model that loaded
     assert client.get("/v1/model", headers=coder).get_json()["ref"] == str(folder)
 
 
-def test_a_reload_in_one_worker_reaches_the_others(tmp_path, small_model):
+class _RunsCode:
+    """A pickle that, when loaded, writes a file: what an attacker would put in a model file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_reload_never_reads_a_model_outside_the_models_folder(client, admin, small_model, tmp_path, monkeypatch):
+    import joblib
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(models))
+    planted = tmp_path / "elsewhere"
+    small_model.save(planted)  # a valid card beside it
+    marker = tmp_path / "code-ran"
+    joblib.dump(_RunsCode(marker), planted / "model.joblib")
+    (models / "link").symlink_to(planted, target_is_directory=True)
+    for ref in (str(planted), str(planted / "model.joblib"), "../elsewhere", "link", str(models / ".." / "elsewhere")):
+        response = client.post("/v1/model/reload", json={"model": ref}, headers=admin)
+        assert response.status_code == 400 and response.get_json()["field"] == "model", ref
+    assert not marker.exists()
+
+
+def test_a_reload_in_one_worker_reaches_the_others(tmp_path, small_model, monkeypatch):
     """Workers share the database: a reload in one is picked up by the others at their next poll."""
     import time
 
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
     from api_support import bearer, make_app, new_token
 
     first = make_app(tmp_path, small_model, model_poll_seconds=0.0)
