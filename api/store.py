@@ -98,9 +98,11 @@ def create_chart(session: Session, body: ChartCreate, who: Principal) -> ChartRo
     return row
 
 
-def get_chart(session: Session, chart_id: int, include_deleted: bool = False) -> ChartRow:
+def get_chart(session: Session, chart_id: int) -> ChartRow:
+    """The chart, for every route that returns or changes its content: a soft-deleted chart is a 404 to every role
+    (only the audit log keeps a trace of it)."""
     row = session.get(ChartRow, chart_id)
-    if row is None or (row.deleted_at is not None and not include_deleted):
+    if row is None or row.deleted_at is not None:
         raise NotFound(f"no chart {chart_id}")
     return row
 
@@ -180,7 +182,8 @@ def delete_chart(session: Session, chart_id: int, who: Principal) -> ChartRow:
 
 
 def history(session: Session, chart_id: int) -> list[dict[str, Any]]:
-    get_chart(session, chart_id, include_deleted=True)
+    """Every version of a chart; a deleted chart has none to show (the one access rule: ``get_chart``)."""
+    get_chart(session, chart_id)
     rows = session.scalars(select(ChartHistory).where(ChartHistory.chart_id == chart_id).order_by(ChartHistory.id))
     return [{"version": h.version, "action": h.action, "changed_at": _iso(h.changed_at), "changed_by": h.changed_by,
              "changes": h.changes} for h in rows]

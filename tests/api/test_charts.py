@@ -59,10 +59,33 @@ def test_delete_is_soft_and_recorded(client, coder, admin):
     assert client.delete(f"/v1/charts/{chart['id']}", headers=admin).get_json() == {"id": chart["id"], "deleted": True}
     assert client.get(f"/v1/charts/{chart['id']}", headers=coder).status_code == 404
     assert client.get("/v1/charts?patient_id=P1", headers=coder).get_json()["total"] == 0
-    history = client.get(f"/v1/charts/{chart['id']}/history", headers=coder).get_json()["history"]
-    assert history[-1]["action"] == "deleted" and history[-1]["changed_by"] == "ada"
     audit = client.get(f"/v1/audit?chart_id={chart['id']}", headers=admin).get_json()["items"]
     assert ("ada", "delete") in [(a["user"], a["action"]) for a in audit]
+
+
+def test_a_deleted_chart_is_gone_from_every_route_that_returns_its_content(client, coder, admin):
+    chart = _create(client, coder, patient_id="GONE")
+    client.post(f"/v1/charts/{chart['id']}/feedback", json={"items": [{"code": "E11.9", "action": "accepted"}]},
+                headers=coder)
+    assert client.delete(f"/v1/charts/{chart['id']}", headers=admin).status_code == 200
+    cid = chart["id"]
+    for headers in (coder, admin):
+        for method, path, body in [
+            ("get", f"/v1/charts/{cid}", None),
+            ("get", f"/v1/charts/{cid}/history", None),
+            ("patch", f"/v1/charts/{cid}", {"codes": ["I10"]}),
+            ("delete", f"/v1/charts/{cid}", None),
+            ("post", f"/v1/charts/{cid}/feedback", {"items": [{"code": "I10", "action": "added"}]}),
+            ("post", "/v1/charts/check", {"chart_id": cid}),
+        ]:
+            response = getattr(client, method)(path, json=body, headers=headers)
+            expected = 403 if method == "delete" and headers is coder else 404
+            assert response.status_code == expected, (method, path, response.status_code)
+            assert "Type 2 diabetes" not in response.get_data(as_text=True)
+        listed = client.get("/v1/charts?patient_id=GONE", headers=headers).get_json()
+        assert listed["total"] == 0 and listed["items"] == []
+    export = client.get("/v1/feedback/export", headers=admin).get_data(as_text=True)
+    assert '"GONE"' not in export
 
 
 def test_search_by_code_patient_date_and_text(client, coder):

@@ -59,6 +59,7 @@ def test_chart_store_scenarios_on_postgres(pg_app, headers, scenario):
 def test_delete_feedback_export_and_audit_on_postgres(pg_app, headers, tmp_path):
     client = pg_app.test_client()
     test_charts.test_delete_is_soft_and_recorded(client, *headers)
+    test_charts.test_a_deleted_chart_is_gone_from_every_route_that_returns_its_content(client, *headers)
     test_charts.test_feedback_updates_codes_and_export_round_trips(client, *headers, tmp_path)
 
 
