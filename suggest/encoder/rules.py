@@ -199,6 +199,14 @@ class CodingRules:
         self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
         self.short_course = _phrases(drug_rules["short_course_cues"])
         self.not_the_drug = _phrases(drug_rules["not_the_drug"])
+        self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
+        self.short_course_by_code = {code: _phrases(cues)
+                                     for code, cues in drug_rules.get("short_course_cues_by_code", {}).items()}
+        self.tobacco = rules["tobacco"]
+        self.tobacco_current = _phrases(self.tobacco["current_cues"])
+        self.tobacco_former = _phrases(self.tobacco["former_cues"])
+        self.tobacco_counseling = _phrases(self.tobacco["counseling_cues"])
+        self.tobacco_cigarettes = _phrases(self.tobacco["cigarette_cues"])
         self.drugs: dict[str, _Drug] = {}
         for line in drugs_tsv.splitlines()[1:]:
             if line.strip() and not line.startswith("#"):
@@ -444,12 +452,50 @@ class _Run:
             line = text[line_start: line_end if line_end >= 0 else len(text)]
             if self.r.short_course.search(line):
                 continue
+            needs = self.r.long_term_cues.get(drug.code)
+            if needs is not None and not needs.search(line):
+                continue
+            short = self.r.short_course_by_code.get(drug.code)
+            if short is not None and short.search(line):
+                continue
             found.setdefault(drug.code, []).append((m.start(), m.end(), drug))
         for code, hits in found.items():
             drug = hits[0][2]
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
+
+    def _affirmed_hits(self, pattern: re.Pattern, inside: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+        """Spans of ``pattern`` in the chart that are affirmed (not negated, hypothetical or a relative's) and not
+        inside one of the ``inside`` spans."""
+        hits = []
+        for m in pattern.finditer(self.chart.text):
+            if any(s <= m.start() < e for s, e in inside):
+                continue
+            if self.chart.assert_span is not None:
+                section, flags = self.chart.assert_span(m.start(), m.end())
+                if section == "family_history" or flags.get("negated") or flags.get("family") or flags.get("hypothetical"):
+                    continue
+            hits.append(m.span())
+        return hits
+
+    def tobacco(self) -> None:
+        rules = self.r.tobacco
+        former = self._affirmed_hits(self.r.tobacco_former)
+        current = self._affirmed_hits(self.r.tobacco_current, inside=former)
+        if not current or former:
+            return
+        product = rules["current_code"] if self.r.tobacco_cigarettes.search(self.chart.text) else rules["current_unstated_code"]
+        other = self.by_code.get(rules["current_unstated_code"] if product == rules["current_code"] else rules["current_code"])
+        if other is not None and other.selected:
+            self.drop(other, "tobacco", rules["why_current"])
+        code = self.select(product, self.threshold, "tobacco", rules["why_current"], current[:3])
+        history = self.by_code.get(rules["former_code"])
+        if code is not None and history is not None and history.selected:
+            self.drop(history, "tobacco", rules["why_current"])
+        counseling = self._affirmed_hits(self.r.tobacco_counseling)
+        if counseling:
+            self.select(rules["counseling_code"], self.threshold, "tobacco", rules["why_counseling"], counseling[:3])
 
     def vaccination(self) -> None:
         for code in self.r.vaccine_codes:

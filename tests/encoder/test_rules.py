@@ -23,9 +23,19 @@ def run(codes: dict[str, float], text: str = "", setting: str = "outpatient", pa
     """The rules over candidates {code: confidence}; returns {code: RuledCode}."""
     assertions = assertions or {}
     ruled = [RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])) for code, p in codes.items()]
-    facts = ChartFacts(text, patient or Patient())
+    facts = ChartFacts(text, patient or Patient(), _assertion_of(text) if text else None)
     out = default_rules().apply(ruled, facts, setting, THRESHOLD, codeset or load_codeset())
     return {c.code: c for c in out}
+
+
+def _assertion_of(text: str):
+    """Section and ConText flags of character spans of ``text``, from the real clinical pipeline."""
+    import functools
+
+    from suggest.model.analysis import assert_char_span
+    from suggest.pipeline import get_nlp, process
+
+    return functools.partial(assert_char_span, next(process(get_nlp(), [text])))
 
 
 def selected(result) -> set[str]:
@@ -285,3 +295,26 @@ def test_a_setting_naming_an_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="intergral_symptom"):
         CodingRules(data, load_json("integral_symptoms.json"), read_text("long_term_drugs.tsv"),
                     load_json("demographic_edits.json"))
+
+
+def test_a_current_smoker_gets_the_dependence_code_and_counseling():
+    out = run({"Z87.891": 0.7}, text="Social history: she smokes a pack a day. Counseled on smoking cessation today.")
+    assert {"F17.210", "Z71.6"} <= selected(out) and "Z87.891" not in selected(out)
+    assert ("tobacco", "dropped") in rules_of(out, "Z87.891")
+    unstated = run({}, text="SOCIAL HISTORY\nCurrent smoker since his teens.")
+    assert selected(unstated) == {"F17.200"}
+
+
+@pytest.mark.parametrize("text", [
+    "Former smoker, quit smoking years ago.",
+    "He denies smoking or living with anyone who smokes.",
+    "Father smokes cigarettes.",
+])
+def test_no_current_tobacco_code_for_former_or_denied_smoking(text):
+    assert not {"F17.210", "F17.200"} & selected(run({}, text=text))
+
+
+def test_systemic_steroids_need_long_term_use():
+    assert "Z79.52" in selected(run({}, text="Medications: prednisone 5 mg daily for polymyalgia."))
+    assert "Z79.52" not in selected(run({}, text="Medications: prednisone 40 mg."))
+    assert "Z79.52" not in selected(run({}, text="Plan: methylprednisolone injection daily x1 into the sheath."))
