@@ -176,6 +176,8 @@ class CodingRules:
         self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"], min_share=c.get("min_share_of_threshold"),
                                  needs_affirmed=bool(c.get("needs_affirmed_mention", False)))
                            for c in rules["companions"]]
+        self.history_pairs = [_Pair(_refs(p["history"]), _refs(p["current"]), p["why"])
+                              for p in rules["history_beside_current"]["pairs"]]
         self.companion_share = float(rules["companion_min_share_of_threshold"])
         self.dropped_share = float(rules["dropped_confidence_share_of_threshold"])
         self.vaccination = rules["vaccination"]
@@ -409,6 +411,16 @@ class _Run:
                         self.drop(c, "unspecified_with_specific",
                                   f"An unspecified code beside a more specific code of the same condition ({better[0].code}): "
                                   "only the specific one (I.A.9)")
+
+    def history_beside_current(self) -> None:
+        chosen = self.selected()
+        for pair in self.r.history_pairs:
+            current = [c for c in chosen if c.selected and _matches(pair.second, c.code)]
+            if not current:
+                continue
+            for c in chosen:
+                if c.selected and _matches(pair.first, c.code):
+                    self.drop(c, "history_beside_current", f"{pair.why} ({current[0].code})")
 
     def excludes1(self) -> None:
         chosen = self.selected()

@@ -318,3 +318,10 @@ def test_systemic_steroids_need_long_term_use():
     assert "Z79.52" in selected(run({}, text="Medications: prednisone 5 mg daily for polymyalgia."))
     assert "Z79.52" not in selected(run({}, text="Medications: prednisone 40 mg."))
     assert "Z79.52" not in selected(run({}, text="Plan: methylprednisolone injection daily x1 into the sheath."))
+
+
+def test_a_history_code_goes_when_the_condition_is_current():
+    out = run({"N20.0": 0.8, "Z87.442": 0.9})
+    assert selected(out) == {"N20.0"}
+    assert ("history_beside_current", "dropped") in rules_of(out, "Z87.442")
+    assert selected(run({"Z87.442": 0.9, "I10": 0.8})) == {"Z87.442", "I10"}
