@@ -208,7 +208,9 @@ class CodingRules:
         self.tobacco_current = _phrases(self.tobacco["current_cues"])
         self.tobacco_former = _phrases(self.tobacco["former_cues"])
         self.tobacco_counseling = _phrases(self.tobacco["counseling_cues"])
+        self.tobacco_quantity = _phrases(self.tobacco["quantity_cues"])
         self.tobacco_cigarettes = _phrases(self.tobacco["cigarette_cues"])
+        self.tobacco_dependence = _refs(self.tobacco["dependence_codes"])
         self.drugs: dict[str, _Drug] = {}
         for line in drugs_tsv.splitlines()[1:]:
             if line.strip() and not line.startswith("#"):
@@ -495,7 +497,17 @@ class _Run:
         rules = self.r.tobacco
         former = self._affirmed_hits(self.r.tobacco_former)
         current = self._affirmed_hits(self.r.tobacco_current, inside=former)
-        if not current or former:
+        if not current and not former:
+            current = self._affirmed_hits(self.r.tobacco_quantity, inside=former)
+        if former and not current:  # a former smoker: the history code, not dependence
+            dependence = [c for c in self.selected() if _matches(self.r.tobacco_dependence, c.code)]
+            for c in dependence:
+                self.drop(c, "tobacco", rules["why_former"])
+            if dependence:
+                self.select(rules["former_code"], max(c.confidence for c in dependence), "tobacco", rules["why_former"],
+                            former[:3])
+            return
+        if not current:
             return
         product = rules["current_code"] if self.r.tobacco_cigarettes.search(self.chart.text) else rules["current_unstated_code"]
         other = self.by_code.get(rules["current_unstated_code"] if product == rules["current_code"] else rules["current_code"])

@@ -325,3 +325,8 @@ def test_a_history_code_goes_when_the_condition_is_current():
     assert selected(out) == {"N20.0"}
     assert ("history_beside_current", "dropped") in rules_of(out, "Z87.442")
     assert selected(run({"Z87.442": 0.9, "I10": 0.8})) == {"Z87.442", "I10"}
+
+
+def test_a_former_smoker_keeps_the_history_code():
+    out = run({"F17.210": 0.8}, text="He is a former smoker; he smoked 2 packs a day and stopped smoking 4 years ago.")
+    assert "Z87.891" in selected(out) and "F17.210" not in selected(out)
