@@ -190,6 +190,9 @@ class CodingRules:
         self.plain_excluded = _refs(plain["excluded_codes"])
         self.plain_why: str = plain["why"]
         self.plain_not_alone = frozenset(w.lower() for w in plain["not_alone"])
+        self.findings = rules["findings_only"]
+        self.findings_sections = frozenset(self.findings["sections"])
+        self.findings_kept = _refs(self.findings["kept_codes"])
         neoplasm = rules["neoplasm_sites"]
         self.primary = _refs(neoplasm["primary"])
         self.secondary = _refs(neoplasm["secondary"])
@@ -366,6 +369,14 @@ class _Run:
         if dropped_secondary and not any(o.selected and _matches(self.r.secondary, o.code) for o in self.codes):
             self.select(self.r.secondary_unspecified, self.threshold, "neoplasm_sites",
                         self.r.neoplasm["why_unspecified"], primaries[0].spans)
+
+    def findings_only(self) -> None:
+        rule = self.r.findings
+        for c in self.selected():
+            affirmed = [section for section, flags in zip(c.sections, c.assertions) if not any(flags.values())]
+            if affirmed and all(section in self.r.findings_sections for section in affirmed) \
+                    and not _matches(self.r.findings_kept, c.code):
+                self.drop(c, "findings_only", rule["why"])
 
     def uncertain(self) -> None:
         for c in self.selected():

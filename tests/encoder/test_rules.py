@@ -330,3 +330,13 @@ def test_a_history_code_goes_when_the_condition_is_current():
 def test_a_former_smoker_keeps_the_history_code():
     out = run({"F17.210": 0.8}, text="He is a former smoker; he smoked 2 packs a day and stopped smoking 4 years ago.")
     assert "Z87.891" in selected(out) and "F17.210" not in selected(out)
+
+
+def test_a_diagnosis_seen_only_in_the_results_is_not_coded():
+    ruled = [RuledCode("E78.00", 0.8, True, [(5, 20)], [dict(AFFIRMED)], sections=["results"], coverages=[1.0]),
+             RuledCode("R73.09", 0.6, True, [(30, 40)], [dict(AFFIRMED)], sections=["results"], coverages=[1.0]),
+             RuledCode("I10", 0.7, True, [(50, 62)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts("", Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert selected(out) == {"R73.09", "I10"}  # findings keep their R codes
+    assert ("findings_only", "dropped") in rules_of(out, "E78.00")
