@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXT = 200_000
 """Longest chart text accepted, in characters (the 1 MB body limit applies first)."""
+MAX_ID = 2**31 - 1
+"""Largest chart id (PostgreSQL's integer; SQLite's is wider): a larger one names no chart."""
+MAX_PAGE = 1_000_000
+"""Largest page number of a listing."""
 
 
 class _Body(BaseModel):
@@ -93,7 +97,7 @@ class CheckRequest(_Body):
     text: str | None = Field(None, max_length=MAX_TEXT)
     codes: list[str] = Field(default_factory=list, max_length=200)
     document_type: str | None = Field(None, max_length=64)
-    chart_id: int | None = Field(None, ge=1)
+    chart_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ReloadRequest(_Body):
@@ -107,7 +111,7 @@ class ChartQuery(_Body):
     from_: dt.date | None = Field(None, alias="from")
     to: dt.date | None = None
     q: str | None = Field(None, max_length=200)
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=200)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -118,7 +122,7 @@ class CodeSearchQuery(_Body):
 
 
 class AuditQuery(_Body):
-    chart_id: int | None = Field(None, ge=1)
+    chart_id: int | None = Field(None, ge=1, le=MAX_ID)
     user: str | None = Field(None, max_length=120)
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(50, ge=1, le=500)

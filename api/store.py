@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, utcnow
 from api.errors import ApiError, Conflict, NotFound
-from api.schemas import ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
+from api.schemas import MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "document_date", "specialty", "document_type")
@@ -100,7 +100,9 @@ def create_chart(session: Session, body: ChartCreate, who: Principal) -> ChartRo
 
 def get_chart(session: Session, chart_id: int) -> ChartRow:
     """The chart, for every route that returns or changes its content: a soft-deleted chart is a 404 to every role
-    (only the audit log keeps a trace of it)."""
+    (only the audit log keeps a trace of it). An id no id column can hold names no chart: 404 before any query."""
+    if not 1 <= chart_id <= MAX_ID:
+        raise NotFound(f"no chart {chart_id}")
     row = session.get(ChartRow, chart_id)
     if row is None or row.deleted_at is not None:
         raise NotFound(f"no chart {chart_id}")

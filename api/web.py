@@ -4,6 +4,7 @@ served model and the shared model state."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -35,13 +36,69 @@ def parse_body(model: type[BaseModel]) -> Any:
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ApiError("request body must be a JSON object", field="body")
+    if _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(f"malformed JSON: {type(exc).__name__}", field="body") from None
     if not isinstance(data, dict):
         raise ApiError("request body must be a JSON object", field="body")
+    where = _nul_in(data)
+    if where is not None:
+        raise ApiError(f"{where or 'body'}: NUL characters are not accepted", field=where or "body")
     return validate(model, data)
+
+
+#: Deepest JSON nesting a body may have (the API's own bodies need 4); deeper ones are refused before parsing.
+MAX_JSON_DEPTH = 32
+_BRACKETS = re.compile(rb'[\[\]{}"\\]')
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings left out (a scan, no recursion)."""
+    depth = deepest = 0
+    in_string = False
+    escaped_at = -1  # the position of the character a backslash escapes
+    for m in _BRACKETS.finditer(raw):
+        ch = m.group()
+        if in_string:
+            if m.start() == escaped_at:
+                continue
+            if ch == b"\\":
+                escaped_at = m.end()
+            elif ch == b'"':
+                in_string = False
+            continue
+        if ch == b'"':
+            in_string = True
+        elif ch in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def _nul_in(value: Any, where: str = "") -> str | None:
+    """The path of the first string (or key) holding a NUL character, else None: both databases are spared it
+    (PostgreSQL refuses it, SQLite would store it)."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if "\x00" in key:
+                return path
+            found = _nul_in(item, path)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_in(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def parse_query(model: type[BaseModel]) -> Any:

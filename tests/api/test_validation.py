@@ -69,3 +69,57 @@ def test_missing_chart_is_404_json(client, coder):
     response = client.get("/v1/charts/999999", headers=coder)
     assert response.status_code == 404 and "999999" in response.get_json()["error"]
     assert client.patch("/v1/charts/999999", json={"codes": []}, headers=coder).status_code == 404
+
+
+JSON_BODY_ENDPOINTS = [
+    ("post", "/v1/suggest"), ("post", "/v1/suggest/batch"), ("post", "/v1/charts"), ("post", "/v1/charts/check"),
+    ("patch", "/v1/charts/1"), ("post", "/v1/charts/1/feedback"), ("post", "/v1/model/reload"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_BODY_ENDPOINTS)
+def test_deeply_nested_json_is_a_400_before_parsing(client, admin, method, path):
+    raw = '{"text": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = getattr(client, method)(path, data=raw, content_type="application/json", headers=admin)
+    assert response.status_code == 400, response.get_data(as_text=True)[:200]
+    assert response.get_json()["field"] == "body"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, coder):
+    text = "Assessment: " + "[" * 200 + " asthma " + "}" * 200
+    assert client.post("/v1/suggest", json={"text": text}, headers=coder).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/suggest", {"text": "asthma\u0000"}, "text"),
+    ("/v1/charts", {"patient_id": "P1", "text": "Asthma.", "codes": ["J45.909\u0000"]}, "codes[0]"),
+    ("/v1/suggest/batch", {"charts": [{"text": "ok"}, {"text": "a\u0000b"}]}, "charts[1].text"),
+])
+def test_nul_characters_are_refused_naming_the_field(client, coder, path, body, field):
+    response = client.post(path, json=body, headers=coder)
+    assert response.status_code == 400 and response.get_json()["field"] == field
+
+
+@pytest.mark.parametrize("chart_id", [0, 2**31, 2**63, 2**64 + 5])
+def test_chart_ids_no_column_can_hold_are_404(client, coder, admin, chart_id):
+    for method, path, body in [("get", f"/v1/charts/{chart_id}", None), ("get", f"/v1/charts/{chart_id}/history", None),
+                               ("patch", f"/v1/charts/{chart_id}", {"codes": []}),
+                               ("post", f"/v1/charts/{chart_id}/feedback", {"items": [{"code": "I10", "action": "added"}]})]:
+        response = getattr(client, method)(path, json=body, headers=coder)
+        assert response.status_code == 404 and response.is_json, (method, path)
+    assert client.delete(f"/v1/charts/{chart_id}", headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/v1/charts?page=9223372036854775808", "page"),
+    ("/v1/audit?chart_id=9223372036854775808", "chart_id"),
+    ("/v1/audit?page=99999999999999999999", "page"),
+])
+def test_huge_numbers_in_queries_are_a_400(client, admin, path, field):
+    response = client.get(path, headers=admin)
+    assert response.status_code == 400 and response.get_json()["field"] == field
+
+
+def test_huge_chart_id_in_a_check_is_a_400(client, coder):
+    response = client.post("/v1/charts/check", json={"chart_id": 2**63}, headers=coder)
+    assert response.status_code == 400 and response.get_json()["field"] == "chart_id"
