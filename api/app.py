@@ -22,7 +22,7 @@ from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
 from api.modelhost import ModelHost, ServedModel, load_model, resolve_model_ref
 from api.routes import bp_service, bp_v1
-from api.web import read_model_state
+from api.web import log_safe, read_model_state
 
 log = logging.getLogger("api")
 
@@ -133,7 +133,7 @@ def _register_hooks(app: Flask) -> None:
             )
         who = g.get("principal")
         # Path only: query strings (e.g. ?q=) and bodies may hold patient data.
-        log.info("%s %s %s %.1fms user=%s", request.method, request.path, response.status_code, elapsed * 1000,
+        log.info("%s %s %s %.1fms user=%s", request.method, log_safe(request.path), response.status_code, elapsed * 1000,
                  who.user if who else "-")
         return response
 
@@ -195,6 +195,8 @@ def _register_errors(app: Flask) -> None:
         if status == 413:
             body["field"] = "body"
         response = _error_response(status, body)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         if status == 429:
             retry = getattr(exc, "retry_after", None) or 1
             response.headers["Retry-After"] = str(retry)
@@ -203,7 +205,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Type only: exception messages can quote request data.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, log_safe(request.path))
         return _error_response(500, {"error": "internal error"})
 
 

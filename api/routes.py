@@ -282,10 +282,13 @@ def chart_feedback(chart_id: int):
 @bp_v1.get("/feedback/export")
 @requires("admin")
 def feedback_export():
-    only = request.args.get("only_feedback", "false").lower() in ("1", "true", "yes")
     unknown = set(request.args) - {"only_feedback"}
     if unknown:
         raise ApiError("unknown parameter", field=sorted(unknown)[0])
+    flag = request.args.get("only_feedback", "false").lower()
+    if flag not in ("1", "true", "yes", "0", "false", "no"):
+        raise ApiError("only_feedback: expected true or false", field="only_feedback")
+    only = flag in ("1", "true", "yes")
     sessions = current_app.extensions["db_sessions"]
     who = principal()
     with sessions() as session, session.begin():

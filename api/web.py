@@ -186,3 +186,13 @@ def check_database(app: Flask) -> bool:
         return True
     except Exception:
         return False
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def log_safe(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so that a request path holding ``%0A`` cannot
+    forge a log line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+

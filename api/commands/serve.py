@@ -18,6 +18,21 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 """Access log lines carry the path only: no query string (``?q=``, ``?token=``), no referrer, never a body."""
 
 
+def _safe_access_logger():
+    """gunicorn's logger with the request path's control characters escaped (``%0A`` cannot forge a line)."""
+    from gunicorn.glogging import Logger
+
+    from api.web import log_safe
+
+    class SafeAccessLogger(Logger):
+        def atoms(self, resp, req, environ, request_time):
+            atoms = super().atoms(resp, req, environ, request_time)
+            atoms["U"] = log_safe(str(atoms.get("U") or ""))
+            return atoms
+
+    return SafeAccessLogger
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "serve",
@@ -104,6 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
         "keepalive": 5,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": _safe_access_logger(),
         "errorlog": "-",
         "loglevel": "info",
         "post_fork": post_fork,

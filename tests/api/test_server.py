@@ -101,8 +101,13 @@ def test_serve_prints_a_sign_in_link_and_keeps_chart_text_out_of_logs(served):
     assert healthz >= 6
     assert "suggest_model_seconds_bucket" in text
 
+    # a path with an encoded line break cannot forge a log line
+    assert _call("GET", f"{base}/v1/charts/1%0A127.0.0.1%20FORGED%20200", token)[0] == 404
+
     time.sleep(0.5)
     logged = log_path.read_text()
+    assert not any(line.startswith("127.0.0.1 FORGED") for line in logged.splitlines())
+    assert "\\n127.0.0.1 FORGED" in logged
     assert '"POST /v1/charts" 201' in logged  # the access log has the path ...
     assert "Vandersloot" not in logged and "zyxomatosis" not in logged  # ... never the text or the query
     assert logged.count(token) == 1  # only in the sign-in link printed at start

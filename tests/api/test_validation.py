@@ -123,3 +123,15 @@ def test_huge_numbers_in_queries_are_a_400(client, admin, path, field):
 def test_huge_chart_id_in_a_check_is_a_400(client, coder):
     response = client.post("/v1/charts/check", json={"chart_id": 2**63}, headers=coder)
     assert response.status_code == 400 and response.get_json()["field"] == "chart_id"
+
+
+def test_method_not_allowed_says_which_are(client, coder):
+    response = client.put("/v1/suggest", json={"text": "x"}, headers=coder)
+    assert response.status_code == 405 and response.is_json
+    assert "POST" in response.headers["Allow"]
+
+
+def test_a_flag_that_is_neither_true_nor_false_is_a_400(client, admin):
+    response = client.get("/v1/feedback/export?only_feedback=maybe", headers=admin)
+    assert response.status_code == 400 and response.get_json()["field"] == "only_feedback"
+    assert client.get("/v1/feedback/export?only_feedback=false", headers=admin).status_code == 200
