@@ -209,6 +209,12 @@ def _register_errors(app: Flask) -> None:
         return _error_response(500, {"error": "internal error"})
 
 
+def has_active_token(app: Flask) -> bool:
+    """Whether the store holds any token that is not revoked."""
+    with app.extensions["db_sessions"]() as session:
+        return count_active_tokens(session) > 0
+
+
 def ensure_admin_token(app: Flask, user: str = "admin") -> str | None:
     """Create an admin token when the store has no active token; returns it (shown once) or None."""
     with app.extensions["db_sessions"]() as session, session.begin():

@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gunicorn.app.base import BaseApplication
 
-    from api.app import create_app, ensure_admin_token
+    from api.app import create_app, ensure_admin_token, has_active_token
     from api.config import ApiConfig
 
     config = ApiConfig.from_env(model_ref=args.model, public_url=f"http://{args.host}:{args.port}")
@@ -95,10 +95,15 @@ def _serve(args: argparse.Namespace) -> int:
     database = _safe_url(config.database_url)
     print(f"suggest serve: model {served.name} {served.version} ({served.ref}); database {database}",
           file=sys.stderr, flush=True)
-    token = ensure_admin_token(app)
-    if token:
-        print("suggest serve: created the first admin token. Sign in with:", file=sys.stderr)
-        print(f"    {_sign_in_url(args.host, args.port, token)}", file=sys.stderr, flush=True)
+    # The first admin token is shown once, on a terminal only: a log file must never hold a credential.
+    if sys.stderr.isatty():
+        token = ensure_admin_token(app)
+        if token:
+            print("suggest serve: created the first admin token. Sign in with:", file=sys.stderr)
+            print(f"    {_sign_in_url(args.host, args.port, token)}", file=sys.stderr, flush=True)
+    elif not has_active_token(app):
+        print("suggest serve: no access token yet; create the first one with "
+              "'suggest tokens create --role admin' (same DATABASE_URL)", file=sys.stderr, flush=True)
 
     def post_fork(_server, _worker):
         app.extensions["db_engine"].dispose(close=False)  # never share the master's connections
