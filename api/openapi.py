@@ -91,6 +91,7 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
         op["responses"]["400"] = {"description": "Malformed JSON, wrong type or missing field",
                                   "content": _json("Error")}
         op["responses"]["413"] = {"description": "Body over 1 MB", "content": _json("Error")}
+        op["responses"]["415"] = {"description": "The body is not sent as application/json", "content": _json("Error")}
     if role:
         op["responses"]["401"] = {"description": "Missing, unknown or revoked token", "content": _json("Error")}
         op["responses"]["429"] = {"description": "Rate limit exceeded", "content": _json("Error")}

@@ -36,6 +36,9 @@ def parse_body(model: type[BaseModel]) -> Any:
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ApiError("request body must be a JSON object", field="body")
+    if request.mimetype not in JSON_TYPES:
+        raise ApiError(f"Content-Type must be application/json, not {request.mimetype or 'missing'}",
+                       field="Content-Type", status=415)
     if _nesting_depth(raw) > MAX_JSON_DEPTH:
         raise ApiError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
     try:
@@ -50,6 +53,8 @@ def parse_body(model: type[BaseModel]) -> Any:
     return validate(model, data)
 
 
+#: Media types of the JSON bodies the API reads.
+JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 #: Deepest JSON nesting a body may have (the API's own bodies need 4); deeper ones are refused before parsing.
 MAX_JSON_DEPTH = 32
 _BRACKETS = re.compile(rb'[\[\]{}"\\]')

@@ -135,3 +135,15 @@ def test_a_flag_that_is_neither_true_nor_false_is_a_400(client, admin):
     response = client.get("/v1/feedback/export?only_feedback=maybe", headers=admin)
     assert response.status_code == 400 and response.get_json()["field"] == "only_feedback"
     assert client.get("/v1/feedback/export?only_feedback=false", headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_json_body_needs_a_json_content_type(client, coder, content_type):
+    headers = dict(coder)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/v1/suggest", data='{"text": "asthma"}', headers=headers)
+    assert response.status_code == 415 and response.get_json()["field"] == "Content-Type"
+    ok = client.post("/v1/suggest", data='{"text": "asthma"}',
+                     headers={**coder, "Content-Type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200
