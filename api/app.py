@@ -7,13 +7,14 @@ authentication, rate limiting and metrics.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api import metrics
 from api.auth import authenticate, count_active_tokens, create_token
@@ -100,12 +101,32 @@ def _init_limiter(app: Flask, config: ApiConfig) -> None:
     app.extensions["suggest_limiter"] = limiter
 
 
+def _bound_chunked_body(app: Flask) -> None:
+    """A body sent without a length (chunked) is read here, at most the size limit plus one byte: over the limit
+    it is a 413, under it the request goes on with the body and its length (werkzeug would cut it at the limit
+    and pass the truncated body on)."""
+    environ = request.environ
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    if not limit or request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.pop("wsgi.input_terminated", None)
+
+
 def _register_hooks(app: Flask) -> None:
     sessions = app.extensions["db_sessions"]
 
     @app.before_request
     def _start():
         g.t0 = time.perf_counter()
+        _bound_chunked_body(app)
         token = _bearer()
         g.principal = None
         if token:

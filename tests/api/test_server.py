@@ -103,6 +103,16 @@ def test_serve_keeps_credentials_and_chart_text_out_of_logs(served):
     assert healthz >= 6
     assert "suggest_model_seconds_bucket" in text
 
+    # a chunked body over the limit is refused, not cut at the limit and accepted
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    chunks = [b'{"patient_id": "P-2", "codes": [], "text": "'] + [b"a" * 500_000] * 6 + [b'"}']
+    connection.request("POST", "/v1/charts", body=iter(chunks), encode_chunked=True,
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 413, response.status
+    connection.close()
+
     # a path with an encoded line break cannot forge a log line
     assert _call("GET", f"{base}/v1/charts/1%0A127.0.0.1%20FORGED%20200", token)[0] == 404
 

@@ -147,3 +147,17 @@ def test_a_json_body_needs_a_json_content_type(client, coder, content_type):
     ok = client.post("/v1/suggest", data='{"text": "asthma"}',
                      headers={**coder, "Content-Type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_one_under_it_is_read_whole(client, coder):
+    import io
+
+    chunked = {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
+    big = b'{"text": "' + b"a" * 3_000_000 + b'"}'
+    response = client.post("/v1/suggest", input_stream=io.BytesIO(big), headers={**coder, **chunked},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413 and response.get_json()["field"] == "body"
+    small = b'{"text": "Assessment: asthma."}'
+    response = client.post("/v1/suggest", input_stream=io.BytesIO(small), headers={**coder, **chunked},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 200
