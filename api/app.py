@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from api import metrics
 from api.auth import authenticate, count_active_tokens, create_token
+from api.lockout import FailedAuthLockout
 from api.config import ApiConfig
 from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
@@ -66,6 +67,11 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     app.extensions["model_poll"] = {"next": 0.0, "lock": threading.Lock()}
     metrics.MODEL_INFO.labels(served.name, served.version).set(1)
 
+    if config.trusted_proxies > 0:  # behind the reverse proxy: the client's address, not the proxy's
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
+    app.extensions["auth_lockout"] = FailedAuthLockout(config.auth_failures_per_minute, 60.0)
     _init_limiter(app, config)
     _register_hooks(app)
     _register_errors(app)
@@ -130,10 +136,17 @@ def _register_hooks(app: Flask) -> None:
         token = _bearer()
         g.principal = None
         if token:
+            lockout = app.extensions["auth_lockout"]
+            address = request.remote_addr or "?"
+            wait = lockout.retry_after(address)
+            if wait is not None:
+                raise TooManyRequests("too many failed authentications from this address", retry_after=wait)
             with sessions() as session:
                 g.principal = authenticate(session, token)
                 if session.dirty:
                     session.commit()
+            if g.principal is None:
+                lockout.record_failure(address)
         _maybe_follow_model_reload(app)
 
     @app.after_request

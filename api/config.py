@@ -31,6 +31,14 @@ class ApiConfig(BaseModel):
     """``SUGGEST_RATE_LIMIT``: per-token request budget in flask-limiter syntax (``"600/minute;20/second"``).
     Empty string disables rate limiting."""
 
+    auth_failures_per_minute: int = 20
+    """``SUGGEST_AUTH_FAILURES_PER_MINUTE``: failed authentications one client address may make in 60 s before it
+    is refused (429 with Retry-After) until the oldest leaves the window, whatever token it presents. 0 disables."""
+
+    trusted_proxies: int = 0
+    """``SUGGEST_TRUSTED_PROXIES``: how many reverse proxies in front of the service to trust for
+    ``X-Forwarded-For`` (werkzeug's ProxyFix), so that the client address is the client's. 0: none (direct)."""
+
     max_body_bytes: int = 1_000_000
     """``SUGGEST_MAX_BODY_BYTES``: requests with larger bodies get 413."""
 
@@ -54,6 +62,10 @@ class ApiConfig(BaseModel):
             values["model_ref"] = env["SUGGEST_MODEL"]
         if "SUGGEST_RATE_LIMIT" in env:
             values["rate_limit"] = env["SUGGEST_RATE_LIMIT"]
+        if env.get("SUGGEST_AUTH_FAILURES_PER_MINUTE"):
+            values["auth_failures_per_minute"] = int(env["SUGGEST_AUTH_FAILURES_PER_MINUTE"])
+        if env.get("SUGGEST_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = int(env["SUGGEST_TRUSTED_PROXIES"])
         if env.get("SUGGEST_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["SUGGEST_MAX_BODY_BYTES"])
         if env.get("SUGGEST_MODEL_POLL_SECONDS"):
