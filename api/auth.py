@@ -1,9 +1,15 @@
-"""Bearer tokens: creation, lookup and revocation. Only the sha256 of a token is stored."""
+"""Bearer tokens: creation, lookup and revocation.
+
+Only an HMAC-SHA256 of a token, keyed with the server secret (:mod:`api.secret`), is stored, so a copy of the
+database alone gives no way to test guesses. Tokens stored by earlier releases as a plain sha256 are rehashed the
+first time they are used (the clear token is known then); ``legacy_hash`` is kept for that only.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -30,6 +36,14 @@ class Principal:
 
 
 def hash_token(token: str) -> str:
+    """The stored form of a token: HMAC-SHA256 under the server secret, hex."""
+    from api.secret import server_secret
+
+    return hmac.new(server_secret(), token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(token: str) -> str:
+    """How releases before this one stored a token (unkeyed sha256)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -55,13 +69,18 @@ def authenticate(session: Session, token: str) -> Principal | None:
     (the caller commits)."""
     if not token:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
+    digest = hash_token(token)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == legacy_hash(token)))
+        if row is not None:
+            row.token_hash = digest  # upgrade in place: the clear token is known only now
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
         return None
     now = utcnow()
     last = row.last_used_at
     if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=dt.timezone.utc)
+        last = last.replace(tzinfo=dt.UTC)
     if last is None or now - last > TOUCH_INTERVAL:
         row.last_used_at = now
     return Principal(token_id=row.id, user=row.user, role=row.role)
@@ -69,7 +88,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
 
 def revoke_token(session: Session, token_or_id: str) -> ApiToken | None:
     """Revoke a token given in clear or by its numeric id. Returns the row, or None if unknown."""
-    cond = [ApiToken.token_hash == hash_token(token_or_id)]
+    cond = [ApiToken.token_hash == hash_token(token_or_id), ApiToken.token_hash == legacy_hash(token_or_id)]
     if token_or_id.isdigit():
         cond.append(ApiToken.id == int(token_or_id))
     row = session.scalar(select(ApiToken).where(or_(*cond)))

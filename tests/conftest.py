@@ -72,3 +72,17 @@ def small_model(small_model_dir):
     from suggest import Suggester
 
     return Suggester.load(small_model_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_secret(tmp_path_factory):
+    """A server secret of the test session's own (never the project's ``var/server-secret``); subprocesses that
+    the tests start inherit it through the environment."""
+    path = tmp_path_factory.mktemp("secret") / "server-secret"
+    previous = os.environ.get("SUGGEST_SECRET_FILE")
+    os.environ["SUGGEST_SECRET_FILE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("SUGGEST_SECRET_FILE", None)
+    else:
+        os.environ["SUGGEST_SECRET_FILE"] = previous

@@ -52,20 +52,41 @@ def test_revoked_token_is_refused(app, client):
     assert client.get("/v1/model", headers=bearer(token)).status_code == 401
 
 
-def test_tokens_are_stored_hashed(app):
-    token = new_token(app, "coder", "hashcheck")
-    from sqlalchemy import text
-
-    with app.extensions["db_engine"].connect() as conn:
-        rows = conn.execute(text("SELECT token_hash, prefix FROM api_tokens")).all()
-    import hashlib
-
-    assert all(token not in row.token_hash and token not in row.prefix for row in rows)
-    assert hashlib.sha256(token.encode()).hexdigest() in {row.token_hash for row in rows}
-
-
 def test_me_names_the_caller(client, coder, admin):
     assert client.get("/v1/me", headers=coder).get_json()["role"] == "coder"
     me = client.get("/v1/me", headers=admin).get_json()
     assert me["user"] == "ada" and me["role"] == "admin"
     assert any(t["id"] == "discharge_summary" for t in me["document_types"])
+
+
+def test_tokens_are_stored_as_an_hmac_under_the_server_secret(app):
+    import hashlib
+    import stat
+
+    from api.auth import hash_token
+    from api.db import ApiToken
+    from api.secret import secret_path
+
+    token = new_token(app, "coder", "hana")
+    with app.extensions["db_sessions"]() as session:
+        rows = session.query(ApiToken).all()
+        stored = {row.token_hash for row in rows}
+        assert all(token not in row.token_hash and token not in row.prefix for row in rows)  # never in clear
+    assert hash_token(token) in stored
+    assert hashlib.sha256(token.encode()).hexdigest() not in stored  # not the unkeyed digest
+    assert stat.S_IMODE(secret_path().stat().st_mode) == 0o600
+
+
+def test_a_token_stored_by_an_earlier_release_is_upgraded_on_first_use(app, client):
+    from api.auth import hash_token, legacy_hash
+    from api.db import ApiToken, utcnow
+
+    token = "sgt_" + "x" * 43
+    with app.extensions["db_sessions"]() as session, session.begin():
+        session.add(ApiToken(token_hash=legacy_hash(token), prefix=token[:10], user="old", role="coder",
+                             created_at=utcnow()))
+    assert client.get("/v1/model", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    with app.extensions["db_sessions"]() as session:
+        row = session.query(ApiToken).filter_by(user="old").one()
+        assert row.token_hash == hash_token(token)
+    assert client.get("/v1/model", headers={"Authorization": f"Bearer {token}"}).status_code == 200
