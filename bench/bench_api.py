@@ -210,7 +210,8 @@ def _free_port() -> int:
 
 
 def start_server(model: str, workers: int, threads: int, workdir: Path) -> tuple[subprocess.Popen, int, str, Path]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": ""}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": "",
+           "SUGGEST_SECRET_FILE": str(workdir / "server-secret")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     created = subprocess.run([sys.executable, "-m", "suggest", "tokens", "create", "--role", "coder", "--user",
                               "bench"], env=env, capture_output=True, text=True, check=True)
