@@ -27,11 +27,29 @@ def resolve_model_ref(explicit: str | None) -> str:
         return "default"
     try:
         uri = champion()  # the MLflow registry's imports mlflow: only at startup / reload
-        if uri:
+        if uri and _readable(str(uri)):
             return str(uri)
     except Exception as exc:  # no MLflow store, no champion: fall back quietly
         log.info("no registry champion (%s); serving the default model", type(exc).__name__)
     return "default"
+
+
+def _readable(uri: str) -> bool:
+    """Whether this release can read the model a registry URI names (a champion registered by an older release
+    cannot be: serve the default model, and say so, rather than fail to start)."""
+    from suggest import plugins
+    from suggest.model.suggester import FORMAT_VERSION, Suggester
+
+    resolver = plugins.resolver_for(uri)
+    if resolver is None:
+        return True
+    folder, version = resolver(uri)
+    found = Suggester.saved_format(folder)
+    if found != FORMAT_VERSION:
+        log.warning("the registry champion %s (version %s) was saved in format %s, this release reads %s: serving "
+                    "the default model; train and promote a new champion", uri, version, found, FORMAT_VERSION)
+        return False
+    return True
 
 
 def load_model(ref: str) -> Any:

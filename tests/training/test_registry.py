@@ -183,3 +183,16 @@ def test_a_champion_this_release_cannot_read_is_replaced(registry, capsys):
     assert main(["promote", "--name", registry, "--version", "1"]) == 0
     assert "cannot read" in capsys.readouterr().out
     assert _aliases(registry)["champion"] == "1"
+
+
+def test_the_service_serves_the_default_model_rather_than_a_champion_it_cannot_read(registry, capsys):
+    from api.modelhost import _readable
+    from training.registry import resolve_model_uri
+
+    assert main(["promote", "--name", registry, "--version", "3", "--force"]) == 0
+    uri = f"models:/{registry}@champion"
+    assert _readable(uri)
+    card_path = resolve_model_uri(f"models:/{registry}/3") / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "format_version": card["format_version"] - 1}))
+    assert not _readable(uri)
