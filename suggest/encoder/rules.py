@@ -167,7 +167,8 @@ class CodingRules:
             for c in rules["combinations"]
         ]
         unspecified = rules["unspecified_with_specific"]
-        self.same_subcategory = bool(unspecified.get("same_subcategory", True))
+        self.same_subcategory = bool(unspecified["same_subcategory"])
+        self.uncertain_why: str = rules["uncertain"]["why"]
         self.unspecified_pairs = [_Pair(_refs(p["unspecified"]), _refs(p["specific"]), p["why"])
                                   for p in unspecified["pairs"]]
         self.integral = [_Pair(_refs(r["diagnoses"]), _refs(r["symptoms"]), r["why"],
@@ -382,8 +383,7 @@ class _Run:
         for c in self.selected():
             if c.assertions and any(a.get("uncertain") for a in c.assertions) and not any(
                     not any(a.values()) for a in c.assertions):
-                self.drop(c, "uncertain", "The diagnosis is stated as uncertain (possible, probable, rule out...): "
-                                          "outpatient coding codes the symptoms instead (IV.H)")
+                self.drop(c, "uncertain", self.r.uncertain_why)
 
     def combination(self) -> None:
         for rule in self.r.combinations:
