@@ -151,6 +151,11 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        if request.method == "OPTIONS" and response.status_code == 200:
+            # Flask's automatic answer is an empty text/html 200: say which methods there are, with no body.
+            response.status_code = 204
+            response.set_data(b"")
+            response.headers.pop("Content-Type", None)
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
         metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()

@@ -161,3 +161,9 @@ def test_a_chunked_body_over_the_limit_is_a_413_and_one_under_it_is_read_whole(c
     response = client.post("/v1/suggest", input_stream=io.BytesIO(small), headers={**coder, **chunked},
                            environ_overrides={"wsgi.input_terminated": True})
     assert response.status_code == 200
+
+
+def test_options_says_which_methods_with_no_html(client):
+    response = client.options("/v1/suggest")
+    assert response.status_code == 204 and not response.get_data()
+    assert "POST" in response.headers["Allow"] and "html" not in response.headers.get("Content-Type", "")
