@@ -47,9 +47,10 @@ def parse_body(model: type[BaseModel]) -> Any:
         raise ApiError(f"malformed JSON: {type(exc).__name__}", field="body") from None
     if not isinstance(data, dict):
         raise ApiError("request body must be a JSON object", field="body")
-    where = _nul_in(data)
-    if where is not None:
-        raise ApiError(f"{where or 'body'}: NUL characters are not accepted", field=where or "body")
+    nul = _nul_in(data)
+    if nul is not None:
+        where = _loc(nul) or "body"
+        raise ApiError(f"{where}: NUL characters are not accepted", field=where)
     return validate(model, data)
 
 
@@ -85,24 +86,18 @@ def _nesting_depth(raw: bytes) -> int:
     return deepest
 
 
-def _nul_in(value: Any, where: str = "") -> str | None:
-    """The path of the first string (or key) holding a NUL character, else None: both databases are spared it
-    (PostgreSQL refuses it, SQLite would store it)."""
+def _nul_in(value: Any, loc: tuple = ()) -> tuple | None:
+    """The location (as pydantic's ``loc``) of the first string or key holding a NUL character, else None: both
+    databases are spared it (PostgreSQL refuses it, SQLite would store it)."""
     if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if "\x00" in key:
-                return path
-            found = _nul_in(item, path)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_in(item, f"{where}[{i}]")
-            if found is not None:
-                return found
+        return loc if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*loc, key)
+        found = _nul_in(item, (*loc, key))
+        if found is not None:
+            return found
     return None
 
 

@@ -463,17 +463,11 @@ class _Run:
         text = self.chart.text
         found: dict[str, list[tuple[int, int, _Drug]]] = {}
         other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
-        for m in self.r.drug_pattern.finditer(text):
-            if any(s <= m.start() < e for s, e in other_uses):
-                continue
-            drug = self.r.drugs[m.group().lower()]
-            if self.chart.assert_span is not None:
-                section, flags = self.chart.assert_span(m.start(), m.end())
-                if section in self.r.drug_sections_skipped or flags.get("negated") or flags.get("family") \
-                        or flags.get("hypothetical") or flags.get("historical"):
-                    continue
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            line_end = text.find("\n", m.end())
+        for start, end in self._affirmed_hits(self.r.drug_pattern, other_uses, self.r.drug_sections_skipped,
+                                              also_historical=True):
+            drug = self.r.drugs[text[start:end].lower()]
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", end)
             line = text[line_start: line_end if line_end >= 0 else len(text)]
             if self.r.short_course.search(line):
                 continue
@@ -483,23 +477,27 @@ class _Run:
             short = self.r.short_course_by_code.get(drug.code)
             if short is not None and short.search(line):
                 continue
-            found.setdefault(drug.code, []).append((m.start(), m.end(), drug))
+            found.setdefault(drug.code, []).append((start, end, drug))
         for code, hits in found.items():
             drug = hits[0][2]
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
 
-    def _affirmed_hits(self, pattern: re.Pattern, inside: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
-        """Spans of ``pattern`` in the chart that are affirmed (not negated, hypothetical or a relative's) and not
-        inside one of the ``inside`` spans."""
+    def _affirmed_hits(self, pattern: re.Pattern, inside: Sequence[tuple[int, int]] = (),
+                       sections_skipped: frozenset[str] = frozenset({"family_history"}),
+                       also_historical: bool = False) -> list[tuple[int, int]]:
+        """Spans of ``pattern`` in the chart that are affirmed (not negated, hypothetical or a relative's; with
+        ``also_historical``, not past either), outside ``sections_skipped`` and not inside one of the ``inside``
+        spans."""
         hits = []
         for m in pattern.finditer(self.chart.text):
             if any(s <= m.start() < e for s, e in inside):
                 continue
             if self.chart.assert_span is not None:
                 section, flags = self.chart.assert_span(m.start(), m.end())
-                if section == "family_history" or flags.get("negated") or flags.get("family") or flags.get("hypothetical"):
+                if section in sections_skipped or flags.get("negated") or flags.get("family") \
+                        or flags.get("hypothetical") or (also_historical and flags.get("historical")):
                     continue
             hits.append(m.span())
         return hits
