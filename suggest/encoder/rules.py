@@ -191,6 +191,8 @@ class CodingRules:
         self.plain_excluded = _refs(plain["excluded_codes"])
         self.plain_why: str = plain["why"]
         self.plain_not_alone = frozenset(w.lower() for w in plain["not_alone"])
+        self.lone_words = frozenset(w.lower() for w in rules["lone_word"]["words"])
+        self.lone_word_why: str = rules["lone_word"]["why"]
         self.findings = rules["findings_only"]
         self.findings_sections = frozenset(self.findings["sections"])
         self.findings_kept = _refs(self.findings["kept_codes"])
@@ -324,6 +326,14 @@ class _Run:
             why = self.r.demographic_conflict(c.code, patient)
             if why is not None:
                 self.drop(c, "demographics", why)
+
+    def lone_word(self) -> None:
+        """A code whose every affirmed mention is a lone generic word ("Counseling:") is not selected."""
+        for c in self.selected():
+            affirmed = [self.chart.text[s:e].lower() for (s, e), flags in zip(c.spans, c.assertions)
+                        if not any(flags.values())]
+            if affirmed and all(word in self.r.lone_words for word in affirmed):
+                self.drop(c, "lone_word", self.r.lone_word_why)
 
     def plain_statement(self) -> None:
         """A diagnosis stated in full, affirmed, in the assessment, the best-scored code of its category, is

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from suggest.pipeline.normalize import stem
+from suggest.pipeline.normalize import default_normalizer, stem
 from suggest.pipeline.resources import load_json
 
 #: Words that carry no meaning in a 7th-character definition.
@@ -55,10 +55,13 @@ class SeventhCharacterResolver:
         self._own: dict[str, frozenset[str]] = {}
 
     def context(self, text: str) -> frozenset[str]:
-        """The stems a passage of chart text contributes, after rewriting clinicians' phrases."""
+        """The stems a passage of chart text contributes, after rewriting clinicians' phrases and expanding
+        abbreviations ("subseq", "init") as the dictionary does."""
         for pattern, replacement in self.rewrites:
             text = pattern.sub(f" {replacement} ", text)
-        return _stems(text)
+        expansions = default_normalizer().expansions
+        return frozenset(stem(w) for word in _WORD.findall(text.lower())
+                         for w in expansions.get(word, (word,)) if w not in _STOP)
 
     def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
         found = self._own.get(stem_code)

@@ -1,7 +1,7 @@
 """Dictionary candidates: every code of the release, matched through its terms.
 
-A code's terms are its description, its inclusion terms and the curated lexicon
-phrases (``resources/lexicon.tsv``). Terms and text are normalised the same way
+A code's terms are its description, its inclusion terms, their rewrites into clinicians' wording
+(``resources/term_variants.json``) and the curated lexicon phrases (``resources/lexicon.tsv``). Terms and text are normalised the same way
 (:mod:`suggest.pipeline.normalize`). A term matches a sentence by IDF-weighted
 coverage of its stems, so word order, inflection and small gaps do not matter;
 the evidence is the smallest window of the sentence holding the matched words.
@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
 from suggest.pipeline.normalize import Normalizer
-from suggest.pipeline.resources import read_text
+from suggest.pipeline.resources import load_json, read_text
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
 _COUNT_UNIT = 1000.0
@@ -49,6 +49,7 @@ class Mention:
     window_gap: int     # words inside the window that are not part of the term
     n_stems: int        # content stems in the matched term
     kind: int           # index into TERM_KINDS
+    n_matched: int = 0  # the term's stems found in the window: how much of the chart's wording the code explains
 
 
 def load_lexicon() -> list[tuple[str, str]]:
@@ -59,6 +60,15 @@ def load_lexicon() -> list[tuple[str, str]]:
         return []
     reader = csv.DictReader(io.StringIO(text), delimiter="\t")
     return [(row["code"].strip().upper(), row["phrase"].strip()) for row in reader if row.get("phrase")]
+
+
+def load_term_variants() -> list[tuple[re.Pattern, str]]:
+    """The rewrites of code-set terms into clinicians' wording shipped in ``resources/term_variants.json``."""
+    try:
+        rules = load_json("term_variants.json")["variants"]
+    except FileNotFoundError:
+        return []
+    return [(re.compile(pattern, re.IGNORECASE), replacement) for pattern, replacement in rules]
 
 
 class TermIndex:
@@ -78,14 +88,18 @@ class TermIndex:
 
     def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None, *,
             lexicon: bool = True) -> TermIndex:
-        """Index every code's terms (plus, unless ``lexicon`` is off, the curated lexicon, and ``extra_terms``
-        as (code, phrase, kind))."""
+        """Index every code's terms (plus, unless ``lexicon`` is off, their clinicians' variants and the curated
+        lexicon) and ``extra_terms`` as (code, phrase, kind)."""
         self.__dict__.pop("_word_ids_cache", None)
         self.normalizer_ = normalizer
         kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
         entries: list[tuple[str, str, int]] = []
+        variants = load_term_variants() if lexicon else []
         for code, term, kind in codeset.all_terms():
             entries.append((code, term, kind_index.get(kind, 0)))
+            for pattern, replacement in variants:
+                if pattern.search(term):
+                    entries.append((code, pattern.sub(replacement, term), kind_index.get(kind, 0)))
         for code, phrase in load_lexicon() if lexicon else []:
             entries.append((code, phrase, kind_index["lexicon"]))
         for code, phrase, kind in extra_terms or []:
@@ -174,7 +188,7 @@ class TermIndex:
         positive: dict[str, None] = {}
         groups: dict[int, dict[str, None]] = {}
         for m, group in normalizer.polar_words(term):
-            for s in normalizer.word_stems(m.group()):
+            for s in normalizer.word_stems(m.key):
                 if group:
                     groups.setdefault(group, {})[s] = None
                 else:
@@ -198,18 +212,17 @@ class TermIndex:
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         other_starts: list[int] = []
-        side_word = getattr(self.normalizer_, "side_word", None)
         for m, ruled_out in self.normalizer_.polar_words(text):
-            word = (side_word(text, m) if side_word is not None else None) or m.group()
+            word = m.key
             if word == "other":
-                other_starts.append(m.start())
+                other_starts.append(m.start)
             ids = ids_cache.get(word)
             if ids is None:
                 ids = self._word_ids(word)
                 if len(ids_cache) < 500_000:
                     ids_cache[word] = ids
             if ids and not ruled_out:  # words ruled out ("without coma") are no evidence for a term
-                start, end = m.span()
+                start, end = m.start, m.end
                 for v in ids:
                     ids_list.append(v)
                     starts.append(start)
@@ -285,6 +298,7 @@ class TermIndex:
                 window_gap=max(span_words - n_found, 0),
                 n_stems=len(stems),
                 kind=int(self.term_kind_[t]),
+                n_matched=n_found,
             )
         self._resolve_seventh(text, sentence_starts, best.values())
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))

@@ -21,6 +21,7 @@ FEATURES = (
     "log_prior", "log_prior_category", "log_prior_block", "log_prior_chapter", "specialty_log_ratio",
     "billable", "code_length", "has_seventh", "ancestor_coverage", "descendant_coverage",
     "sibling_coverage", "category_clf_max", "n_same_category", "log_sentences", "any_lexicon", "from_category",
+    "n_matched_margin", "overlap_matched_margin",
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 _SECTION_FEATURE = {
@@ -206,6 +207,9 @@ def build_candidates(
         if "classifier" not in src:
             src.append("classifier")
     best_cov = {code: max(am.mention.coverage for am in ms) for code, ms in by_code.items()}
+    # The most specific code is the one whose terms account for most of the chart's words ("displaced fracture
+    # of base of fifth metacarpal, right hand" over "... unspecified metacarpal"): a coder codes to the detail.
+    best_matched = {code: float(max(am.mention.n_matched for am in ms)) for code, ms in by_code.items()}
     # Hierarchy: a labelled ancestor of a dictionary code (CodiEsp codes some categories), and
     # the best coverage among each ancestor's matched descendants.
     descendant_best: dict[str, float] = {}
@@ -231,11 +235,14 @@ def build_candidates(
 
     n_chars = max(analysis.n_chars, 1)
     span_codes: dict[tuple[int, int], int] = defaultdict(int)
+    by_sentence: dict[int, list] = defaultdict(list)
     for am in analysis.mentions:
         span_codes[(am.mention.start, am.mention.end)] += 1
+        by_sentence[am.mention.sentence].append(am.mention)
     log_sentences = math.log1p(analysis.n_sentences)
     sibling_cov = _best_two_by_category(cat_members, best_cov)
     sibling_clf = _best_two_by_category(cat_members, clf_scores)
+    sibling_matched = _best_two_by_category(cat_members, best_matched)
     F = _F
     n_features = len(FEATURES)
     rows: list[list[float]] = []
@@ -286,6 +293,12 @@ def build_candidates(
             row[F["first_position"]] = first / n_chars
             row[F["ambiguity"]] = span_codes[(best.mention.start, best.mention.end)]
             row[F["from_category"]] = float(best.mention.code != code)
+            # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
+            b = best.mention
+            rival = max((m.n_matched for m in by_sentence[b.sentence]
+                         if m.code != b.code and m.start < b.end and b.start < m.end), default=None)
+            if rival is not None:  # a lone mention is not more specific than anything
+                row[F["overlap_matched_margin"]] = b.n_matched - rival
         else:
             row[F["best_kind"]] = -1
             row[F["first_position"]] = 1.0
@@ -303,6 +316,7 @@ def build_candidates(
         if n_siblings:
             row[F["sibling_coverage"]] = _best_other(sibling_cov[category], code)
             row[F["category_clf_max"]] = _best_other(sibling_clf[category], code)
+            row[F["n_matched_margin"]] = best_matched.get(code, 0.0) - _best_other(sibling_matched[category], code)
         row[F["n_same_category"]] = n_siblings
         row[F["log_sentences"]] = log_sentences
         rows.append(row)

@@ -15,6 +15,7 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -51,8 +52,9 @@ CARD_FILE = "model_card.json"
 #: Bumped when a saved model of an older format can no longer be read (2: ridge classifier; 3: flat
 #: hyper-parameters, typed model card, classes_ over the code set; 4: the matcher's fitted state holds
 #: 7th-character stems, ruled-out phrases, required numbers and "other" terms; 5: the care setting and the
-#: "uncertain" assertion, which the ranker's features read).
-FORMAT_VERSION = 5
+#: "uncertain" assertion, which the ranker's features read; 6: contextual abbreviations and hyphenated prefixes
+#: in the normaliser, and the ranker's matched-stem features).
+FORMAT_VERSION = 6
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
@@ -645,7 +647,7 @@ class Suggester(BaseEstimator):
         return Suggestion(
             code=code,
             description=info.description if info else "",
-            confidence=round(coded.confidence, 4),
+            confidence=_shown_confidence(coded.confidence, coded.selected, float(self.threshold_)),
             selected=coded.selected,
             billable=billable,
             sources=sources,
@@ -839,3 +841,14 @@ def _best_threshold(probs: np.ndarray, y: np.ndarray, n_gold: int) -> float:
     f1 = 2 * tp / (k + max(n_gold, 1))
     best = int(np.argmax(f1))
     return float(probs[order][best]) if len(order) else 0.5
+
+
+def _shown_confidence(confidence: float, selected: bool, threshold: float) -> float:
+    """The confidence to 4 decimals, rounded the way that keeps "selected" and "confidence >= threshold" in step
+    (a code selected at the threshold itself must not show a confidence just below it)."""
+    shown = round(confidence, 4)
+    if selected and shown < threshold:
+        return math.ceil(confidence * 1e4) / 1e4
+    if not selected and shown >= threshold:
+        return (math.ceil(threshold * 1e4) - 1) / 1e4
+    return shown

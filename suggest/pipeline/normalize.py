@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 from suggest.pipeline.resources import load_json
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_WORD_AFTER = re.compile(r" {1,2}[A-Za-z]{3,}")
+_WORD_AFTER = re.compile(r" {1,2}(?:[A-Za-z]{2,}|[1-9](?:st|nd|rd|th)\b)")
 #: Words that open a negative scope in code terms and chart text, and what closes it.
 _NEGATORS = frozenset({"without", "not"})
 _SCOPE_END = frozenset({"with", "but", "of", "in", "on", "at", "to", "due", "from", "involving", "affecting"})
@@ -60,6 +61,30 @@ def lower_same_length(text: str) -> str:
     return "".join(ch if len(low := ch.lower()) != 1 else low for ch in text)
 
 
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a text: its span, its lowercase surface, and the key its stems are looked up under (the
+    surface, or what a side letter or a contextual abbreviation stands for)."""
+
+    start: int
+    end: int
+    text: str
+    key: str
+
+    def group(self) -> str:
+        return self.text
+
+    def span(self) -> tuple[int, int]:
+        return self.start, self.end
+
+
+@dataclass(frozen=True, slots=True)
+class _Contextual:
+    pattern: re.Pattern
+    key: str
+    upper: bool
+
+
 class Normalizer:
     """Turns text into (stem, start, end) triples; abbreviations expand to several stems at one span."""
 
@@ -69,19 +94,28 @@ class Normalizer:
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"joined_prefixes": frozenset(), "contextual": {}, **state})
         self._cache = {}
 
-    def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None):
+    def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None,
+                 contextual: list[dict] | None = None):
         forms = word_forms if word_forms is not None else load_json("word_forms.json")
         self.equivalent: dict[str, str] = forms.get("equivalent", {})
         self.stopwords = frozenset(forms.get("stopwords", []))
         self.side_letters: dict[str, str] = forms.get("side_letters", {})
+        self.joined_prefixes = frozenset(forms.get("joined_prefixes", []))
         abbreviations = abbreviations if abbreviations is not None else _load("abbreviations.json", "expansions")
+        contextual = contextual if contextual is not None else _load("abbreviations.json", "contextual")
         self._cache: dict[str, tuple[str, ...]] = {}
         self.expansions: dict[str, tuple[str, ...]] = {}
-        for abbr, expansion in {**forms.get("expansions", {}), **abbreviations}.items():
-            words = tuple(_TOKEN.findall(expansion.lower()))
+        self.contextual: dict[str, list[_Contextual]] = {}
+        for rule in contextual:
+            key = "=" + rule["means"].lower()  # "=" keeps these keys apart from any word of a text
+            self.contextual.setdefault(rule["word"], []).append(
+                _Contextual(re.compile(rule["match"]), key, rule.get("case") == "upper"))
+        meanings = {"=" + rule["means"].lower(): rule["means"] for rule in contextual}
+        for abbr, expansion in {**forms.get("expansions", {}), **abbreviations, **meanings}.items():
+            words = tuple(w.key for w in self.words(expansion.lower()))
             if words:
                 self.expansions[abbr.lower()] = words
 
@@ -94,10 +128,37 @@ class Normalizer:
         """Content stems of one lowercase word: its abbreviation expansion, stop words removed (cached)."""
         cached = self._cache.get(word)
         if cached is None:
-            cached = tuple(self.word_stem(w) for w in self.expansions.get(word, (word,)) if w not in self.stopwords)
+            words = self.expansions.get(word, (word,))
+            cached = tuple(self.word_stem(w) for w in words if w not in self.stopwords)
             if len(self._cache) < 500_000:
                 self._cache[word] = cached
         return cached
+
+    def words(self, text: str) -> Iterator[Word]:
+        """The words of ``text`` with their lookup keys: a capital side letter ("R knee") is its side, a
+        contextual abbreviation ("b/l", "SH III") what it stands for, over the whole span it covers, and a
+        hyphenated prefix one word with its stem ("non-palpable" is "nonpalpable")."""
+        lowered = lower_same_length(text)
+        skip_to = 0
+        for m in _TOKEN.finditer(lowered):
+            start = m.start()
+            if start < skip_to:
+                continue
+            word = m.group()
+            for rule in self.contextual.get(word, ()):
+                hit = rule.pattern.match(lowered, start)
+                if hit is not None and (not rule.upper or text[start:hit.end()].isupper()):
+                    skip_to = hit.end()
+                    yield Word(start, hit.end(), hit.group(), rule.key)
+                    break
+            else:
+                if word in self.joined_prefixes and lowered.startswith("-", m.end()):
+                    joined = _TOKEN.match(lowered, m.end() + 1)
+                    if joined is not None and joined.group().isalpha():
+                        skip_to = joined.end()
+                        yield Word(start, joined.end(), lowered[start:joined.end()], word + joined.group())
+                        continue
+                yield Word(start, m.end(), word, self.side_word(text, m) or word)
 
     @staticmethod
     def word_matches(text: str) -> Iterator[re.Match]:
@@ -106,16 +167,15 @@ class Normalizer:
 
     def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
         """Stems of ``text`` with the character span of the word each came from."""
-        for m in self.word_matches(text):
-            word = m.group()
+        for m in self.words(text):
             if keep_stopwords:
-                for w in self.expansions.get(word, (word,)):
-                    yield self.word_stem(w), m.start(), m.end()
+                for w in self.expansions.get(m.key, (m.key,)):
+                    yield self.word_stem(w), m.start, m.end
                 continue
-            for s in self.word_stems(word):
-                yield s, m.start(), m.end()
+            for s in self.word_stems(m.key):
+                yield s, m.start, m.end
 
-    def polar_words(self, text: str) -> Iterator[tuple[re.Match, int]]:
+    def polar_words(self, text: str) -> Iterator[tuple[Word, int]]:
         """The words of ``text``, each with its negative group: 0 outside the scope of "without", "w/o" or
         "not", else a number shared by the words of one ruled-out phrase.
 
@@ -130,9 +190,9 @@ class Normalizer:
         group = 0
         prev_end = 0
         prev_word = ""
-        for m in self.word_matches(text):
-            word = m.group()
-            gap = text[prev_end:m.start()]
+        for m in self.words(text):
+            word = m.text
+            gap = text[prev_end:m.start]
             if scope and (_SCOPE_BREAK.search(gap) or word in _SCOPE_END):
                 scope = 0
             if word in _NEGATORS or (word == "o" and prev_word == "w" and gap == "/"):
@@ -142,18 +202,18 @@ class Normalizer:
             elif scope and word in _SCOPE_SPLIT:
                 group += 1
                 yield m, 0
-            elif scope and not (word == "w" and text.startswith("/o", m.end())):
+            elif scope and not (word == "w" and text.startswith("/o", m.end)):
                 if word not in self.stopwords:
                     scope -= 1
                 yield m, group
             else:
                 yield m, 0
-            prev_end, prev_word = m.end(), word
+            prev_end, prev_word = m.end, word
 
     def side_word(self, text: str, m: re.Match) -> str | None:
         """The side a capital single letter stands for ("R" in "R knee pain" -> "right"), else None: only a
         capital letter alone, followed by a word, and not after a number ("2 L daily")."""
-        side = getattr(self, "side_letters", {}).get(m.group()) if m.end() - m.start() == 1 else None
+        side = self.side_letters.get(m.group()) if m.end() - m.start() == 1 else None
         if side is None or not text[m.start()].isupper() or not _WORD_AFTER.match(text, m.end()):
             return None
         if text[max(0, m.start() - 8): m.start()].rstrip()[-1:].isdigit():  # "2 L daily": litres

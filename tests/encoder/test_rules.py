@@ -340,3 +340,21 @@ def test_a_diagnosis_seen_only_in_the_results_is_not_coded():
                                                     load_codeset())}
     assert selected(out) == {"R73.09", "I10"}  # findings keep their R codes
     assert ("findings_only", "dropped") in rules_of(out, "E78.00")
+
+
+def test_a_lone_generic_word_is_not_coded():
+    text = "Plan: Counseling: we discussed the diagnosis. Chronic kidney disease stage 3a."
+    start = text.index("Counseling")
+
+    def coded(setting):
+        ruled = [RuledCode("Z71.9", 0.9, True, [(start, start + 10)], [dict(AFFIRMED)],
+                           sections=["assessment_and_plan"], coverages=[1.0]),
+                 RuledCode("N18.31", 0.9, True, [(text.index("Chronic"), len(text) - 1)], [dict(AFFIRMED)],
+                           sections=["assessment_and_plan"], coverages=[1.0])]
+        return {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), setting, THRESHOLD,
+                                                        load_codeset())}
+
+    out = coded("outpatient")
+    assert selected(out) == {"N18.31"}
+    assert ("lone_word", "dropped") in rules_of(out, "Z71.9")
+    assert selected(coded("mentions")) == {"Z71.9", "N18.31"}

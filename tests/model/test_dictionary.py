@@ -86,3 +86,20 @@ def test_numbers_in_a_term_must_be_in_the_sentence(index):
     assert "E11.9" in found or "E11" in found
     assert not any(code.startswith("E10") for code in found)
     assert not any(code.startswith("E10") for code in matches(index, "Known T2DM, on metformin."))
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Stage 1 pressure injury of the left upper back.", "L89.121"),           # pressure ulcer
+    ("Closed fracture of the proximal right humerus, initial encounter.", "S42.201A"),  # upper end of
+    ("Bitten by a crocodile, initial encounter.", "W58.11XA"),
+    ("Laceration of the right small finger without nail damage, initial encounter.", "S61.216A"),  # little finger
+])
+def test_clinicians_wording_of_code_set_terms(index, text, code):
+    assert code in matches(index, text)
+
+
+def test_a_mention_counts_the_words_its_term_explains(index):
+    text = "Displaced fracture of base of fifth metacarpal bone, right hand."
+    by_code = {m.code: m for m in index.match(text, [0])}
+    specific, generic = by_code["S62.316A"], by_code["S62.309A"]
+    assert specific.n_matched > generic.n_matched

@@ -1,21 +1,75 @@
-"""Capital single letters clinicians write for a side: "R knee", "L distal radius"."""
+"""How the matcher reads words: side letters, contextual abbreviations and hyphenated prefixes."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from suggest.pipeline.normalize import Normalizer
+from suggest.pipeline.resources import load_json
+
+
+@pytest.fixture(scope="module")
+def normalizer():
+    return Normalizer()
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("R distal radius fx", {"r": "right"}),
     ("pain in L hand", {"l": "left"}),
+    ("L AC joint sprain", {"l": "left"}),
+    ("R 5th metacarpal fracture", {"r": "right"}),
     ("total 2 L daily", {}),          # litres
     ("L5 radiculopathy", {}),         # a vertebra
     ("r knee", {}),                   # only a capital letter
     ("Vitamin D level", {}),
 ])
-def test_side_letters(text, expected):
-    normalizer = Normalizer()
-    found = {m.group(): normalizer.side_word(text, m) for m in normalizer.word_matches(text)}
-    assert {k: v for k, v in found.items() if v} == expected
+def test_side_letters(normalizer, text, expected):
+    found = {w.text: w.key for w in normalizer.words(text) if w.key != w.text}
+    assert {k: v for k, v in found.items() if v in ("right", "left")} == expected
+
+
+@pytest.mark.parametrize(("text", "expected_stems"), [
+    ("b/l knee pain", ["bilater", "knee", "pain"]),
+    ("EtOH-induced mood d/o", ["alcohol", "induc", "mood", "disorder"]),
+    ("SH III fx", ["salter", "harris", "iii", "fractur"]),
+    ("L AC jt subluxation", ["left", "acromioclavicular", "joint", "sublux"]),
+    ("Cu deficiency", ["copper", "deficiency"]),
+])
+def test_contextual_abbreviations_read_as_their_meaning(normalizer, text, expected_stems):
+    assert normalizer.stems(text) == expected_stems
+
+
+@pytest.mark.parametrize(("text", "absent"), [
+    ("SH: lives alone, no tobacco", "salter"),   # social history, not Salter-Harris
+    ("cervical os closed", "eye"),               # lowercase os is not the left eye
+    ("insulin 10 units ac and hs", "acromioclavicular"),
+    ("K 4.1 mmol/L", "potassium"),
+])
+def test_contextual_abbreviations_need_their_context(normalizer, text, absent):
+    assert absent not in normalizer.stems(text)
+
+
+def test_capital_eye_abbreviations(normalizer):
+    assert normalizer.stems("cataract OS") == ["cataract", "left", "eye"]
+    assert normalizer.stems("cataract OD") == ["cataract", "right", "eye"]
+
+
+def test_a_hyphenated_prefix_is_one_word_with_its_stem(normalizer):
+    assert normalizer.stems("non-palpable testis") == normalizer.stems("nonpalpable testicle")
+    assert normalizer.stems("non-Hodgkin lymphoma") == normalizer.stems("NHL")
+    assert "displac" not in normalizer.stems("non-displaced fracture")
+
+
+def test_word_spans_cover_the_whole_abbreviation(normalizer):
+    text = "Pain b/l, worse L&D"
+    spans = {w.key: text[w.start:w.end] for w in normalizer.words(text)}
+    assert spans["=bilateral"] == "b/l" and spans["=labor and delivery"] == "L&D"
+
+
+def test_contextual_rules_are_well_formed():
+    for rule in load_json("abbreviations.json")["contextual"]:
+        assert re.fullmatch(r"[a-z0-9]+", rule["word"]), rule
+        assert re.compile(rule["match"]).pattern.startswith(rule["word"][:1]), rule
+        assert rule["means"].strip() and rule.get("case") in (None, "upper"), rule

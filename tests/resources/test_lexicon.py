@@ -189,8 +189,8 @@ def test_lexicon_spot_checks(lexicon, phrase, code):
 
 def test_abbreviations_file_documents_itself():
     data = load_json("abbreviations.json")
-    assert set(data) == {"_doc", "expansions"}
-    assert "token" in data["_doc"]
+    assert set(data) == {"_doc", "expansions", "contextual"}
+    assert "token" in data["_doc"] and "contextual" in data["_doc"]
 
 
 def test_abbreviation_keys_are_single_lowercase_alphanumeric_tokens(expansions):
