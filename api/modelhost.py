@@ -35,19 +35,26 @@ def resolve_model_ref(explicit: str | None) -> str:
 
 
 def _readable(uri: str) -> bool:
-    """Whether this release can read the model a registry URI names (a champion registered by an older release
-    cannot be: serve the default model, and say so, rather than fail to start)."""
+    """Whether the model a registry URI names can be served: a champion registered by an older release (another
+    model format), or one whose file fails its integrity check, is passed over for the default model, with a
+    warning, rather than stopping the server from starting."""
     from suggest import plugins
+    from suggest.errors import ModelFormatError, ModelIntegrityError
     from suggest.model.suggester import FORMAT_VERSION, Suggester
 
-    resolver = plugins.resolver_for(uri)
-    if resolver is None:
+    resolved = plugins.resolve(uri)
+    if resolved is None:
         return True
-    folder, version = resolver(uri)
-    found = Suggester.saved_format(folder)
-    if found != FORMAT_VERSION:
+    try:
+        Suggester.check_loadable(resolved.folder, resolved.sha256)
+    except ModelFormatError:
         log.warning("the registry champion %s (version %s) was saved in format %s, this release reads %s: serving "
-                    "the default model; train and promote a new champion", uri, version, found, FORMAT_VERSION)
+                    "the default model; train and promote a new champion", uri, resolved.version,
+                    Suggester.saved_format(resolved.folder), FORMAT_VERSION)
+        return False
+    except ModelIntegrityError as exc:
+        log.warning("the registry champion %s (version %s) fails its integrity check, so it is not loaded: serving "
+                    "the default model (%s)", uri, resolved.version, exc)
         return False
     return True
 

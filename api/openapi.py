@@ -178,6 +178,9 @@ def build_spec() -> dict[str, Any]:
                                          "400": {"description": "A folder outside the models folder",
                                                  "content": _json("Error")},
                                          "404": {"description": "No such model", "content": _json("Error")},
+                                         "422": {"description": "The model file is unsigned or does not match its "
+                                                                "signature (or the registry's sha256): it is not "
+                                                                "loaded", "content": _json("Error")},
                                          "503": {"description": "The model could not be loaded; the previous one "
                                                                 "is still served", "content": _json("Error")}}})},
             "/healthz": {"get": _op("Liveness", tag="service", role=None)},

@@ -42,7 +42,7 @@ from api.web import (
     write_model_state,
 )
 from suggest.encoder.patient import Patient
-from suggest.errors import ModelNotFoundError
+from suggest.errors import ModelIntegrityError, ModelNotFoundError
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -365,6 +365,8 @@ def model_reload():
         served = host.reload(ref)
     except ModelNotFoundError as exc:
         raise NotFound(f"{exc}; still serving the previous model", field="model") from None
+    except ModelIntegrityError as exc:
+        raise ApiError(f"{exc}; still serving the previous model", field="model", status=422) from None
     except Exception as exc:
         raise Unavailable(f"could not load model {ref!r} ({type(exc).__name__}); still serving the previous one",
                           field="model") from None

@@ -210,8 +210,8 @@ def _free_port() -> int:
 
 
 def start_server(model: str, workers: int, threads: int, workdir: Path) -> tuple[subprocess.Popen, int, str, Path]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": "",
-           "SUGGEST_SECRET_FILE": str(workdir / "server-secret")}
+    # The installation's server secret (not one of the work folder's): the models it serves are signed under it.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": ""}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     created = subprocess.run([sys.executable, "-m", "suggest", "tokens", "create", "--role", "coder", "--user",
                               "bench"], env=env, capture_output=True, text=True, check=True)

@@ -24,3 +24,8 @@ class ModelNotFoundError(SuggestError):
 
 class ModelFormatError(ModelNotFoundError):
     """A saved model was written in a format this release cannot read: it must be retrained."""
+
+
+class ModelIntegrityError(SuggestError):
+    """A model file has no valid signature, or is not the file that was signed: it is refused before it is
+    unpickled (see :mod:`suggest.model.integrity`)."""

@@ -4,7 +4,8 @@ Three kinds of plug-in, each an entry-point group (declared in a package's ``pyp
 at run time with the ``register_*`` functions, which take precedence:
 
 - ``icd10cm_suggest.model_resolvers``: the entry point's name is a reference scheme (``models`` for
-  ``models:/name@alias``); its object is ``resolve(ref) -> (folder, version)``. The training package
+  ``models:/name@alias``); its object is ``resolve(ref) -> (folder, version)`` or ``(folder, version, sha256)``,
+  the model file's digest as the registry recorded it (checked on loading besides its signature). The training package
   registers the MLflow registry this way, so ``suggest.load_model("models:/...")`` imports MLflow only when
   such a reference is loaded.
 - ``icd10cm_suggest.champion``: name ``champion``; ``champion() -> ref | None``, the reference of the model a
@@ -18,6 +19,7 @@ at run time with the ``register_*`` functions, which take precedence:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,16 @@ CHAMPION = "icd10cm_suggest.champion"
 DEFAULT_MODEL = "icd10cm_suggest.default_model"
 COMMANDS = "icd10cm_suggest.commands"
 
-Resolver = Callable[[str], tuple[Path, str]]
+Resolver = Callable[[str], tuple[Path, str] | tuple[Path, str, str | None]]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a resolver found: the model folder, its version, and the model file's sha256 if the registry has it."""
+
+    folder: Path
+    version: str
+    sha256: str | None = None
 
 _registered: dict[tuple[str, str], Any] = {}
 
@@ -59,7 +70,7 @@ def names(group: str) -> list[str]:
 
 
 def register_resolver(scheme: str, resolver: Resolver) -> None:
-    """Resolve references ``<scheme>:/...`` with ``resolver(ref) -> (model folder, version)``."""
+    """Resolve references ``<scheme>:/...`` with ``resolver(ref) -> (model folder, version[, sha256])``."""
     register(RESOLVERS, scheme, resolver)
 
 
@@ -69,3 +80,12 @@ def resolver_for(ref: str) -> Resolver | None:
     if not sep or not scheme.isidentifier():
         return None
     return lookup(RESOLVERS, scheme)
+
+
+def resolve(ref: str) -> ResolvedModel | None:
+    """``ref`` resolved by the resolver of its scheme, or None when no resolver applies to it."""
+    resolver = resolver_for(ref)
+    if resolver is None:
+        return None
+    folder, version, *sha256 = resolver(ref)
+    return ResolvedModel(Path(folder), str(version), sha256[0] if sha256 else None)

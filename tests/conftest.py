@@ -53,8 +53,9 @@ def small_training_charts():
 
 
 @pytest.fixture(scope="session")
-def small_model_dir(tmp_path_factory, small_training_charts) -> Path:
-    """A real Suggester trained in seconds on synthetic charts, saved to a folder."""
+def small_model_dir(tmp_path_factory, small_training_charts, _server_secret) -> Path:
+    """A real Suggester trained in seconds on synthetic charts, saved to a folder (signed under the session's
+    server secret)."""
     from suggest import Suggester
 
     charts = small_training_charts

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from suggest.errors import ModelNotFoundError, SuggestError
+from suggest.errors import ModelFormatError, ModelIntegrityError, ModelNotFoundError, SuggestError
 from suggest.paths import models_dir as default_models_dir
 from training.tracking import DEFAULT_REGISTERED_NAME, configure_mlflow
 
@@ -106,8 +106,10 @@ def resolve_model_uri(uri: str, models_dir: Path | None = None) -> Path:
     return resolve_model(uri, models_dir)[0]
 
 
-def resolve_model(uri: str, models_dir: Path | None = None) -> tuple[Path, str]:
-    """The local joblib model folder of a ``models:/name@alias`` or ``models:/name/N`` URI, and its version.
+def resolve_model(uri: str, models_dir: Path | None = None) -> tuple[Path, str, str | None]:
+    """The local joblib model folder of a ``models:/name@alias`` or ``models:/name/N`` URI, its version, and the
+    model file's sha256 recorded when the version was registered (its ``model_sha256`` tag; None for versions
+    registered before it was recorded), which loading checks besides the file's signature.
 
     The model's artifacts are downloaded once into ``<models_dir>/registry-cache/<name>/<N>``
     and reused; an alias is resolved to its version each time, so moving ``champion`` takes
@@ -119,11 +121,14 @@ def resolve_model(uri: str, models_dir: Path | None = None) -> tuple[Path, str]:
     mv = _get_version(client, name, version, alias)
     import mlflow
 
+    from suggest.model.integrity import SHA256_TAG
+
     tracking = hashlib.sha256(mlflow.get_tracking_uri().encode()).hexdigest()[:8]
     cache = folder / "registry-cache" / f"{name}-{tracking}" / str(mv.version)
+    recorded = (mv.tags or {}).get(SHA256_TAG)
     found = _cached_model_folder(cache, mv.source)
     if found is not None:
-        return found, str(mv.version)
+        return found, str(mv.version), recorded
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{mv.version}.", dir=cache.parent))
     try:
@@ -143,7 +148,7 @@ def resolve_model(uri: str, models_dir: Path | None = None) -> tuple[Path, str]:
     found = _cached_model_folder(cache, mv.source)
     if found is None:
         raise ModelNotFoundError(f"{uri}: could not place the downloaded model in {cache}")
-    return found, str(mv.version)
+    return found, str(mv.version), recorded
 
 
 def _cached_model_folder(cache: Path, source: str) -> Path | None:
@@ -263,26 +268,33 @@ _EVALUATIONS: dict[tuple[str, str], Any] = {}
 
 
 def _evaluate_version(client, name: str, version: str, data: str, models_dir: Path | None):
+    from suggest.model.suggester import Suggester
     from training.evaluation import evaluate_model, load_gold
     from training.train import file_sha256
 
-    import suggest
-
     key = (_get_version(client, name, version).source, file_sha256(Path(data)))
     if key not in _EVALUATIONS:
-        model = suggest.load_model(str(resolve_model_uri(f"models:/{name}/{version}", models_dir)))
+        folder, _, recorded = resolve_model(f"models:/{name}/{version}", models_dir)
+        model = Suggester.load(folder, recorded)
         if len(_EVALUATIONS) >= 8:
             _EVALUATIONS.pop(next(iter(_EVALUATIONS)))
         _EVALUATIONS[key] = evaluate_model(model, load_gold(data), model_ref=f"{name}/{version}", data_ref=data)
     return _EVALUATIONS[key]
 
 
-def _readable(client, name: str, version: str, models_dir: Path | None) -> bool:
-    """Whether this release can load a registered version (older model formats cannot be served)."""
-    from suggest.model.suggester import FORMAT_VERSION, Suggester
+def _unloadable(name: str, version: str, models_dir: Path | None) -> str | None:
+    """Why this release cannot load a registered version (an older model format, a failed integrity check), or
+    None when it can."""
+    from suggest.model.suggester import Suggester
 
-    folder = resolve_model_uri(f"models:/{name}/{version}", models_dir)
-    return Suggester.saved_format(folder) == FORMAT_VERSION
+    folder, _, recorded = resolve_model(f"models:/{name}/{version}", models_dir)
+    try:
+        Suggester.check_loadable(folder, recorded)
+    except ModelFormatError:
+        return "was saved in a format this release cannot read"
+    except ModelIntegrityError as exc:
+        return f"fails its integrity check ({exc})"
+    return None
 
 
 def _run_metrics(client, name: str, version: str) -> dict[str, float]:
@@ -325,7 +337,7 @@ def promote(
              "who": _who(user), "when": _now(), "why": reason or ""}
     if previous == version:
         return PromotionOutcome(False, alias, version, previous, f"version {version} already is the {alias}")
-    unreadable = alias == CHAMPION and previous is not None and not _readable(client, name, previous, models_dir)
+    unreadable = _unloadable(name, previous, models_dir) if alias == CHAMPION and previous is not None else None
     if alias != CHAMPION or previous is None or unreadable:
         # Nothing to compare with: record the metrics on the given data, else those of the run's dev data.
         comparison_path = None
@@ -339,7 +351,7 @@ def promote(
             event["data"] = comparison_path
         _record(client, name, event, metrics)
         if unreadable:
-            why = f"the champion, version {previous}, was saved in a format this release cannot read"
+            why = f"the champion, version {previous}, {unreadable}"
         else:
             why = "no champion yet" if alias == CHAMPION else "challengers are not gated"
         return PromotionOutcome(True, alias, version, previous, f"version {version} is now the {alias} ({why})",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from suggest.errors import SuggestError
+from suggest.model.integrity import MODEL_FILE, SHA256_TAG, file_sha256
 from suggest.paths import models_dir as default_models_dir
 from suggest.types import Chart
 from training.tracking import DEFAULT_REGISTERED_NAME
@@ -82,15 +83,6 @@ class TrainResult:
     model_uri: str | None = None
     registered_version: str | None = None
     report_dir: Path | None = None
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(path: Path, charts: list[Chart]) -> dict[str, Any]:
@@ -303,6 +295,8 @@ def _log_run(options, result: TrainResult, config, card, prints, dev_print, mode
         client = mlflow.MlflowClient()
         name, version = options.registered_name, result.registered_version
         client.set_model_version_tag(name, version, "codeset_release", tags["codeset_release"])
+        # Kept in MLflow's store, out of reach of a writer of the artifacts: loading the version checks it.
+        client.set_model_version_tag(name, version, SHA256_TAG, file_sha256(result.model_dir / MODEL_FILE))
         summary = f"Trained on {', '.join(p['name'] for p in prints)} ({sum(p['n_charts'] for p in prints)} charts)"
         for key in ("map", "micro_f1"):
             if key in result.metrics:

@@ -153,7 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ensure_default_model(explicit_ref: str | None) -> None:
-    """Build the default model when it is what will be served and none exists (loading never trains)."""
+    """Build the default model when it is what will be served and none exists, or it cannot be loaded: saved in an
+    older format, or without a signature (never unpickled: rebuilt rather than trusted). Loading never trains."""
     from api.modelhost import resolve_model_ref
     from suggest.model.loading import DEFAULT_MODEL, build_default_model, default_model_dir, default_model_state
 
@@ -162,7 +163,8 @@ def _ensure_default_model(explicit_ref: str | None) -> None:
     state = default_model_state()
     if state == "ready":
         return
-    why = "no default model" if state == "missing" else "the default model was saved by an older release"
+    why = {"missing": "no default model", "stale": "the default model was saved by an older release",
+           "unsigned": "the default model has no signature (it was saved before models were signed)"}[state]
     print(f"suggest serve: {why} in {default_model_dir()}: building it from the project's own material "
           "(the code set and synthetic charts; a few minutes, once) ...", file=sys.stderr, flush=True)
     folder = build_default_model()

@@ -1,4 +1,5 @@
-"""``suggest predict`` and ``suggest assess``: run a model or the assertion step from the command line."""
+"""``suggest predict``, ``suggest assess`` and ``suggest model sign``: run a model or the assertion step from the
+command line, and vouch for a model folder."""
 
 from __future__ import annotations
 
@@ -33,6 +34,19 @@ def register(subparsers) -> None:
     a.add_argument("text", help="the sentence or note")
     a.add_argument("span", help="the mention: its text (first occurrence) or START:END character offsets")
     a.set_defaults(func=_assess)
+
+    m = subparsers.add_parser("model", help="model folders: sign one you trust so that it can be loaded")
+    actions = m.add_subparsers(dest="action", metavar="ACTION", required=True)
+    s = actions.add_parser(
+        "sign",
+        help="sign a model folder with this installation's key (after printing its sha256)",
+        description="A model file is a pickle, which runs code when loaded, so only signed ones are loaded: those "
+        "saved here are signed when saved. Sign a folder from elsewhere only if you trust it: compare the sha256 "
+        "printed first with the one its author gives, or pass it with --sha256 to refuse any other file.",
+    )
+    s.add_argument("folder", help="the model folder (holding model.joblib)")
+    s.add_argument("--sha256", help="sign only if model.joblib has this sha256")
+    s.set_defaults(func=_sign)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -99,4 +113,22 @@ def _assess(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SuggestError(str(exc)) from None
     print(json.dumps({"start": start, "end": end, "text": args.text[start:end], "assertion": flags}))
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from suggest.errors import ModelNotFoundError
+    from suggest.model.integrity import MODEL_FILE, SIGNATURE_FILE, file_sha256, model_signing_key, sign
+    from suggest.secret import secret_path
+
+    folder = Path(args.folder)
+    if folder.name == MODEL_FILE:
+        folder = folder.parent
+    if not (folder / MODEL_FILE).is_file():
+        raise ModelNotFoundError(f"no {MODEL_FILE} in {folder}")
+    print(f"{file_sha256(folder / MODEL_FILE)}  {folder / MODEL_FILE}", flush=True)
+    signature = sign(folder, model_signing_key(), args.sha256)
+    print(f"signed {signature.sha256} in {folder / SIGNATURE_FILE} (key derived from {secret_path()})")
     return 0

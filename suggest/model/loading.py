@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from suggest import plugins
-from suggest.errors import ModelNotFoundError
+from suggest.errors import ModelIntegrityError, ModelNotFoundError
 from suggest.paths import models_dir
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,17 @@ def default_model_dir() -> Path:
 
 
 def default_model_state(folder: Path | None = None) -> str:
-    """``"ready"``, ``"missing"`` or ``"stale"`` (saved in a format this release cannot read)."""
+    """``"ready"``, ``"missing"``, ``"stale"`` (saved in a format this release cannot read) or ``"unsigned"``
+    (saved before models were signed: see :mod:`suggest.model.integrity`). "ready" is not a verified signature."""
+    from suggest.model.integrity import SIGNATURE_FILE
     from suggest.model.suggester import FORMAT_VERSION, MODEL_FILE, Suggester
 
     folder = folder or default_model_dir()
     if not (folder / MODEL_FILE).exists():
         return "missing"
-    return "ready" if Suggester.saved_format(folder) == FORMAT_VERSION else "stale"
+    if Suggester.saved_format(folder) != FORMAT_VERSION:
+        return "stale"
+    return "ready" if (folder / SIGNATURE_FILE).exists() else "unsigned"
 
 
 def build_default_model(models_root: Path | None = None) -> Path:
@@ -55,10 +59,15 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
     ``ref`` is a model folder (holding ``model.joblib``), ``"default"`` (the model built by
     ``suggest train --default``), or a registry URI such as ``"models:/icd10cm-suggester@champion"``.
 
+    Every model file is checked against its signature (and a registry's record of its sha256) before it is
+    unpickled: :mod:`suggest.model.integrity`.
+
     Raises
     ------
     ModelNotFoundError
         The reference names no model (for ``"default"``: none has been built yet, or it is stale).
+    ModelIntegrityError
+        The model file is unsigned, signed under another key, or not the file that was signed.
     """
     from suggest.model.suggester import MODEL_FILE, Suggester
 
@@ -66,16 +75,19 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
     if ref_str == DEFAULT_MODEL:
         folder = default_model_dir()
         state = default_model_state(folder)
+        if state == "unsigned":
+            raise ModelIntegrityError(f"the default model in {folder} has no signature (it was saved before models "
+                                      f"were signed): {BUILD_DEFAULT_ADVICE}; or, if you trust it, sign "
+                                      f"it with 'suggest model sign {folder}'")
         if state != "ready":
             what = "no default model" if state == "missing" else "the default model was saved by an older release"
             raise ModelNotFoundError(f"{what} in {folder}: {BUILD_DEFAULT_ADVICE}")
         return Suggester.load(folder)
-    resolver = plugins.resolver_for(ref_str)
-    if resolver is not None:
-        folder, version = resolver(ref_str)
-        model = Suggester.load(folder)
+    resolved = plugins.resolve(ref_str)
+    if resolved is not None:
+        model = Suggester.load(resolved.folder, resolved.sha256)
         # The registry's version number exists only once the model is registered: the card says "local".
-        model.card_ = model.card_.with_registry(version, ref_str)
+        model.card_ = model.card_.with_registry(resolved.version, ref_str)
         return model
     if ref_str.startswith("models:/"):
         raise ModelNotFoundError(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import io
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from suggest.encoder.patient import Patient, read_patient
 from suggest.encoder.rules import SETTINGS, ChartFacts, RuledCode, default_rules
 from suggest.errors import ModelFormatError
+from suggest.model import integrity
 from suggest.model.analysis import ChartAnalysis, analyse_docs
 from suggest.model.card import DataFingerprint, ModelCard, TrainingSizes
 from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vectorizer
@@ -47,7 +49,7 @@ from suggest.types import Evidence, Suggestion, SuggestResult
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = integrity.MODEL_FILE
 CARD_FILE = "model_card.json"
 #: Bumped when a saved model of an older format can no longer be read (2: ridge classifier; 3: flat
 #: hyper-parameters, typed model card, classes_ over the code set; 4: the matcher's fitted state holds
@@ -676,32 +678,56 @@ class Suggester(BaseEstimator):
 
     # ------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> Path:
-        """Write ``folder/model.joblib`` and ``folder/model_card.json``; returns the folder."""
+        """Write ``folder/model.joblib``, its signature under this installation's key (:mod:`suggest.model.integrity`)
+        and ``folder/model_card.json``; returns the folder."""
         check_is_fitted(self, "ranker_")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (MODEL_FILE + ".tmp")
         joblib.dump(self, tmp, compress=3)
         tmp.replace(folder / MODEL_FILE)
+        integrity.sign(folder, integrity.model_signing_key())
         self.card_.save(folder / CARD_FILE)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> Suggester:
-        """Load a model saved by :meth:`save` (its card is checked before the model file is read)."""
+    def load(cls, folder: str | Path, expected_sha256: str | None = None) -> Suggester:
+        """Load a model saved by :meth:`save`: its card's format is checked, then the model file's signature (and
+        ``expected_sha256``, a registry's record of it) against the bytes that are then unpickled.
+
+        Raises
+        ------
+        ModelFormatError
+            The model was saved in a format this release cannot read.
+        ModelIntegrityError
+            The model file is unsigned, signed under another key, or not the file that was signed.
+        """
         folder = Path(folder)
+        cls._check_format(folder)
+        card = ModelCard.read(folder / CARD_FILE)
+        data = integrity.read_verified(folder, integrity.model_signing_key(create=False), expected_sha256)
+        model = joblib.load(io.BytesIO(data))
+        if not isinstance(model, cls):
+            raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
+        model.card_ = card
+        return model
+
+    @classmethod
+    def check_loadable(cls, folder: str | Path, expected_sha256: str | None = None) -> None:
+        """Raise what :meth:`load` would raise for ``folder`` (ModelFormatError, ModelIntegrityError), unpickling
+        nothing."""
+        folder = Path(folder)
+        cls._check_format(folder)
+        integrity.verify(folder, integrity.model_signing_key(create=False), expected_sha256)
+
+    @classmethod
+    def _check_format(cls, folder: Path) -> None:
         found = cls.saved_format(folder)
         if found != FORMAT_VERSION:
             raise ModelFormatError(
                 f"{folder}: the model was saved in format {found}, this release reads format "
                 f"{FORMAT_VERSION}: train it again (the default model is rebuilt by 'suggest train --default')"
             )
-        card = ModelCard.read(folder / CARD_FILE)
-        model = joblib.load(folder / MODEL_FILE)
-        if not isinstance(model, cls):
-            raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
-        model.card_ = card
-        return model
 
     @staticmethod
     def saved_format(folder: str | Path) -> int | None:

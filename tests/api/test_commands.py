@@ -55,3 +55,24 @@ def test_serve_builds_a_missing_default_model_first_and_says_so(tmp_path, monkey
     assert built == [tmp_path]
     err = capsys.readouterr().err
     assert "no default model" in err and "building it" in err
+
+
+def test_serve_rebuilds_an_unsigned_default_model_rather_than_load_it(tmp_path, monkeypatch, capsys, small_model):
+    import suggest
+    from api.commands.serve import _ensure_default_model
+    from suggest import plugins
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")  # no store: no champion
+    (small_model.save(tmp_path / "default") / "model.joblib.sig").unlink()  # saved before models were signed
+    built = []
+    plugins.register(plugins.DEFAULT_MODEL, "build",
+                     lambda root: built.append(root) or small_model.save(root / "default"))
+    try:
+        _ensure_default_model(None)
+    finally:
+        plugins.unregister(plugins.DEFAULT_MODEL, "build")
+    assert built == [tmp_path]
+    err = capsys.readouterr().err
+    assert "the default model has no signature" in err and "building it" in err
+    assert suggest.load_model("default").suggest("Essential hypertension.").suggestions

@@ -119,6 +119,72 @@ def test_reload_never_reads_a_model_outside_the_models_folder(client, admin, sma
     assert not marker.exists()
 
 
+def test_reload_refuses_a_model_file_that_is_not_the_one_signed_and_never_unpickles_it(client, admin, coder,
+                                                                                        small_model, tmp_path,
+                                                                                        monkeypatch):
+    import joblib
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    folder = small_model.save(tmp_path / "tampered")
+    marker = tmp_path / "code-ran"
+    joblib.dump(_RunsCode(marker), folder / "model.joblib")  # its old signature stays beside it
+    response = client.post("/v1/model/reload", json={"model": "tampered"}, headers=admin)
+    assert response.status_code == 422 and response.get_json()["field"] == "model"
+    assert "changed since it was signed" in response.get_json()["error"]
+    (folder / "model.joblib.sig").unlink()
+    response = client.post("/v1/model/reload", json={"model": str(folder)}, headers=admin)
+    assert response.status_code == 422 and "no signature" in response.get_json()["error"]
+    assert not marker.exists()
+    assert client.get("/v1/model", headers=coder).get_json()["ref"] == "in-process"  # still the previous model
+
+
+def test_reload_of_an_unsigned_default_model_says_how_to_rebuild_or_sign_it(client, admin, small_model, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    folder = small_model.save(tmp_path / "default")
+    (folder / "model.joblib.sig").unlink()
+    response = client.post("/v1/model/reload", json={"model": "default"}, headers=admin)
+    assert response.status_code == 422 and response.get_json()["field"] == "model"
+    assert "suggest train --default" in response.get_json()["error"]
+    assert f"suggest model sign {folder}" in response.get_json()["error"]
+
+
+def test_the_server_does_not_start_on_a_model_that_fails_its_check(tmp_path, small_model, monkeypatch, capsys):
+    import joblib
+
+    from suggest.cli import main
+
+    folder = small_model.save(tmp_path / "tampered")
+    marker = tmp_path / "code-ran"
+    joblib.dump(_RunsCode(marker), folder / "model.joblib")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'charts.db'}")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert main(["serve", "--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "suggest serve: error:" in err and "changed since it was signed" in err and "refusing to load it" in err
+    assert not marker.exists()
+
+
+def test_a_champion_that_fails_its_check_is_passed_over_for_the_default_model(tmp_path, small_model, caplog):
+    from api.modelhost import resolve_model_ref
+    from suggest import plugins
+    from suggest.model.integrity import model_signing_key, sign
+
+    folder = small_model.save(tmp_path / "champion")
+    (folder / "model.joblib.sig").unlink()
+    plugins.register(plugins.CHAMPION, "champion", lambda: "models:/suggester/3")
+    plugins.register_resolver("models", lambda ref: (folder, "3", None))
+    try:
+        with caplog.at_level("WARNING", logger="api.modelhost"):
+            assert resolve_model_ref(None) == "default"
+        sign(folder, model_signing_key())
+        assert resolve_model_ref(None) == "models:/suggester/3"
+    finally:
+        plugins.unregister(plugins.CHAMPION, "champion")
+        plugins.unregister(plugins.RESOLVERS, "models")
+    assert "models:/suggester/3 (version 3) fails its integrity check" in caplog.text
+
+
 def test_a_reload_in_one_worker_reaches_the_others(tmp_path, small_model, monkeypatch):
     """Workers share the database: a reload in one is picked up by the others at their next poll."""
     import time

@@ -1,4 +1,4 @@
-"""``suggest predict`` and ``suggest assess`` from the command line."""
+"""``suggest predict``, ``suggest assess`` and ``suggest model sign`` from the command line."""
 
 import json
 
@@ -71,3 +71,31 @@ def test_assess_prints_the_flags_of_a_span(capsys):
     assert printed["text"] == "breast cancer" and (printed["start"], printed["end"]) == (11, 24)
     assert printed["assertion"] == {"negated": False, "historical": False, "family": True, "hypothetical": False,
                                    "uncertain": False}
+
+
+def test_model_sign_vouches_for_a_folder_that_then_loads(small_model_dir, tmp_path, capsys):
+    import shutil
+
+    import pytest
+
+    import suggest
+    from suggest.errors import ModelIntegrityError
+    from suggest.model.integrity import file_sha256
+
+    folder = shutil.copytree(small_model_dir, tmp_path / "from-elsewhere")
+    (folder / "model.joblib.sig").unlink()
+    with pytest.raises(ModelIntegrityError, match="no signature"):
+        suggest.load_model(folder)
+    digest = file_sha256(folder / "model.joblib")
+    assert main(["model", "sign", str(folder), "--sha256", "0" * 64]) == 2  # not the file its author published
+    assert not (folder / "model.joblib.sig").exists()
+    assert capsys.readouterr().out.splitlines()[0] == f"{digest}  {folder / 'model.joblib'}"
+    assert main(["model", "sign", str(folder), "--sha256", digest]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(digest) and out[1].startswith(f"signed {digest}")
+    assert suggest.load_model(folder).suggest("Essential hypertension.").suggestions
+
+
+def test_model_sign_needs_a_model_folder(tmp_path, capsys):
+    assert main(["model", "sign", str(tmp_path)]) == 2
+    assert "no model.joblib" in capsys.readouterr().err

@@ -27,6 +27,34 @@ def test_a_stale_default_model_is_refused_not_rebuilt(small_model, tmp_path, mon
         suggest.load_model("default")
 
 
+def test_an_unsigned_default_model_is_refused_with_both_ways_out(small_model, tmp_path, monkeypatch):
+    from suggest.errors import ModelIntegrityError
+    from suggest.model.loading import default_model_state
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    folder = small_model.save(tmp_path / "default")
+    assert default_model_state() == "ready"
+    (folder / "model.joblib.sig").unlink()  # as saved by a release before models were signed
+    assert default_model_state() == "unsigned"
+    with pytest.raises(ModelIntegrityError, match="no signature.*suggest train --default.*suggest model sign"):
+        suggest.load_model("default")
+
+
+def test_the_sha256_a_registry_recorded_is_checked_on_loading(small_model_dir, tmp_path):
+    from suggest.errors import ModelIntegrityError
+    from suggest.model.integrity import file_sha256
+
+    recorded = {"sha256": "0" * 64}
+    plugins.register_resolver("models", lambda ref: (small_model_dir, "7", recorded["sha256"]))
+    try:
+        with pytest.raises(ModelIntegrityError, match="not the file the registry recorded"):
+            suggest.load_model("models:/somewhere@champion")
+        recorded["sha256"] = file_sha256(small_model_dir / "model.joblib")
+        assert suggest.load_model("models:/somewhere@champion").card_.version == "7"
+    finally:
+        plugins.unregister(plugins.RESOLVERS, "models")
+
+
 def test_registry_uris_go_to_the_registered_resolver(small_model_dir, monkeypatch):
     seen = []
 

@@ -196,3 +196,46 @@ def test_the_service_serves_the_default_model_rather_than_a_champion_it_cannot_r
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "format_version": card["format_version"] - 1}))
     assert not _readable(uri)
+
+
+def test_training_records_the_model_files_sha256_on_the_registered_version(trained, registry):
+    from mlflow import MlflowClient
+
+    from suggest.model.integrity import file_sha256, model_signing_key, verify
+    from training.registry import resolve_model
+
+    for version in trained["versions"].values():
+        folder, _, recorded = resolve_model(f"models:/base/{version}")
+        assert recorded == MlflowClient().get_model_version("base", version).tags["model_sha256"]
+        assert recorded == file_sha256(folder / "model.joblib")
+        assert verify(folder, model_signing_key(), recorded) == recorded  # its signature travelled with it
+
+
+def test_a_signed_file_that_is_not_the_registered_one_is_refused_and_its_champion_replaced(registry, capsys):
+    """A writer of the artifact store with a signed model of its own still cannot pass it off as a version."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    import suggest
+    from api.modelhost import _readable
+    from suggest.errors import ModelIntegrityError
+    from suggest.model.integrity import file_sha256
+    from training.registry import resolve_model_uri
+
+    assert main(["promote", "--name", registry, "--version", "2"]) == 0
+    uri = f"models:/{registry}@champion"
+    folder = resolve_model_uri(uri)
+    MlflowClient().set_model_version_tag(registry, "2", "model_sha256", file_sha256(folder / "model.joblib"))
+    assert _readable(uri)
+    other = resolve_model_uri(f"models:/{registry}/1")
+    for name in ("model.joblib", "model.joblib.sig"):
+        shutil.copyfile(other / name, folder / name)
+    with pytest.raises(ModelIntegrityError, match="not the file the registry recorded"):
+        suggest.load_model(uri)
+    assert not _readable(uri)
+    capsys.readouterr()
+    # The weak version would not beat version 2, but version 2 can no longer be loaded.
+    assert main(["promote", "--name", registry, "--version", "1"]) == 0
+    assert "fails its integrity check" in capsys.readouterr().out
+    assert _aliases(registry)["champion"] == "1"
