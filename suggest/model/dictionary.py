@@ -30,8 +30,15 @@ _COUNT_UNIT = 1000.0
 
 #: Words that are numbers in code terms ("type one diabetes"); digits are numbers too.
 _NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "i", "ii", "iii", "iv"})
-#: The word that makes a code-set term a residual "other" category.
-_OTHER = re.compile(r"\bother\b", re.IGNORECASE)
+#: Words a code-set term needs the chart's sentence to say: "Other ..." is the residual category (its specific
+#: forms come through inclusion terms and the lexicon, else "diabetes" is E13 too), and "... with unspecified
+#: complications" (E11.8) needs a complication named, else "type 2 diabetes" is E11.8 as much as E11.9.
+#: (name, what marks such a term, the chart words that satisfy it); a term's needs are a bit mask over these.
+_NEEDED_WORDS = (
+    ("other", re.compile(r"\bother\b", re.IGNORECASE), frozenset({"other"})),
+    ("complication", re.compile(r"\bunspecified complications?\b", re.IGNORECASE),
+     frozenset({"complication", "complications", "complicated"})),
+)
 
 #: Term kinds, in the order of their feature index.
 TERM_KINDS = ("description", "inclusion", "lexicon", "learned")
@@ -109,7 +116,7 @@ class TermIndex:
         rows, cols = [], []
         term_code, term_kind, term_stems = [], [], []
         term_negated: list[tuple[tuple[int, ...], ...]] = []
-        term_needs_other: list[bool] = []
+        term_needs: list[int] = []
         seen: set[tuple[str, tuple[str, ...]]] = set()
         code_ids: dict[str, int] = {}
         codes: list[str] = []
@@ -118,11 +125,12 @@ class TermIndex:
             if target is None:
                 continue
             stems, negated = self._polar_stems(normalizer, term)
-            needs_other = kind <= kind_index["inclusion"] and _OTHER.search(term) is not None
-            if not stems or (target, stems, negated, needs_other) in seen:
+            needs = sum(1 << i for i, (_, marks, _) in enumerate(_NEEDED_WORDS)
+                        if kind <= kind_index["inclusion"] and marks.search(term))
+            if not stems or (target, stems, negated, needs) in seen:
                 continue
-            seen.add((target, stems, negated, needs_other))
-            term_needs_other.append(needs_other)
+            seen.add((target, stems, negated, needs))
+            term_needs.append(needs)
             t = len(term_code)
             if target not in code_ids:
                 code_ids[target] = len(codes)
@@ -156,14 +164,12 @@ class TermIndex:
             if negated and term_kind[t] <= kind_index["inclusion"]:
                 code_negated[term_code[t]].update(negated)
         self.code_negated_ = [tuple(sorted(n)) for n in code_negated]
-        # "Other ..." in the code set's own terms is the residual category: it needs the chart to say "other"
-        # (its specific forms come through inclusion terms and the lexicon), else "diabetes" is E13 too.
-        self.term_needs_other_ = np.array(term_needs_other, dtype=bool)
+        self.term_needs_ = np.array(term_needs, dtype=np.int8)
         # Numbers are not optional words: "type 1" is not "type 2", "stage 3" not "stage 4".
         number_ids = {v for s, v in vocab.items() if s.isdigit() or s in _NUMBER_WORDS}
         self.term_numbers_ = [tuple(v for v in stems if v in number_ids) for stems in term_stems]
         # The terms any of these three rules can drop: the only ones the matcher checks one by one.
-        self.term_conditional_ = (self.term_needs_other_ | np.array([bool(n) for n in self.term_numbers_], dtype=bool)
+        self.term_conditional_ = ((self.term_needs_ > 0) | np.array([bool(n) for n in self.term_numbers_], dtype=bool)
                                   | np.array([bool(self.code_negated_[c]) for c in term_code], dtype=bool))
         self.seventh_ = SeventhCharacterResolver()
         self.seventh_stems_ = frozenset(
@@ -211,11 +217,12 @@ class TermIndex:
         starts: list[int] = []
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
-        other_starts: list[int] = []
+        needed_starts: list[list[int]] = [[] for _ in _NEEDED_WORDS]
         for m, ruled_out in self.normalizer_.polar_words(text):
             word = m.key
-            if word == "other":
-                other_starts.append(m.start)
+            for i, (_, _, said) in enumerate(_NEEDED_WORDS):
+                if word in said:
+                    needed_starts[i].append(m.start)
             ids = ids_cache.get(word)
             if ids is None:
                 ids = self._word_ids(word)
@@ -255,11 +262,12 @@ class TermIndex:
             return []
         to_check = np.flatnonzero(self.term_conditional_[scores.col[keep]])
         if to_check.size:
-            other_sentences = set(np.maximum(
-                np.searchsorted(np.asarray(sentence_starts, dtype=np.int64), other_starts, "right") - 1, 0).tolist())
+            bounds = np.asarray(sentence_starts, dtype=np.int64)
+            needed_sentences = [set(np.maximum(np.searchsorted(bounds, found, "right") - 1, 0).tolist())
+                                for found in needed_starts]
             contradicted = [j for j in to_check.tolist()
                             if self._contradicted(int(scores.row[keep[j]]), int(scores.col[keep[j]]), positions,
-                                                  other_sentences)]
+                                                  needed_sentences)]
         else:
             contradicted = []
         if contradicted:
@@ -304,12 +312,13 @@ class TermIndex:
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
 
-    def _contradicted(self, sentence: int, term: int, positions, other_sentences: set[int]) -> bool:
-        """Whether the sentence rules the term out: a code-set "other" term without "other" in the sentence;
+    def _contradicted(self, sentence: int, term: int, positions, needed_sentences: list[set[int]]) -> bool:
+        """Whether the sentence rules the term out: a word the term needs (``_NEEDED_WORDS``) not said in it;
         a number of the term missing ("type 1 diabetes" in "type 2 diabetes"); a phrase the code rules out
         ("without coma") asserted in full, unless the matched term itself says it ("white coat hypertension"
         for R03.0)."""
-        if self.term_needs_other_[term] and sentence not in other_sentences:
+        needs = int(self.term_needs_[term])
+        if needs and any(needs >> i & 1 and sentence not in found for i, found in enumerate(needed_sentences)):
             return True
         if any((sentence, v) not in positions for v in self.term_numbers_[term]):
             return True

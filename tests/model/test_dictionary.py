@@ -103,3 +103,11 @@ def test_a_mention_counts_the_words_its_term_explains(index):
     by_code = {m.code: m for m in index.match(text, [0])}
     specific, generic = by_code["S62.316A"], by_code["S62.309A"]
     assert specific.n_matched > generic.n_matched
+
+
+def test_unspecified_complications_need_a_complication_named(index):
+    def coverage(text):
+        return {m.code: m.coverage for m in index.match(text, [0])}.get("E11.8", 0.0)
+
+    assert coverage("Type 2 diabetes mellitus.") < 0.9
+    assert coverage("Type 2 diabetes mellitus with complications.") > 0.999
