@@ -352,9 +352,13 @@ class _Run:
                      and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
             # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
             # statement of its own.
+            # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
+            # condition: history_beside_current drops it once the current code is selected.
+            histories = [pair.first for pair in self.r.history_pairs if _matches(pair.second, c.code)]
             plain = [(s, e) for s, e in plain
                      if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)
-                     and not any(o.selected and os < e and s < oe for os, oe, o in spans)]
+                     and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
+                                 for os, oe, o in spans)]
             if plain:
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
 

@@ -358,3 +358,16 @@ def test_a_lone_generic_word_is_not_coded():
     assert selected(out) == {"N18.31"}
     assert ("lone_word", "dropped") in rules_of(out, "Z71.9")
     assert selected(coded("mentions")) == {"Z71.9", "N18.31"}
+
+
+def test_a_history_code_on_the_same_words_does_not_block_the_current_condition():
+    text = "Assessment: history of kidney stones. Kidney stones, passing one now."
+    start = text.index("Kidney")
+    ruled = [RuledCode("Z87.442", 0.9, True, [(12, 36), (start, start + 13)], [dict(AFFIRMED), dict(AFFIRMED)],
+                       sections=["assessment_and_plan"] * 2, coverages=[1.0, 0.8]),
+             RuledCode("N20.0", 0.3, False, [(start, start + 13)], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                       coverages=[1.0])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert selected(out) == {"N20.0"}
+    assert ("history_beside_current", "dropped") in rules_of(out, "Z87.442")
