@@ -33,8 +33,11 @@ DEFAULT_SEED = 7
 #: The default model must reach codes its training material never shows: its cross-fitting also holds out a fifth
 #: of the codes (clinician phrasings of 320 random codes written for tuning, top 3: 0.512 -> 0.531, first: 0.369 ->
 #: 0.412; ACI-BENCH train MAP 0.618 -> 0.606, micro-F1 0.616 -> 0.612).
+#: For the same reason it learns no phrases from its charts: phrases mined from template wording are trusted on
+#: real notes beyond their worth (ACI-BENCH train MAP 0.647 -> 0.560, micro-F1 0.652 -> 0.549 with them). Models
+#: trained on coded charts (CodiEsp, the chart store's feedback export) do learn them.
 DEFAULT_CONFIG = {"ranker_exclude_features": ["clf_score", "clf_rank", "knn_score", "category_clf_max"],
-                  "classifier_keep_weights": 1000, "cv_holdout_codes": 0.2}
+                  "classifier_keep_weights": 1000, "cv_holdout_codes": 0.2, "phrase_min_charts": 0}
 
 
 def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts: int | None = None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spacy.language import Language
@@ -64,13 +65,16 @@ def spacy_safe(text: str) -> str:
 
 def analyse_docs(
     nlp: Language, index: TermIndex, texts: list[str], batch_size: int = 64, progress: bool = False,
-    keep_docs: bool = False,
+    keep_docs: bool = False, learned: TermIndex | Sequence[TermIndex | None] | None = None,
 ) -> list[ChartAnalysis]:
     """Run the clinical pipeline and the dictionary over ``texts``.
 
+    ``learned`` holds the phrases learned from training charts (:mod:`suggest.model.phrases`): one index for all
+    texts, or one per text (cross-fitting); a learned mention counts where the dictionary has no better one.
     With ``keep_docs``, each analysis keeps its processed ``Doc``, whose ``doc.spans["mentions"]`` holds the
     dictionary mentions as spans (``span._.codes``, ``span._.is_negated``, ... ``span._.section``).
     """
+    per_text = learned if isinstance(learned, Sequence) else [learned] * len(texts)
     out: list[ChartAnalysis] = []
     safe = (spacy_safe(t) for t in texts)
     docs = process(nlp, safe)
@@ -78,9 +82,11 @@ def analyse_docs(
         from tqdm import tqdm
 
         docs = tqdm(docs, total=len(texts), desc="analyse charts", unit="chart")
-    for text, doc in zip(texts, docs, strict=True):
+    for text, doc, learned_index in zip(texts, docs, per_text, strict=True):
         starts = doc._.sentence_starts or [s.start_char for s in doc.sents]
         mentions = index.match(text, starts)
+        if learned_index is not None:
+            mentions = _with_learned(mentions, learned_index.match(text, starts))
         context = context_of(doc)
         asserted: list[AssertedMention] = []
         spans: dict[tuple[int, int], list[str]] = {}
@@ -94,6 +100,18 @@ def analyse_docs(
                                    if first < last]
         out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None))
     return out
+
+
+def _with_learned(mentions: list[Mention], learned: list[Mention]) -> list[Mention]:
+    """The dictionary's mentions plus the learned ones for a (sentence, code) the dictionary matched less well."""
+    if not learned:
+        return mentions
+    best = {}
+    for m in mentions:
+        key = (m.sentence, m.code)
+        best[key] = max(best.get(key, 0.0), m.coverage)
+    extra = [m for m in learned if m.coverage > best.get((m.sentence, m.code), 0.0)]
+    return sorted(mentions + extra, key=lambda m: (m.start, m.code)) if extra else mentions
 
 
 def _mention_span(doc: Doc, first: int, last: int, codes: list[str]) -> Span:

@@ -33,6 +33,8 @@ class SuggesterConfig(BaseModel):
     knn_candidates: int = Field(40, ge=0, description="Top nearest-neighbour codes added to each chart's candidates.")
     cv_folds: int = Field(3, ge=2, le=10, description="Folds for cross-fitted ranker features and for choosing the calibration map and threshold.")
     cv_holdout_codes: float = Field(0.0, ge=0.0, lt=1.0, description="Share of the training codes each cross-fitting fold also holds out (from its classifier, priors and neighbour votes), so that the ranker learns from gold codes that look as codes never seen in training do. Off by default: 3-fold CV on CodiEsp train gave MAP 0.527 / 0.522 / 0.515 and unseen-code R@15 0.210 / 0.219 / 0.217 at 0 / 0.1 / 0.2, and the default model on ACI-BENCH train MAP 0.618 at 0 against 0.606 at 0.2.")
+    phrase_min_charts: int = Field(3, ge=0, description="Phrases are learned from the training charts (suggest.model.phrases, cross-fitted for the ranker) for codes with at least this many charts, from wording found in at least this many of them; 0 learns none.")
+    phrase_min_precision: float = Field(0.6, gt=0.0, le=1.0, description="The share of the training charts holding a learned phrase that carry its code must be above this.")
     ranker_max_iter: int = Field(300, ge=10, description="Boosting iterations of the ranker.")
     ranker_learning_rate: float = Field(0.08, gt=0, le=1, description="Learning rate of the ranker.")
     ranker_max_leaf_nodes: int = Field(31, ge=4, description="Leaves per boosting tree.")

@@ -94,20 +94,20 @@ class TermIndex:
         self.max_window_factor = max_window_factor
 
     def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None, *,
-            lexicon: bool = True) -> TermIndex:
+            lexicon: bool = True, codeset_terms: bool = True) -> TermIndex:
         """Index every code's terms (plus, unless ``lexicon`` is off, their clinicians' variants and the curated
-        lexicon) and ``extra_terms`` as (code, phrase, kind)."""
+        lexicon) and ``extra_terms`` as (code, phrase, kind); with ``codeset_terms`` off, ``extra_terms`` only."""
         self.__dict__.pop("_word_ids_cache", None)
         self.normalizer_ = normalizer
         kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
         entries: list[tuple[str, str, int]] = []
         variants = load_term_variants() if lexicon else []
-        for code, term, kind in codeset.all_terms():
+        for code, term, kind in codeset.all_terms() if codeset_terms else ():
             entries.append((code, term, kind_index.get(kind, 0)))
             for pattern, replacement in variants:
                 if pattern.search(term):
                     entries.append((code, pattern.sub(replacement, term), kind_index.get(kind, 0)))
-        for code, phrase in load_lexicon() if lexicon else []:
+        for code, phrase in load_lexicon() if lexicon and codeset_terms else []:
             entries.append((code, phrase, kind_index["lexicon"]))
         for code, phrase, kind in extra_terms or []:
             entries.append((code, phrase, kind_index.get(kind, kind_index["learned"])))

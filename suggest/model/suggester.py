@@ -45,6 +45,7 @@ from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vector
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
+from suggest.model.phrases import PhraseMiner
 from suggest.types import Evidence, Suggestion, SuggestResult
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class Suggester(BaseEstimator):
     cv_holdout_codes : float
         Share of the training codes each fold also holds out, so that the ranker learns how codes never seen
         in training look.
+    phrase_min_charts, phrase_min_precision
+        Phrases learned from the training charts (:mod:`suggest.model.phrases`); 0 charts learns none.
     ranker_max_iter, ranker_learning_rate, ranker_max_leaf_nodes, ranker_max_rows, ranker_exclude_features
         The gradient-boosted ranker.
     max_candidates : int
@@ -150,6 +153,8 @@ class Suggester(BaseEstimator):
         knn_candidates: int = 40,
         cv_folds: int = 3,
         cv_holdout_codes: float = 0.0,
+        phrase_min_charts: int = 3,
+        phrase_min_precision: float = 0.6,
         ranker_max_iter: int = 300,
         ranker_learning_rate: float = 0.08,
         ranker_max_leaf_nodes: int = 31,
@@ -175,6 +180,8 @@ class Suggester(BaseEstimator):
         self.knn_candidates = knn_candidates
         self.cv_folds = cv_folds
         self.cv_holdout_codes = cv_holdout_codes
+        self.phrase_min_charts = phrase_min_charts
+        self.phrase_min_precision = phrase_min_precision
         self.ranker_max_iter = ranker_max_iter
         self.ranker_learning_rate = ranker_learning_rate
         self.ranker_max_leaf_nodes = ranker_max_leaf_nodes
@@ -256,8 +263,13 @@ class Suggester(BaseEstimator):
         # Codes held out of each fold's classifier, priors and neighbour votes as well as charts: the ranker sees
         # gold codes the way it will meet codes never seen in training, and learns to trust their other evidence.
         held_out = self._held_out_codes(cfg)
+        fold_learned: list[TermIndex | None] = []
+        miner = PhraseMiner(cfg.phrase_min_charts, cfg.phrase_min_precision)
+        runs = miner.chart_runs(texts) if cfg.phrase_min_charts > 0 else []
         for k, (tr, te) in enumerate(folds):
             fold_of[te] = k
+            fold_learned.append(self._learned_index(cfg, miner, [runs[i] for i in tr] if runs else [],
+                                                    [codes[i] for i in tr], codeset))
             keep = np.array([c not in held_out[k] for c in self.training_labels_], dtype=np.float32)
             Y_fold = sp.csr_matrix(Y_bin[tr] @ sp.diags(keep), dtype=np.float32)
             Y_fold.eliminate_zeros()
@@ -270,7 +282,10 @@ class Suggester(BaseEstimator):
         self.codeset_release_ = codeset.release
 
         rows = self._ranker_candidates(texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels,
-                                       held_out, knn, codeset, get_nlp(), cfg, progress)
+                                       held_out, knn, codeset, get_nlp(), cfg, progress, fold_learned)
+        del fold_learned
+        self.learned_index_ = self._learned_index(cfg, miner, runs, codes, codeset)
+        del runs
         ranker_charts = sorted(rows)
         del fold_models
         if len(ranker_charts) < n:
@@ -334,6 +349,21 @@ class Suggester(BaseEstimator):
         )
         return self
 
+    @staticmethod
+    def _learned_index(cfg: SuggesterConfig, miner: PhraseMiner, runs: list, codes: list[list[str]],
+                       codeset) -> TermIndex | None:
+        """The phrases ``miner`` learns from charts (their ``runs``; None when off or none found), indexed."""
+        if cfg.phrase_min_charts <= 0:
+            return None
+        phrases = miner.fit([], codes, runs=runs).phrases_
+        if not phrases:
+            return None
+        from suggest.pipeline.normalize import default_normalizer
+
+        return TermIndex(cfg.min_coverage, cfg.max_window_factor).fit(
+            codeset, default_normalizer(), [(code, phrase, "learned") for code, phrase in phrases],
+            lexicon=False, codeset_terms=False)
+
     def _held_out_codes(self, cfg: SuggesterConfig) -> list[frozenset[str]]:
         """For each fold, a seeded random share ``cv_holdout_codes`` of the training labels."""
         rng = np.random.RandomState(cfg.random_state + 1)
@@ -341,7 +371,8 @@ class Suggester(BaseEstimator):
                           if u < cfg.cv_holdout_codes) for _ in range(cfg.cv_folds)]
 
     def _ranker_candidates(self, texts, X_tfidf, specialties, fold_of, fold_models, fold_stats, fold_labels,
-                           held_out, knn, codeset, nlp, cfg: SuggesterConfig, progress: bool) -> dict[int, CandidateRows]:
+                           held_out, knn, codeset, nlp, cfg: SuggesterConfig, progress: bool,
+                           fold_learned: list[TermIndex | None]) -> dict[int, CandidateRows]:
         """Candidate rows of the charts the ranker learns from: charts in a seeded random order, in chunks,
         until ``ranker_max_rows`` rows are reached (all charts when they give fewer). Only these charts are
         run through the clinical pipeline, with out-of-fold classifier scores, priors and neighbour votes."""
@@ -356,7 +387,8 @@ class Suggester(BaseEstimator):
             bar = tqdm(total=n, desc="ranker candidates", unit="chart")
         for lo in range(0, n, _RANKER_CHUNK):
             chunk = order[lo: lo + _RANKER_CHUNK]
-            analyses = analyse_docs(nlp, self.term_index_, [texts[i] for i in chunk])
+            analyses = analyse_docs(nlp, self.term_index_, [texts[i] for i in chunk],
+                                    learned=[fold_learned[fold_of[i]] for i in chunk])
             knn_scores = knn.predict_scores(X_tfidf[chunk], exclude=chunk)
             clf_scores: list[dict[str, float]] = [dict() for _ in chunk]
             for k, model in enumerate(fold_models):
@@ -535,7 +567,8 @@ class Suggester(BaseEstimator):
 
         cfg = self._config()
         codeset = load_codeset()
-        analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=True)
+        analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=True,
+                                learned=getattr(self, "learned_index_", None))
         X = self.vectorizer_.transform(texts)
         clf_scores: list[dict[str, float]] = [dict() for _ in texts]
         self._scores_into(self.classifier_, X, range(len(texts)), clf_scores)
