@@ -356,7 +356,7 @@ def model_reload():
     from api.modelhost import resolve_model_ref
 
     config = current_app.extensions["suggest_config"]
-    ref = parse_body(ReloadRequest).model if request.get_data(cache=True).strip() else None
+    ref = parse_body(ReloadRequest).model if request.get_data(cache=True) else None
     ref = _servable_model_ref(ref) if ref else resolve_model_ref(config.model_ref)
     host = current_app.extensions["model_host"]
     old = host.served

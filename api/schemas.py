@@ -18,6 +18,8 @@ MAX_ID = 2**31 - 1
 """Largest chart id (PostgreSQL's integer; SQLite's is wider): a larger one names no chart."""
 MAX_PAGE = 1_000_000
 """Largest page number of a listing."""
+MAX_CODES = 200
+"""Most codes a chart holds."""
 CODE_PATTERN = r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$"
 """An ICD-10-CM code as a client may spell it: either case, with or without the dot (``e1122``, ``E11.22``)."""
 
@@ -134,7 +136,7 @@ class ChartCreate(_Body):
     patient_id: NoNul = Field(min_length=1, max_length=64)
     encounter_id: NoNul | None = Field(None, max_length=64)
     text: NoNul = Field(min_length=1, max_length=MAX_TEXT)
-    codes: list[Code] = Field(max_length=200, description="ICD-10-CM codes; normalised (upper case, dotted).")
+    codes: list[Code] = Field(max_length=MAX_CODES, description="ICD-10-CM codes; normalised (upper case, dotted).")
     provider: NoNul | None = Field(None, max_length=200)
     document_date: dt.date | None = None
     specialty: NoNul | None = Field(None, max_length=64)
@@ -144,7 +146,7 @@ class ChartCreate(_Body):
 class ChartPatch(_Body):
     """Only the fields given change; the chart's codes, patient and text can be replaced but not erased."""
 
-    codes: list[Code] = _optional_not_null(max_length=200)
+    codes: list[Code] = _optional_not_null(max_length=MAX_CODES)
     patient_id: NoNul = _optional_not_null(min_length=1, max_length=64)
     encounter_id: NoNul | None = Field(None, max_length=64)
     text: NoNul = _optional_not_null(min_length=1, max_length=MAX_TEXT)
@@ -175,7 +177,7 @@ class CheckRequest(_Body):
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["chart_id"]}]})
 
     text: NoNul = _optional_not_null(max_length=MAX_TEXT)
-    codes: list[Code] = Field(default_factory=list, max_length=200)
+    codes: list[Code] = Field(default_factory=list, max_length=MAX_CODES)
     document_type: DocumentType = None
     chart_id: Integer = _optional_not_null(ge=1, le=MAX_ID)
 

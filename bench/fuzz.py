@@ -114,8 +114,10 @@ def answered_requests(base_url: str) -> tuple[int, int]:
     return total, errors
 
 
-def run_schemathesis(server: Server, role: str, examples: int, workdir: Path, label: str = "") -> FuzzRun:
-    """``schemathesis run --checks all`` against ``server`` with the token of ``role``."""
+def run_schemathesis(server: Server, role: str, examples: int, workdir: Path, label: str = "",
+                     seed: int | None = None) -> FuzzRun:
+    """``schemathesis run --checks all`` against ``server`` with the token of ``role`` (a random seed unless
+    given)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "schemathesis.toml"
     config.write_text(CONFIG)
@@ -126,6 +128,8 @@ def run_schemathesis(server: Server, role: str, examples: int, workdir: Path, la
                "--continue-on-failure", "--generation-database", "none", "--request-timeout", "60",
                "--header", f"Authorization: Bearer {server.tokens[role]}",
                "--report", "json", "--report-dir", str(workdir)]
+    if seed is not None:
+        command += ["--seed", str(seed)]
     before, errors_before = answered_requests(server.base_url)
     started = time.monotonic()
     done = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True)

@@ -115,9 +115,8 @@ def wrong_content_types(valid: dict, optional: bool) -> Iterator[Probe]:
 
 
 def empty_and_odd_bodies(valid: dict, optional: bool) -> Iterator[Probe]:
-    for body in [b"", b"   ", b"\n"]:
-        yield Probe(f"body {body!r}", body, must_refuse=not optional)
-    for body in [b"null", b"[]", b'"text"', b"0", b"true", b"[{}]", b"NaN", b"{} {}", b"\xef\xbb\xbf{}"]:
+    yield Probe("no body", b"", must_refuse=not optional)
+    for body in [b"   ", b"\n", b"null", b"[]", b'"text"', b"0", b"true", b"[{}]", b"NaN", b"{} {}", b"\xef\xbb\xbf{}"]:
         yield Probe(f"body {body!r}", body)
 
 

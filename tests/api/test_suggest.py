@@ -176,3 +176,8 @@ def test_a_model_name_too_long_for_the_file_system_is_not_found(client, admin, s
     monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
     response = client.post("/v1/model/reload", json={"model": "m" * 300}, headers=admin)
     assert response.status_code == 404 and response.get_json()["field"] == "model"
+
+
+def test_a_reload_body_of_blanks_is_a_400_not_a_reload(client, admin):
+    response = client.post("/v1/model/reload", data=b" \n", headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["field"] == "body"
