@@ -242,7 +242,8 @@ def build_spec() -> dict[str, Any]:
             "/v1/charts/{id}/history": {"get": _op("Every change of a chart", ok="History", tag="charts", chart=True)},
             "/v1/charts/{id}/feedback": {"post": _op(
                 "Record accepted / rejected / added codes (applied to the chart's codes)", body="FeedbackRequest",
-                ok="FeedbackRecorded", status="201", tag="charts", chart=True)},
+                ok="FeedbackRecorded", status="201", tag="charts", chart=True,
+                extra={"responses": {"409": _error(f"The chart would hold more than {schemas.MAX_CODES} codes")}})},
             "/v1/feedback/export": {"get": _op(
                 "Coded charts as JSONL for `suggest train`", tag="charts", role="admin", query=schemas.ExportQuery,
                 extra={"responses": {"200": {"description": "One CorpusLine per line", "content": {

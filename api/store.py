@@ -221,8 +221,8 @@ def search_charts(session: Session, query: ChartQuery) -> tuple[list[ChartRow], 
 
 
 def add_feedback(session: Session, chart_id: int, body: FeedbackRequest, who: Principal) -> ChartRow:
-    """Record feedback on suggestions and apply it to the chart's codes (accepted/added in, rejected out); 400 when
-    that would give the chart more than ``MAX_CODES`` codes."""
+    """Record feedback on suggestions and apply it to the chart's codes (accepted/added in, rejected out); a conflict
+    (409) when that would give the chart more than ``MAX_CODES`` codes."""
     row = get_chart(session, chart_id)
     codes = row.code_list()
     given = []
@@ -236,7 +236,7 @@ def add_feedback(session: Session, chart_id: int, body: FeedbackRequest, who: Pr
         elif item.action == "rejected" and code in codes:
             codes.remove(code)
     if len(codes) > MAX_CODES:
-        raise ApiError(f"this feedback would give the chart {len(codes)} codes; a chart holds at most {MAX_CODES}",
+        raise Conflict(f"this feedback would give the chart {len(codes)} codes; a chart holds at most {MAX_CODES}",
                        field="items")
     now = utcnow()
     for code, item in given:

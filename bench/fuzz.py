@@ -34,7 +34,7 @@ from bench.bench_api import create_token, server_env, start_server, stop_server
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_ENV = "SUGGEST_FUZZ_EXAMPLES"
 POSTGRES_ENVS = ("SUGGEST_FUZZ_POSTGRES_URL", "SUGGEST_TEST_POSTGRES_URL")
-DEFAULT_EXAMPLES = 1200
+DEFAULT_EXAMPLES = 2000
 
 #: 413 is the documented answer to a body over 1 MB, a limit no JSON schema can state: a schema-valid text of
 #: 200,000 characters can spell to more than that, so 413 counts as neither accepting nor wrongly refusing.

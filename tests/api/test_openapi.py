@@ -68,6 +68,7 @@ def test_every_answer_the_server_gives_is_documented(client):
             assert {"413", "415"} <= statuses, (method, path)
     paths = spec["paths"]
     assert "409" in paths["/v1/charts/{id}"]["patch"]["responses"]
+    assert "409" in paths["/v1/charts/{id}/feedback"]["post"]["responses"]
     assert "404" in paths["/v1/charts/check"]["post"]["responses"]
     assert {"400", "404", "503"} <= set(paths["/v1/model/reload"]["post"]["responses"])
     assert "503" in paths["/readyz"]["get"]["responses"]
