@@ -1,5 +1,6 @@
 """Schemathesis hooks of ``bench.fuzz`` (loaded through ``SCHEMATHESIS_HOOKS``): the NDJSON export, which
-schemathesis cannot read, is checked line by line against the document's ``CorpusLine`` schema."""
+schemathesis cannot read, is checked line by line against the document's ``CorpusLine`` schema, and the check that a
+created chart stays available is kept to the operations that name the chart in their path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import jsonschema_rs
 import schemathesis
+from schemathesis.specs.openapi.checks import ensure_resource_availability
 
 NDJSON = "application/x-ndjson"
 
@@ -27,3 +29,13 @@ def ndjson_lines_conform(ctx, response, case) -> bool | None:
         if errors:
             raise AssertionError(f"line {number} does not match the schema: {errors[0]}")
     return True
+
+
+@schemathesis.check
+def created_chart_stays_available(ctx, response, case) -> bool | None:
+    """schemathesis' ``ensure_resource_availability`` (which ``bench.fuzz`` runs in its stead) but for
+    ``POST /v1/charts/check``: that operation names a chart in its body, so schemathesis takes every chart id it
+    draws there for the chart just created, and the 404 of one that does not exist for a created chart gone."""
+    if case.path == "/v1/charts/check":
+        return None
+    return ensure_resource_availability(ctx, response, case)
