@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser serve test bench bench-scaling bench-probe train evaluate mlflow-ui clean
+.PHONY: install browser serve test fuzz bench bench-scaling bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ serve: install
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# Schemathesis against the real server, 50,000 requests and more (SUGGEST_FUZZ_EXAMPLES per operation and token);
+# on PostgreSQL too when SUGGEST_FUZZ_POSTGRES_URL names a throw-away database.
+fuzz: install
+	$(BIN)/python -m bench.fuzz
 
 bench: install
 	$(BIN)/python -m bench

@@ -165,6 +165,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        _read_unread_body(app)
         if request.method == "OPTIONS" and response.status_code == 200:
             # Flask's automatic answer is an empty text/html 200: say which methods there are, with no body.
             response.status_code = 204
@@ -195,6 +196,18 @@ def _register_hooks(app: Flask) -> None:
         session = g.pop("db", None)
         if session is not None:
             session.close()
+
+
+def _read_unread_body(app: Flask) -> None:
+    """Read what a refused request left of its body (within the size limit) before answering: a keep-alive
+    connection whose body the server did not read can be dropped by gunicorn, and the client's next request on it
+    is lost."""
+    length = request.content_length
+    if length and length <= (app.config.get("MAX_CONTENT_LENGTH") or 0):
+        try:
+            request.get_data(cache=True)
+        except Exception:  # the client went away: nothing to answer
+            pass
 
 
 def _maybe_follow_model_reload(app: Flask) -> None:

@@ -26,6 +26,7 @@ from api.schemas import (
     ChartQuery,
     CheckRequest,
     CodeSearchQuery,
+    ExportQuery,
     FeedbackRequest,
     PatientInfo,
     ReloadRequest,
@@ -282,13 +283,7 @@ def chart_feedback(chart_id: int):
 @bp_v1.get("/feedback/export")
 @requires("admin")
 def feedback_export():
-    unknown = set(request.args) - {"only_feedback"}
-    if unknown:
-        raise ApiError("unknown parameter", field=sorted(unknown)[0])
-    flag = request.args.get("only_feedback", "false").lower()
-    if flag not in ("1", "true", "yes", "0", "false", "no"):
-        raise ApiError("only_feedback: expected true or false", field="only_feedback")
-    only = flag in ("1", "true", "yes")
+    only = parse_query(ExportQuery).only_feedback
     sessions = current_app.extensions["db_sessions"]
     who = principal()
     with sessions() as session, session.begin():
@@ -346,7 +341,11 @@ def _servable_model_ref(ref: str) -> str:
     if not folder.is_relative_to(root):
         raise ApiError(f"only 'default', a models:/ URI or a model folder inside the models folder ({root}) can be "
                        "loaded", field="model")
-    if not (folder / MODEL_FILE).is_file():
+    try:
+        found = (folder / MODEL_FILE).is_file()
+    except OSError:  # a name the file system cannot hold (too long)
+        found = False
+    if not found:
         raise NotFound(f"no model in {folder.relative_to(root)} of the models folder", field="model")
     return str(folder)
 
@@ -357,7 +356,7 @@ def model_reload():
     from api.modelhost import resolve_model_ref
 
     config = current_app.extensions["suggest_config"]
-    ref = parse_body(ReloadRequest).model if request.get_data(cache=True).strip() else None
+    ref = parse_body(ReloadRequest).model if request.get_data(cache=True) else None
     ref = _servable_model_ref(ref) if ref else resolve_model_ref(config.model_ref)
     host = current_app.extensions["model_host"]
     old = host.served

@@ -1,4 +1,4 @@
-"""Request bodies of the JSON API, validated with pydantic v2.
+"""Request bodies and query strings of the JSON API, validated with pydantic v2.
 
 Each model forbids unknown fields so that a typo (``"txt"``) is a 400 naming the field rather than silently ignored.
 Their JSON schemas are published in ``/openapi.json``.
@@ -7,9 +7,10 @@ Their JSON schemas are published in ``/openapi.json``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_TEXT = 200_000
 """Longest chart text accepted, in characters (the 1 MB body limit applies first)."""
@@ -17,10 +18,83 @@ MAX_ID = 2**31 - 1
 """Largest chart id (PostgreSQL's integer; SQLite's is wider): a larger one names no chart."""
 MAX_PAGE = 1_000_000
 """Largest page number of a listing."""
+MAX_CODES = 200
+"""Most codes a chart holds."""
+CODE_PATTERN = r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$"
+"""An ICD-10-CM code as a client may spell it: either case, with or without the dot (``e1122``, ``E11.22``)."""
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not accepted")
+    return value
+
+
+# Stated as "not: pattern" rather than a pattern that matches the whole string: a generator reads the latter as a
+# regular expression to build every long string from, which makes boundary lengths very slow to draw.
+NoNul = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"not": {"pattern": r"\x00"}})]
+"""A string without NUL characters (PostgreSQL cannot store one; SQLite would)."""
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+
+
+def _whole_number_as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number_as_int)]
+"""A JSON integer, which JSON Schema lets a client spell ``10.0`` too."""
+
+
+def _iso_date_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+"""A date in a query string: YYYY-MM-DD only (pydantic would also read ``0`` as 1970-01-01)."""
+
+
+def _known_document_type(value: str | None) -> str | None:
+    from suggest.completeness import default_rules
+
+    known = default_rules().document_types
+    if value is not None and value not in known:
+        raise ValueError(f"unknown document_type; known: {', '.join(sorted(known))}")
+    return value
+
+
+def _document_type_enum(schema: dict[str, Any]) -> None:
+    from suggest.completeness import default_rules
+
+    schema["enum"] = [*sorted(default_rules().document_types), None]
+
+
+DocumentType = Annotated[NoNul | None, AfterValidator(_known_document_type),
+                         Field(description="A document type the completeness checks know (see /v1/me).",
+                               json_schema_extra=_document_type_enum)]
+
+
+def _absent() -> None:
+    return None
+
+
+def _optional_not_null(**constraints: Any) -> Any:
+    """A field that may be left out but not sent as null (a default factory keeps ``null`` out of the schema)."""
+    return Field(default_factory=_absent, **constraints)
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    """A JSON body: unknown fields refused, and JSON types taken as they are (``"10"`` is not a number, ``0`` is
+    not a date)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+
+
+class _Query(BaseModel):
+    """A query string: every value arrives as text, so numbers and flags are read from it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
@@ -36,93 +110,104 @@ class PatientInfo(_Body):
 
 
 class SuggestRequest(_Body):
-    text: str = Field(max_length=MAX_TEXT, description="Chart text to code.")
-    top_k: int = Field(10, ge=1, le=100, description="Number of suggestions to return.")
+    text: NoNul = Field(max_length=MAX_TEXT, description="Chart text to code.")
+    top_k: Integer = Field(10, ge=1, le=100, description="Number of suggestions to return.")
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Drop suggestions below this confidence.")
-    specialty: str | None = Field(None, max_length=64, description="Optional specialty hint.")
+    specialty: NoNul | None = Field(None, max_length=64, description="Optional specialty hint.")
     setting: Setting | None = Field(None, description=_SETTING_DOC)
     patient: PatientInfo | None = Field(None, description="The patient's sex and age, when known.")
 
 
 class BatchChart(_Body):
-    id: str | None = Field(None, max_length=128)
-    text: str = Field(max_length=MAX_TEXT)
-    specialty: str | None = Field(None, max_length=64)
+    id: NoNul | None = Field(None, max_length=128)
+    text: NoNul = Field(max_length=MAX_TEXT)
+    specialty: NoNul | None = Field(None, max_length=64)
     patient: PatientInfo | None = None
 
 
 class BatchSuggestRequest(_Body):
     charts: list[BatchChart] = Field(min_length=1, max_length=100)
-    top_k: int = Field(10, ge=1, le=100)
+    top_k: Integer = Field(10, ge=1, le=100)
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
     setting: Setting | None = Field(None, description=_SETTING_DOC)
 
 
 class ChartCreate(_Body):
-    patient_id: str = Field(min_length=1, max_length=64)
-    encounter_id: str | None = Field(None, max_length=64)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    codes: list[str] = Field(max_length=200, description="ICD-10-CM codes; normalised (upper case, dotted).")
-    provider: str | None = Field(None, max_length=200)
+    patient_id: NoNul = Field(min_length=1, max_length=64)
+    encounter_id: NoNul | None = Field(None, max_length=64)
+    text: NoNul = Field(min_length=1, max_length=MAX_TEXT)
+    codes: list[Code] = Field(max_length=MAX_CODES, description="ICD-10-CM codes; normalised (upper case, dotted).")
+    provider: NoNul | None = Field(None, max_length=200)
     document_date: dt.date | None = None
-    specialty: str | None = Field(None, max_length=64)
-    document_type: str | None = Field(None, max_length=64)
+    specialty: NoNul | None = Field(None, max_length=64)
+    document_type: DocumentType = None
 
 
 class ChartPatch(_Body):
-    codes: list[str] | None = Field(None, max_length=200)
-    patient_id: str | None = Field(None, min_length=1, max_length=64)
-    encounter_id: str | None = Field(None, max_length=64)
-    text: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
-    provider: str | None = Field(None, max_length=200)
+    """Only the fields given change; the chart's codes, patient and text can be replaced but not erased."""
+
+    codes: list[Code] = _optional_not_null(max_length=MAX_CODES)
+    patient_id: NoNul = _optional_not_null(min_length=1, max_length=64)
+    encounter_id: NoNul | None = Field(None, max_length=64)
+    text: NoNul = _optional_not_null(min_length=1, max_length=MAX_TEXT)
+    provider: NoNul | None = Field(None, max_length=200)
     document_date: dt.date | None = None
-    specialty: str | None = Field(None, max_length=64)
-    document_type: str | None = Field(None, max_length=64)
-    version: int | None = Field(
-        None, ge=1, description="If given, the update applies only to this version (409 otherwise).")
+    specialty: NoNul | None = Field(None, max_length=64)
+    document_type: DocumentType = None
+    # The bounds go before the validator: after it, pydantic leaves them out of the JSON schema of a nullable field.
+    version: Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number_as_int)] | None = Field(
+        None, description="If given, the update applies only to this version (409 otherwise).")
 
 
 class FeedbackItem(_Body):
-    code: str = Field(min_length=1, max_length=10)
+    code: Code
     action: Literal["accepted", "rejected", "added"]
     confidence: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class FeedbackRequest(_Body):
     items: list[FeedbackItem] = Field(min_length=1, max_length=200)
-    model_version: str | None = Field(None, max_length=64)
+    model_version: NoNul | None = Field(None, max_length=64)
 
 
 class CheckRequest(_Body):
-    text: str | None = Field(None, max_length=MAX_TEXT)
-    codes: list[str] = Field(default_factory=list, max_length=200)
-    document_type: str | None = Field(None, max_length=64)
-    chart_id: int | None = Field(None, ge=1, le=MAX_ID)
+    """The text to check, or a saved chart (``chart_id``) whose text, codes and document type stand in for those
+    not given."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["chart_id"]}]})
+
+    text: NoNul = _optional_not_null(max_length=MAX_TEXT)
+    codes: list[Code] = Field(default_factory=list, max_length=MAX_CODES)
+    document_type: DocumentType = None
+    chart_id: Integer = _optional_not_null(ge=1, le=MAX_ID)
 
 
 class ReloadRequest(_Body):
-    model: str | None = Field(None, max_length=500, description="Model reference to load (folder, 'default' or "
-                              "models:/name@alias); default: the configured model, else the MLflow champion.")
+    model: NoNul | None = Field(None, max_length=500, description="Model reference to load (folder, 'default' or "
+                                "models:/name@alias); default: the configured model, else the MLflow champion.")
 
 
-class ChartQuery(_Body):
-    code: str | None = Field(None, max_length=10)
-    patient_id: str | None = Field(None, max_length=64)
-    from_: dt.date | None = Field(None, alias="from")
-    to: dt.date | None = None
-    q: str | None = Field(None, max_length=200)
+class ChartQuery(_Query):
+    code: Code | None = Field(None, description="Code or code prefix (E11 finds E11.9)")
+    patient_id: NoNul | None = Field(None, max_length=64)
+    from_: QueryDate | None = Field(None, alias="from", description="document_date >=")
+    to: QueryDate | None = Field(None, description="document_date <=")
+    q: NoNul | None = Field(None, max_length=200, description="Words that must all occur in the text")
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=200)
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class CodeSearchQuery(_Body):
-    q: str = Field(min_length=1, max_length=200)
+class CodeSearchQuery(_Query):
+    q: NoNul = Field(min_length=1, max_length=200, description="Words or a code")
     limit: int = Field(20, ge=1, le=100)
 
 
-class AuditQuery(_Body):
+class AuditQuery(_Query):
     chart_id: int | None = Field(None, ge=1, le=MAX_ID)
-    user: str | None = Field(None, max_length=120)
+    user: NoNul | None = Field(None, max_length=120)
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(50, ge=1, le=500)
+
+
+class ExportQuery(_Query):
+    only_feedback: bool = Field(False, description="Only charts with feedback")

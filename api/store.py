@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, utcnow
 from api.errors import ApiError, Conflict, NotFound
-from api.schemas import MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
+from api.schemas import MAX_CODES, MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "document_date", "specialty", "document_type")
@@ -221,20 +221,27 @@ def search_charts(session: Session, query: ChartQuery) -> tuple[list[ChartRow], 
 
 
 def add_feedback(session: Session, chart_id: int, body: FeedbackRequest, who: Principal) -> ChartRow:
-    """Record feedback on suggestions and apply it to the chart's codes (accepted/added in, rejected out)."""
+    """Record feedback on suggestions and apply it to the chart's codes (accepted/added in, rejected out); a conflict
+    (409) when that would give the chart more than ``MAX_CODES`` codes."""
     row = get_chart(session, chart_id)
     codes = row.code_list()
-    now = utcnow()
+    given = []
     for i, item in enumerate(body.items):
         code = normalize_code(item.code)
         if code is None:
             raise ApiError("not an ICD-10-CM code", field=f"items[{i}].code")
-        session.add(Feedback(chart_id=row.id, code=code, action=item.action, confidence=item.confidence,
-                             model_version=body.model_version, user=who.user, created_at=now))
+        given.append((code, item))
         if item.action in ("accepted", "added") and code not in codes:
             codes.append(code)
         elif item.action == "rejected" and code in codes:
             codes.remove(code)
+    if len(codes) > MAX_CODES:
+        raise Conflict(f"this feedback would give the chart {len(codes)} codes; a chart holds at most {MAX_CODES}",
+                       field="items")
+    now = utcnow()
+    for code, item in given:
+        session.add(Feedback(chart_id=row.id, code=code, action=item.action, confidence=item.confidence,
+                             model_version=body.model_version, user=who.user, created_at=now))
     audit(session, who, "feedback", row.id, codes, {"items": len(body.items)})
     if codes != row.code_list():
         update_chart(session, chart_id, ChartPatch(codes=codes), who)

@@ -47,11 +47,11 @@ def parse_body(model: type[BaseModel]) -> Any:
         raise ApiError(f"malformed JSON: {type(exc).__name__}", field="body") from None
     if not isinstance(data, dict):
         raise ApiError("request body must be a JSON object", field="body")
-    nul = _nul_in(data)
-    if nul is not None:
-        where = _loc(nul) or "body"
-        raise ApiError(f"{where}: NUL characters are not accepted", field=where)
-    return validate(model, data)
+    _refuse_unstorable_characters(data)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _named_error(exc) from None
 
 
 #: Media types of the JSON bodies the API reads.
@@ -86,39 +86,51 @@ def _nesting_depth(raw: bytes) -> int:
     return deepest
 
 
-def _nul_in(value: Any, loc: tuple = ()) -> tuple | None:
-    """The location (as pydantic's ``loc``) of the first string or key holding a NUL character, else None: both
-    databases are spared it (PostgreSQL refuses it, SQLite would store it)."""
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+"""NUL (PostgreSQL refuses it, SQLite would store it) and lone surrogates (no UTF-8 spelling): no database is
+given either."""
+
+
+def _unstorable_in(value: Any, loc: tuple = ()) -> tuple | None:
+    """The location (as pydantic's ``loc``) of the first string or key holding an unstorable character, else None."""
     if isinstance(value, str):
-        return loc if "\x00" in value else None
+        return loc if _UNSTORABLE.search(value) else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
+        if isinstance(key, str) and _UNSTORABLE.search(key):
             return (*loc, key)
-        found = _nul_in(item, (*loc, key))
+        found = _unstorable_in(item, (*loc, key))
         if found is not None:
             return found
     return None
 
 
+def _refuse_unstorable_characters(data: dict) -> None:
+    where = _unstorable_in(data)
+    if where is not None:
+        field = _loc(where) or "body"
+        raise ApiError(f"{field}: NUL characters and lone surrogates are not accepted", field=field)
+
+
 def parse_query(model: type[BaseModel]) -> Any:
     """Validate the query string against ``model``; 400 naming the parameter otherwise."""
     data = {k: v for k, v in request.args.items()}
-    return validate(model, data)
-
-
-def validate(model: type[BaseModel], data: dict) -> Any:
+    _refuse_unstorable_characters(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_input=False, include_url=False)[0]
-        field = _loc(err.get("loc", ()))
-        message = err.get("msg", "invalid value")
-        if err.get("type") == "missing":
-            message = "field required"
-        elif err.get("type") == "extra_forbidden":
-            message = "unknown field"
-        raise ApiError(f"{field}: {message}" if field else message, field=field or None) from None
+        raise _named_error(exc) from None
+
+
+def _named_error(exc: ValidationError) -> ApiError:
+    err = exc.errors(include_input=False, include_url=False)[0]
+    field = _loc(err.get("loc", ()))
+    message = err.get("msg", "invalid value")
+    if err.get("type") == "missing":
+        message = "field required"
+    elif err.get("type") == "extra_forbidden":
+        message = "unknown field"
+    return ApiError(f"{field}: {message}" if field else message, field=field or "body")
 
 
 def _loc(loc: tuple) -> str:

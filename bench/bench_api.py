@@ -209,13 +209,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, workers: int, threads: int, workdir: Path) -> tuple[subprocess.Popen, int, str, Path]:
-    # The installation's server secret (not one of the work folder's): the models it serves are signed under it.
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": ""}
+def server_env(workdir: Path, **variables: str) -> dict[str, str]:
+    """The environment of a throw-away server: chart store under ``workdir``, no rate limit; ``variables`` add to it
+    or override it. The server secret stays the installation's (``$SUGGEST_SECRET_FILE``): the models it serves are
+    signed under it."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}", "SUGGEST_RATE_LIMIT": "", **variables}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    created = subprocess.run([sys.executable, "-m", "suggest", "tokens", "create", "--role", "coder", "--user",
-                              "bench"], env=env, capture_output=True, text=True, check=True)
-    token = created.stdout.strip().splitlines()[-1]
+    return env
+
+
+def create_token(env: dict[str, str], role: str = "coder", user: str = "bench") -> str:
+    """A new token of the server whose environment is ``env`` (``suggest tokens create``)."""
+    created = subprocess.run([sys.executable, "-m", "suggest", "tokens", "create", "--role", role, "--user", user],
+                             env=env, capture_output=True, text=True, check=True)
+    return created.stdout.strip().splitlines()[-1]
+
+
+def start_server(model: str, workers: int, threads: int, workdir: Path,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, Path]:
+    """``suggest serve`` on a free loopback port, once it answers ``/readyz``: (process, port, log file)."""
+    env = env or server_env(workdir)
     port = _free_port()
     log_path = workdir / "server.log"
     with open(log_path, "wb") as log:
@@ -229,12 +242,21 @@ def start_server(model: str, workers: int, threads: int, workdir: Path) -> tuple
             raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
         try:
             if probe.request("GET", "/readyz") == 200:
-                return proc, port, token, log_path
+                return proc, port, log_path
         except OSError:
             pass
         time.sleep(0.5)
     proc.kill()
     raise SystemExit("server did not become ready")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     charts, source = load_charts()
     print(f"charts: {source}")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        proc, port, token, _log = start_server(args.model, args.workers, args.threads, Path(tmp))
+        env = server_env(Path(tmp))
+        token = create_token(env)
+        proc, port, _log = start_server(args.model, args.workers, args.threads, Path(tmp), env)
         try:
             closed_loop(port, token, charts, args.workers * args.threads, 3.0)  # warm every worker thread
             print(f"server: gunicorn, {args.workers} workers x {args.threads} threads, model {args.model!r}, "
@@ -274,11 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"max throughput, {args.clients} clients: {mt['throughput_rps']} req/s, errors {mt['errors']}")
             print(f"  latency:                        {_fmt(mt['latency'])}")
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     results["in_process_baseline"] = in_process_baseline(args.model, charts)
     print(f"baseline in-process model.suggest: {_fmt(results['in_process_baseline'])}")
     args.output.parent.mkdir(parents=True, exist_ok=True)

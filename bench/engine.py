@@ -60,6 +60,17 @@ MB = 1_000_000
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def train_quick_model():
+    """The small model of ``--quick`` (a real Suggester, trained in seconds on synthetic charts)."""
+    from suggest import Suggester
+    from training.synth import generate_charts
+
+    charts = generate_charts(QUICK_MODEL_CHARTS, seed=QUICK_MODEL_SEED)
+    return Suggester(**QUICK_MODEL_CONFIG, name="bench-quick").fit(
+        [c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts],
+        data_name=f"synthetic-{QUICK_MODEL_CHARTS}")
+
+
 # ----------------------------------------------------------------------------- targets and sizes
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -229,13 +240,7 @@ class Bench:
         """(model, folder, label): the default model, or with ``--quick`` a small model trained here."""
         if self._model is None:
             if self.quick:
-                from suggest import Suggester
-                from training.synth import generate_charts
-
-                charts = generate_charts(QUICK_MODEL_CHARTS, seed=QUICK_MODEL_SEED)
-                model, seconds = timed(lambda: Suggester(**QUICK_MODEL_CONFIG, name="bench-quick").fit(
-                    [c.text for c in charts], [c.codes for c in charts], [c.specialty for c in charts],
-                    data_name=f"synthetic-{QUICK_MODEL_CHARTS}"))
+                model, seconds = timed(train_quick_model)
                 self.quick_model_train_seconds = seconds
                 folder = model.save(self.workdir / "quick-model")
                 label = f"quick model ({QUICK_MODEL_CHARTS} synthetic charts)"

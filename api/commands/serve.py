@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import json
 import os
 import shutil
 import sys
@@ -31,6 +32,18 @@ def _safe_access_logger():
             return atoms
 
     return SafeAccessLogger
+
+
+def _write_json_error(sock, status_int: int, reason: str, _message: str) -> None:
+    """gunicorn's answer to a request it cannot parse (line or headers malformed or too large), as the API's JSON
+    error instead of an HTML page; its message, which can quote the request line, is left out."""
+    from gunicorn import util
+
+    body = json.dumps({"error": f"{reason.lower()}: the request line or headers are malformed or too large",
+                       "field": "request"}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 def register(subparsers) -> None:
@@ -122,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout": 120,
         "graceful_timeout": 30,
         "keepalive": 5,
+        "limit_request_line": 8190,  # gunicorn's largest: a query at its documented limits spells to about 4 KB
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "logger_class": _safe_access_logger(),
@@ -133,6 +147,10 @@ def _serve(args: argparse.Namespace) -> int:
         # gunicorn >= 25 opens a control socket in the home folder by default; several servers would share it.
         "control_socket_disable": True,
     }
+
+    from gunicorn import util
+
+    util.write_error = _write_json_error  # the workers answer unparsable requests through this function
 
     class _Server(BaseApplication):
         def load_config(self):

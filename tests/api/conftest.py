@@ -26,3 +26,11 @@ def coder(app) -> dict[str, str]:
 def admin(app) -> dict[str, str]:
     """Headers of an admin token (user "ada")."""
     return bearer(new_token(app, "admin", "ada"))
+
+
+@pytest.fixture(scope="module")
+def models_dir_with_small_model(small_model_dir):
+    """The small model's folder, its parent made the models folder (``{"model": "small"}`` reloads it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SUGGEST_MODELS_DIR", str(small_model_dir.parent))
+        yield small_model_dir

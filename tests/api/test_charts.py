@@ -144,3 +144,18 @@ def test_audit_log_records_who_did_what(client, coder, admin):
                                                                   ("casey", "update")]
     assert items[0]["codes"] == ["I10"]
     assert all("text" not in (a["detail"] or {}) for a in items)
+
+
+def test_feedback_that_would_give_a_chart_too_many_codes_is_a_conflict_and_records_nothing(client, coder, admin):
+    from api.schemas import MAX_CODES
+
+    full = [f"{letter}{n:02d}" for letter in "ABCDEFGH" for n in range(25)][:MAX_CODES]
+    chart = client.post("/v1/charts", json={"patient_id": "P1", "text": "x", "codes": full}, headers=coder).get_json()
+    response = client.post(f"/v1/charts/{chart['id']}/feedback", headers=coder,
+                           json={"items": [{"code": "I10", "action": "added"}]})
+    assert response.status_code == 409 and response.get_json()["field"] == "items"
+    assert client.get(f"/v1/charts/{chart['id']}", headers=coder).get_json()["codes"] == full
+    assert client.get("/v1/feedback/export?only_feedback=true", headers=admin).get_data() == b""
+    swap = client.post(f"/v1/charts/{chart['id']}/feedback", headers=coder, json={"items": [
+        {"code": "A00", "action": "rejected"}, {"code": "I10", "action": "added"}]})
+    assert swap.status_code == 201 and len(swap.get_json()["chart"]["codes"]) == MAX_CODES

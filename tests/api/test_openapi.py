@@ -18,15 +18,18 @@ def _refs(node):
             yield from _refs(item)
 
 
+def _documented_path(rule) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{chart_id}", "{id}")
+
+
 def test_every_route_is_documented_and_every_documented_path_exists(app, client):
     spec = client.get("/openapi.json").get_json()
     served = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule in ("/", "/docs", "/openapi.json"):
             continue
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{chart_id}", "{id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            served.add((path, method.lower()))
+            served.add((_documented_path(rule), method.lower()))
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert served == documented
 
@@ -45,3 +48,73 @@ def test_schema_references_resolve_and_protected_routes_say_so(client):
     # the request schemas are the validating pydantic models
     assert schemas["ChartCreate"]["required"] == ["patient_id", "text", "codes"]
     json.dumps(spec)
+
+
+def _operations(spec):
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            yield path, method, op
+
+
+def test_every_answer_the_server_gives_is_documented(client):
+    spec = client.get("/openapi.json").get_json()
+    for path, method, op in _operations(spec):
+        statuses = set(op["responses"])
+        if "{id}" in path:
+            assert "404" in statuses, (method, path)
+        if any(p["in"] == "query" for p in op.get("parameters", ())) or "requestBody" in op:
+            assert "400" in statuses, (method, path)
+        if "requestBody" in op:
+            assert {"413", "415"} <= statuses, (method, path)
+    paths = spec["paths"]
+    assert "409" in paths["/v1/charts/{id}"]["patch"]["responses"]
+    assert "409" in paths["/v1/charts/{id}/feedback"]["post"]["responses"]
+    assert "404" in paths["/v1/charts/check"]["post"]["responses"]
+    assert {"400", "404", "503"} <= set(paths["/v1/model/reload"]["post"]["responses"])
+    assert "503" in paths["/readyz"]["get"]["responses"]
+
+
+def test_query_and_path_parameters_carry_the_limits_the_server_applies(client):
+    from api.schemas import MAX_ID, MAX_PAGE
+
+    spec = client.get("/openapi.json").get_json()
+    for path, method, op in _operations(spec):
+        for param in op.get("parameters", ()):
+            schema = param["schema"]
+            if schema["type"] == "integer":
+                assert "minimum" in schema and "maximum" in schema, (method, path, param["name"])
+            if schema["type"] == "string" and param["in"] == "query":
+                assert {"maxLength", "pattern", "format"} & set(schema), (method, path, param["name"])
+
+    def params(path, method="get"):
+        return {p["name"]: p["schema"] for p in spec["paths"][path][method]["parameters"]}
+
+    charts = params("/v1/charts")
+    assert charts["page"]["minimum"] == 1 and charts["page"]["maximum"] == MAX_PAGE
+    assert charts["per_page"]["maximum"] == 200 and charts["q"]["maxLength"] == 200
+    assert charts["code"]["pattern"] and charts["from"]["format"] == "date"
+    assert params("/v1/codes/search")["q"]["minLength"] == 1 and params("/v1/codes/search")["limit"]["maximum"] == 100
+    assert params("/v1/audit")["chart_id"]["maximum"] == MAX_ID and params("/v1/audit")["per_page"]["maximum"] == 500
+    assert params("/v1/charts/{id}")["id"] == {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def test_request_schemas_refuse_what_the_server_refuses(client):
+    from suggest.completeness import default_rules
+
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["SuggestRequest"]["properties"]["text"]["not"] == {"pattern": "\\x00"}
+    assert schemas["ChartCreate"]["properties"]["codes"]["items"]["pattern"]
+    assert set(schemas["CheckRequest"]["properties"]["document_type"]["enum"]) == {*default_rules().document_types,
+                                                                                   None}
+    assert schemas["CheckRequest"]["anyOf"] == [{"required": ["text"]}, {"required": ["chart_id"]}]
+    for name in ("patient_id", "text", "codes"):  # may be left out of a patch, never sent as null
+        assert schemas["ChartPatch"]["properties"][name]["type"] in ("string", "array"), name
+
+
+def test_the_documented_role_is_the_one_the_route_requires(app, client):
+    spec = client.get("/openapi.json").get_json()
+    documented = {(path, method): op.get("x-role", "public") for path, method, op in _operations(spec)}
+    for rule in app.url_map.iter_rules():
+        required = getattr(app.view_functions[rule.endpoint], "required_role", "public")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert documented.get((_documented_path(rule), method.lower()), required) == required, (method, rule)

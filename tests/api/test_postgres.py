@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import test_bad_input
 import test_charts
 import test_concurrency
 from api_support import bearer, make_app, new_token
@@ -66,3 +67,10 @@ def test_delete_feedback_export_and_audit_on_postgres(pg_app, headers, tmp_path)
 def test_concurrent_writes_on_postgres(pg_app, headers):
     test_concurrency.test_concurrent_creates_are_all_stored_whole(pg_app, headers[0])
     test_concurrency.test_concurrent_updates_of_one_chart_never_lose_an_update(pg_app, headers[0])
+
+
+@pytest.mark.parametrize("kind", ["bad queries", "NUL and control characters", "lone surrogates and invalid UTF-8",
+                                  "unicode edge cases", "huge values"])
+def test_bad_input_on_postgres(pg_app, headers, models_dir_with_small_model, kind):
+    sent, wrong = test_bad_input.corpus_failures(pg_app, headers[1], kind)
+    assert sent and not wrong, f"{len(wrong)} of {sent}:\n" + "\n".join(wrong)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +13,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from bench.bench_api import create_token, stop_server
 
 SECRET = "Quirinus Vandersloot reports zyxomatosis"
 
@@ -39,8 +39,9 @@ def _call(method: str, url: str, token: str | None = None, body: dict | None = N
         return exc.code, exc.read()
 
 
-@pytest.fixture()
-def served(tmp_path, small_model):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, small_model):
+    tmp_path = tmp_path_factory.mktemp("served")
     folder = small_model.save(tmp_path / "model")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'charts.db'}", "SUGGEST_RATE_LIMIT": "",
@@ -67,12 +68,7 @@ def served(tmp_path, small_model):
             pytest.fail("server did not become ready in 90 s")
         yield base, log_path, env, tmp_path
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def test_serve_keeps_credentials_and_chart_text_out_of_logs(served):
@@ -123,3 +119,37 @@ def test_serve_keeps_credentials_and_chart_text_out_of_logs(served):
     assert '"POST /v1/charts" 201' in logged  # the access log has the path ...
     assert "Vandersloot" not in logged and "zyxomatosis" not in logged  # ... never the text or the query
     assert token not in logged
+
+
+def test_requests_the_server_cannot_parse_get_a_json_answer(served):
+    base, _log, _env, _cwd = served
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", "/v1/charts?q=" + "x" * 9000)  # a request line over gunicorn's limit
+    response = connection.getresponse()
+    assert response.status == 400 and response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.read())["field"] == "request"
+    connection.close()
+
+
+def test_a_refused_request_with_an_unread_body_does_not_cost_the_connection(served):
+    """A request refused before its body is read (403 here) leaves the keep-alive connection usable: headers and
+    body sent apart, as most clients send them, used to lose about one following request in 200."""
+    base, _log, env, _cwd = served
+    token = create_token(env, "coder", "keepalive")
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = b'{"model": null}'
+    for _ in range(1000):
+        connection.putrequest("POST", "/v1/model/reload")
+        for name, value in [("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))]:
+            connection.putheader(name, value)
+        connection.endheaders()
+        connection.send(body)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 403
+    connection.close()

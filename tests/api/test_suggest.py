@@ -236,3 +236,14 @@ def test_unknown_setting_or_patient_field_is_a_400_naming_it(client, coder):
     assert bad.status_code == 400 and "setting" in bad.get_json()["field"]
     bad = client.post("/v1/suggest", json={"text": "Asthma.", "patient": {"sex": "x"}}, headers=coder)
     assert bad.status_code == 400 and "patient" in bad.get_json()["field"]
+
+
+def test_a_model_name_too_long_for_the_file_system_is_not_found(client, admin, small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    response = client.post("/v1/model/reload", json={"model": "m" * 300}, headers=admin)
+    assert response.status_code == 404 and response.get_json()["field"] == "model"
+
+
+def test_a_reload_body_of_blanks_is_a_400_not_a_reload(client, admin):
+    response = client.post("/v1/model/reload", data=b" \n", headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["field"] == "body"

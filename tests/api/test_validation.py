@@ -167,3 +167,66 @@ def test_options_says_which_methods_with_no_html(client):
     response = client.options("/v1/suggest")
     assert response.status_code == 204 and not response.get_data()
     assert "POST" in response.headers["Allow"] and "html" not in response.headers.get("Content-Type", "")
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/suggest", {"text": "asthma", "top_k": True}, "top_k"),
+    ("/v1/suggest", {"text": "asthma", "top_k": "10"}, "top_k"),
+    ("/v1/suggest", {"text": "asthma", "min_confidence": False}, "min_confidence"),
+    ("/v1/suggest", {"text": "asthma", "patient": {"age_years": "50"}}, "patient.age_years"),
+    ("/v1/charts", {"patient_id": "P1", "text": "Asthma.", "codes": [], "document_date": 0}, "document_date"),
+    ("/v1/charts/check", {"chart_id": "1"}, "chart_id"),
+])
+def test_json_values_are_taken_with_their_json_type(client, coder, path, body, field):
+    response = client.post(path, json=body, headers=coder)
+    assert response.status_code == 400 and response.get_json()["field"] == field
+
+
+def test_an_integer_may_be_spelled_as_a_whole_number(client, coder):
+    assert client.post("/v1/suggest", json={"text": "asthma", "top_k": 3.0}, headers=coder).status_code == 200
+    assert client.post("/v1/suggest", json={"text": "asthma", "top_k": 3.5}, headers=coder).status_code == 400
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/v1/charts?to=0", "to"), ("/v1/charts?from=20260314", "from"), ("/v1/charts?q=asthma%00", "q"),
+    ("/v1/charts?patient_id=%00", "patient_id"), ("/v1/codes/search?q=a%00", "q"), ("/v1/audit?user=%00", "user"),
+    ("/v1/charts?code=E11%20", "code"), ("/v1/feedback/export?only_feedback=", "only_feedback"),
+])
+def test_query_values_the_store_should_not_see_are_a_400(client, admin, path, field):
+    response = client.get(path, headers=admin)
+    assert response.status_code == 400 and response.get_json()["field"] == field
+
+
+def test_a_lone_surrogate_is_refused_naming_the_field(client, coder):
+    raw = b'{"patient_id": "P1", "codes": [], "text": "Asthma \\ud800."}'
+    response = client.post("/v1/charts", data=raw, headers={**coder, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["field"] == "text"
+
+
+def test_codes_are_refused_unless_shaped_like_a_code(client, coder):
+    for codes, field in [([" E11.9"], "codes[0]"), (["E11.9", "E11..9"], "codes[1]"), (["E11.9 "], "codes[0]")]:
+        response = client.post("/v1/charts", json={"patient_id": "P1", "text": "x", "codes": codes}, headers=coder)
+        assert response.status_code == 400 and response.get_json()["field"] == field, codes
+
+
+def test_a_patch_cannot_erase_what_a_chart_must_have(client, coder):
+    chart = client.post("/v1/charts", json={"patient_id": "P1", "text": "x", "codes": []}, headers=coder).get_json()
+    for name in ("patient_id", "text", "codes"):
+        response = client.patch(f"/v1/charts/{chart['id']}", json={name: None}, headers=coder)
+        assert response.status_code == 400 and response.get_json()["field"] == name
+
+
+def test_a_check_needs_text_or_a_chart(client, coder):
+    for body in ({}, {"text": None}, {"codes": ["E11.9"]}, {"chart_id": None}):
+        response = client.post("/v1/charts/check", json=body, headers=coder)
+        assert response.status_code == 400 and response.get_json()["field"] in ("text", "chart_id"), body
+
+
+def test_a_chart_is_saved_only_with_a_document_type_the_checks_know(client, coder):
+    body = {"patient_id": "P1", "text": "x", "codes": [], "document_type": "novel"}
+    response = client.post("/v1/charts", json=body, headers=coder)
+    assert response.status_code == 400 and response.get_json()["field"] == "document_type"
+    saved = client.post("/v1/charts", json={**body, "document_type": "consultation"}, headers=coder).get_json()
+    assert client.post("/v1/charts/check", json={"chart_id": saved["id"]}, headers=coder).status_code == 200
+    patched = client.patch(f"/v1/charts/{saved['id']}", json={"document_type": "novel"}, headers=coder)
+    assert patched.status_code == 400 and patched.get_json()["field"] == "document_type"
