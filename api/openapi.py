@@ -261,7 +261,7 @@ def build_spec() -> dict[str, Any]:
                        "description": "Admin only. `model` is `default`, a `models:/` URI, or a model folder inside "
                                       "the models folder; nothing else on the disk is read.",
                        "responses": {
-                           "400": _error("Malformed body, or a folder outside the models folder"),
+                           "403": _error("Needs an admin token, or names a folder outside the models folder"),
                            "404": _error("No such model"),
                            "422": _error("The model file is unsigned or does not match its signature (or the "
                                          "registry's sha256): it is not loaded"),

@@ -17,7 +17,7 @@ from flask import (
 )
 
 from api import metrics, store
-from api.errors import ApiError, NotFound, Unavailable
+from api.errors import ApiError, Forbidden, NotFound, Unavailable
 from api.schemas import (
     AuditQuery,
     BatchSuggestRequest,
@@ -339,8 +339,8 @@ def _servable_model_ref(ref: str) -> str:
     if folder.name == MODEL_FILE:
         folder = folder.parent
     if not folder.is_relative_to(root):
-        raise ApiError(f"only 'default', a models:/ URI or a model folder inside the models folder ({root}) can be "
-                       "loaded", field="model")
+        raise Forbidden(f"only 'default', a models:/ URI or a model folder inside the models folder ({root}) can be "
+                        "loaded", field="model")
     try:
         found = (folder / MODEL_FILE).is_file()
     except OSError:  # a name the file system cannot hold (too long)
