@@ -1,8 +1,8 @@
 """Dictionary candidates: every code of the release, matched through its terms.
 
 A code's terms are its description, its inclusion terms, their rewrites into clinicians' wording
-(``resources/term_variants.json``) and the curated lexicon phrases (``resources/lexicon.tsv``). Terms and text are normalised the same way
-(:mod:`suggest.pipeline.normalize`). A term matches a sentence by IDF-weighted
+(``resources/term_variants.json``) and the curated lexicon phrases (``resources/lexicon.tsv``). Terms and text
+are normalised the same way (:mod:`suggest.pipeline.normalize`). A term matches a sentence by IDF-weighted
 coverage of its stems, so word order, inflection and small gaps do not matter;
 the evidence is the smallest window of the sentence holding the matched words.
 Codes that need a 7th character are indexed under their stem (``S72.001``); a match gets the character its
@@ -33,10 +33,10 @@ _NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "i", "ii", "ii
 #: Words a code-set term needs the chart's sentence to say: "Other ..." is the residual category (its specific
 #: forms come through inclusion terms and the lexicon, else "diabetes" is E13 too), and "... with unspecified
 #: complications" (E11.8) needs a complication named, else "type 2 diabetes" is E11.8 as much as E11.9.
-#: (name, what marks such a term, the chart words that satisfy it); a term's needs are a bit mask over these.
+#: (what marks such a term, the chart words that satisfy it); a term's needs are a bit mask over these.
 _NEEDED_WORDS = (
-    ("other", re.compile(r"\bother\b", re.IGNORECASE), frozenset({"other"})),
-    ("complication", re.compile(r"\bunspecified complications?\b", re.IGNORECASE),
+    (re.compile(r"\bother\b", re.IGNORECASE), frozenset({"other"})),
+    (re.compile(r"\bunspecified complications?\b", re.IGNORECASE),
      frozenset({"complication", "complications", "complicated"})),
 )
 
@@ -125,8 +125,8 @@ class TermIndex:
             if target is None:
                 continue
             stems, negated = self._polar_stems(normalizer, term)
-            needs = sum(1 << i for i, (_, marks, _) in enumerate(_NEEDED_WORDS)
-                        if kind <= kind_index["inclusion"] and marks.search(term))
+            needs = sum(1 << i for i, (marks, _) in enumerate(_NEEDED_WORDS) if marks.search(term)) \
+                if kind <= kind_index["inclusion"] else 0
             if not stems or (target, stems, negated, needs) in seen:
                 continue
             seen.add((target, stems, negated, needs))
@@ -220,7 +220,7 @@ class TermIndex:
         needed_starts: list[list[int]] = [[] for _ in _NEEDED_WORDS]
         for m, ruled_out in self.normalizer_.polar_words(text):
             word = m.key
-            for i, (_, _, said) in enumerate(_NEEDED_WORDS):
+            for i, (_, said) in enumerate(_NEEDED_WORDS):
                 if word in said:
                     needed_starts[i].append(m.start)
             ids = ids_cache.get(word)

@@ -51,12 +51,12 @@ class PhraseMiner(BaseEstimator):
         self.max_per_code = max_per_code
         self.max_chart_share = max_chart_share
 
-    def fit(self, texts: list[str], codes: list[list[str]], normalizer: Normalizer | None = None, *,
-            runs: list[dict[tuple[str, ...], str]] | None = None) -> PhraseMiner:
-        """Mine the phrases of every code with at least ``min_charts`` charts; ``phrases_`` is [(code, phrase)].
+    def fit(self, texts: list[str], codes: list[list[str]], normalizer: Normalizer | None = None) -> PhraseMiner:
+        """Mine the phrases of every code with at least ``min_charts`` charts; ``phrases_`` is [(code, phrase)]."""
+        return self.fit_runs(self.chart_runs(texts, normalizer), codes)
 
-        ``runs`` are the texts' :meth:`chart_runs`, when already computed (cross-fitting mines subsets)."""
-        chart_runs = runs if runs is not None else self.chart_runs(texts, normalizer)
+    def fit_runs(self, chart_runs: list[dict[tuple[str, ...], str]], codes: list[list[str]]) -> PhraseMiner:
+        """:meth:`fit` on the charts' :meth:`chart_runs`, computed once (cross-fitting mines subsets of them)."""
         n_charts = len(chart_runs)
         chart_freq: Counter[tuple[str, ...]] = Counter(run for runs in chart_runs for run in runs)
         code_charts: Counter[str] = Counter(code for chart in codes for code in set(chart))

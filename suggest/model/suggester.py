@@ -355,7 +355,7 @@ class Suggester(BaseEstimator):
         """The phrases ``miner`` learns from charts (their ``runs``; None when off or none found), indexed."""
         if cfg.phrase_min_charts <= 0:
             return None
-        phrases = miner.fit([], codes, runs=runs).phrases_
+        phrases = miner.fit_runs(runs, codes).phrases_
         if not phrases:
             return None
         from suggest.pipeline.normalize import default_normalizer

@@ -71,12 +71,6 @@ class Word:
     text: str
     key: str
 
-    def group(self) -> str:
-        return self.text
-
-    def span(self) -> tuple[int, int]:
-        return self.start, self.end
-
 
 @dataclass(frozen=True, slots=True)
 class _Contextual:
@@ -109,11 +103,12 @@ class Normalizer:
         self._cache: dict[str, tuple[str, ...]] = {}
         self.expansions: dict[str, tuple[str, ...]] = {}
         self.contextual: dict[str, list[_Contextual]] = {}
+        meanings: dict[str, str] = {}
         for rule in contextual:
             key = "=" + rule["means"].lower()  # "=" keeps these keys apart from any word of a text
             self.contextual.setdefault(rule["word"], []).append(
                 _Contextual(re.compile(rule["match"]), key, rule.get("case") == "upper"))
-        meanings = {"=" + rule["means"].lower(): rule["means"] for rule in contextual}
+            meanings[key] = rule["means"]
         for abbr, expansion in {**forms.get("expansions", {}), **abbreviations, **meanings}.items():
             words = tuple(w.key for w in self.words(expansion.lower()))
             if words:
@@ -128,8 +123,7 @@ class Normalizer:
         """Content stems of one lowercase word: its abbreviation expansion, stop words removed (cached)."""
         cached = self._cache.get(word)
         if cached is None:
-            words = self.expansions.get(word, (word,))
-            cached = tuple(self.word_stem(w) for w in words if w not in self.stopwords)
+            cached = tuple(self.word_stem(w) for w in self.expansions.get(word, (word,)) if w not in self.stopwords)
             if len(self._cache) < 500_000:
                 self._cache[word] = cached
         return cached
@@ -159,11 +153,6 @@ class Normalizer:
                         yield Word(start, joined.end(), lowered[start:joined.end()], word + joined.group())
                         continue
                 yield Word(start, m.end(), word, self.side_word(text, m) or word)
-
-    @staticmethod
-    def word_matches(text: str) -> Iterator[re.Match]:
-        """The lowercase letter/digit runs of ``text``; their spans index ``text`` itself."""
-        return _TOKEN.finditer(lower_same_length(text))
 
     def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
         """Stems of ``text`` with the character span of the word each came from."""

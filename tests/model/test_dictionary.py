@@ -76,7 +76,7 @@ def test_a_word_ruled_out_is_no_evidence(index):
 def test_polar_words_scope():
     normalizer = default_normalizer()
     text = "without perforation or abscess of intestine, with bleeding; w/o acute cor pulmonale and not intractable"
-    groups = [(m.group(), group) for m, group in normalizer.polar_words(text) if group]
+    groups = [(m.text, group) for m, group in normalizer.polar_words(text) if group]
     assert groups == [("perforation", 1), ("abscess", 2), ("acute", 3), ("cor", 3), ("pulmonale", 3),
                       ("intractable", 5)]
 
