@@ -394,3 +394,17 @@ def test_unwritable_cache_only_costs_time(tmp_path, monkeypatch, caplog):
         release = load_codeset(xml)
     assert len(release.billable_codes()) == 6
     assert "could not write code-set cache" in caplog.text
+
+
+def test_side_family_names_each_side_of_a_code(codes):
+    assert codes.side_family("M77.00") == {"M77.00": "unspecified", "M77.01": "right", "M77.02": "left"}
+    # an injury keeps its 7th character; a 7th character that is not the encounter keeps it too
+    assert codes.side_family("S93.401D") == {"S93.401D": "right", "S93.402D": "left", "S93.409D": "unspecified"}
+    assert codes.side_family("H40.1192")["H40.1132"] == "bilateral"
+
+
+def test_side_family_is_empty_without_right_and_left_siblings(codes):
+    assert codes.side_family("E11.9") == {}
+    assert codes.side_family("H40.119") == {}  # not billable: it takes a 7th character
+    # "Unilateral primary osteoarthritis": the bilateral code is another category (M17.0), not a sibling
+    assert codes.side_family("M17.11") == {}

@@ -39,6 +39,8 @@ _CODE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _NEAR_MATCH_LIMIT = 10
 _DESCENDANTS_IN_VALIDATION = 20
 _ANCESTOR_NOTE_KINDS = ("excludes1", "excludes2", "inclusion_terms", "code_also")
+_SIDE_WORDS = re.compile(r"\b(right|left|bilateral|unspecified)\b", re.IGNORECASE)
+Side = Literal["right", "left", "bilateral", "unspecified"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ class CodeSet:
         self._index_lock = threading.Lock()
         self._inherited_memo: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
         self._default_child: dict[str, str | None] = {}
+        self._side_families: dict[str, dict[str, Side]] = {}
         self._info = functools.lru_cache(maxsize=8192)(self._build_info)
 
     # ----------------------------------------------------------------- formatting
@@ -351,6 +354,40 @@ class CodeSet:
                 out.append(current)
             stack.extend(reversed(node.children))
         return out if limit is None else out[:limit]
+
+    def side_family(self, code: str) -> dict[str, Side]:
+        """The codes that differ from ``code`` in its side only, ``code`` included, with their sides
+        (``M77.00`` -> ``{"M77.01": "right", "M77.02": "left", "M77.00": "unspecified"}``; an injury keeps its 7th
+        character). Empty when ``code`` has no right and left siblings."""
+        key = self.normalize(code)
+        found = self._side_families.get(key)
+        if found is None:
+            found = self._side_families[key] = self._find_side_family(key)
+        return found
+
+    def _find_side_family(self, code: str) -> dict[str, Side]:
+        stem = self.seventh_character_stem(code)
+        char = code[-1] if stem is not None and stem != code else None
+        parent = self.parent(stem or code)
+        if parent is None or not self.is_billable(code):
+            return {}
+        family: dict[str, Side] = {}
+        for sibling in self.children(parent):
+            full = self.seventh_character_code(sibling, char) if char else sibling
+            if full is None or not self.is_billable(full):
+                continue
+            description = self.description(sibling) or ""
+            if "unilateral" in description.lower():  # M17.1-: the bilateral code is another category (M17.0)
+                return {}
+            words = {w.lower() for w in _SIDE_WORDS.findall(description)}
+            sides = words & {"right", "left", "bilateral"}
+            side: Side | None = sides.pop() if len(sides) == 1 else ("unspecified" if not sides and words else None)
+            if side is None or side in family.values():
+                return {}
+            family[full] = side
+        if code not in family or not {"right", "left"} <= set(family.values()):
+            return {}
+        return family
 
     def seventh_character_stem(self, code: str) -> str | None:
         """The tabular code a 7th character was added to, None if the code has no 7th character.

@@ -210,6 +210,10 @@ class CodingRules:
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
                                      for code, cues in drug_rules.get("short_course_cues_by_code", {}).items()}
+        self.bilateral = rules["bilateral"]
+        self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
+        self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
+        self.bilateral_after = re.compile(self.bilateral["after"], re.IGNORECASE)
         self.tobacco = rules["tobacco"]
         self.tobacco_current = _phrases(self.tobacco["current_cues"])
         self.tobacco_former = _phrases(self.tobacco["former_cues"])
@@ -543,6 +547,34 @@ class _Run:
         counseling = self._affirmed_hits(self.r.tobacco_counseling)
         if counseling:
             self.select(rules["counseling_code"], self.threshold, "tobacco", rules["why_counseling"], counseling[:3])
+
+    def _called_bilateral(self, c: RuledCode, reach: int = 40) -> list[tuple[int, int]]:
+        """The affirmed evidence spans of ``c`` that the chart calls bilateral."""
+        text, r = self.chart.text, self.r
+        return [(s, e) for (s, e), flags in zip(c.spans, c.assertions) if not any(flags.values())
+                and (r.bilateral_inside.search(text, s, e) or r.bilateral_before.search(text[max(0, s - reach): s])
+                     or r.bilateral_after.search(text[e: e + reach]))]
+
+    def bilateral(self) -> None:
+        """A condition called bilateral takes the bilateral code, or the right and the left code where the code
+        set has none (I.B.13)."""
+        rule = self.r.bilateral
+        for c in self.selected():
+            family = self.codeset.side_family(c.code)
+            if not family or family[c.code] == "bilateral":
+                continue
+            spans = self._called_bilateral(c)
+            if not spans:
+                continue
+            by_side = {side: code for code, side in family.items()}
+            if "bilateral" in by_side:
+                self.select(by_side["bilateral"], max(c.confidence, self.threshold), "bilateral", rule["why_bilateral"], spans)
+                self.drop(c, "bilateral", rule["why_dropped"].format(codes=by_side["bilateral"]))
+                continue
+            for side in ("right", "left"):
+                self.select(by_side[side], max(c.confidence, self.threshold), "bilateral", rule["why_both"], spans)
+            if family[c.code] == "unspecified":
+                self.drop(c, "bilateral", rule["why_dropped"].format(codes=f"{by_side['right']} and {by_side['left']}"))
 
     def vaccination(self) -> None:
         for code in self.r.vaccine_codes:

@@ -371,3 +371,44 @@ def test_a_history_code_on_the_same_words_does_not_block_the_current_condition()
                                                     load_codeset())}
     assert selected(out) == {"N20.0"}
     assert ("history_beside_current", "dropped") in rules_of(out, "Z87.442")
+
+
+def _one_mention(code: str, text: str, words: str, confidence: float = 0.9) -> dict[str, RuledCode]:
+    start = text.index(words)
+    ruled = [RuledCode(code, confidence, confidence >= THRESHOLD, [(start, start + len(words))], [dict(AFFIRMED)],
+                       sections=["assessment_and_plan"], coverages=[1.0])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
+    return {c.code: c for c in out}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("Assessment: Bilateral medial epicondylitis.", "medial epicondylitis"),
+    ("Assessment: medial epicondylitis, bilateral.", "medial epicondylitis"),
+    ("Assessment: medial epicondylitis of both elbows.", "medial epicondylitis"),
+])
+def test_a_bilateral_condition_without_a_bilateral_code_is_coded_for_each_side(text, words):
+    out = _one_mention("M77.00", text, words)
+    assert selected(out) == {"M77.01", "M77.02"}
+    assert ("bilateral", "dropped") in rules_of(out, "M77.00")
+    assert "I.B.13" in out["M77.01"].rules[0].why
+
+
+def test_a_bilateral_condition_takes_the_bilateral_code_where_there_is_one():
+    out = _one_mention("H65.411", "Assessment: chronic allergic otitis media, bilateral.", "chronic allergic otitis media")
+    assert selected(out) == {"H65.413"}
+
+
+def test_bilateral_elsewhere_in_the_sentence_does_not_make_a_condition_bilateral():
+    text = "Assessment: bilateral lower extremity edema and right knee pain."
+    assert selected(_one_mention("M25.561", text, "right knee pain")) == {"M25.561"}
+    assert selected(_one_mention("M25.561", "Assessment: right knee pain. Pain in both hands.", "right knee pain")) \
+        == {"M25.561"}
+
+
+def test_a_negated_bilateral_mention_changes_nothing():
+    text = "Assessment: bilateral medial epicondylitis."
+    start = text.index("medial")
+    ruled = [RuledCode("M77.00", 0.9, True, [(start, start + 20)], [dict(AFFIRMED, negated=True)])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert selected(out) == {"M77.00"}
