@@ -60,6 +60,8 @@ CARD_FILE = "model_card.json"
 FORMAT_VERSION = 6
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
+#: ``suggest_batch`` codes a larger batch in chunks of this many charts, so that its memory does not grow with it.
+BATCH_CHUNK = 64
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
 NO_WORDS_WARNING = "no words in the text (only digits, punctuation or symbols): nothing to code"
 #: A letter of any script: text without one holds no clinical statement to code.
@@ -486,6 +488,13 @@ class Suggester(BaseEstimator):
         setting = self._setting(setting)
         if n_jobs > 1 and len(texts) >= 8 * n_jobs and "fork" in _mp_methods():
             return _parallel_suggest(self, list(texts), top_k, specialties, min_confidence, n_jobs, setting, patients)
+        if len(texts) > BATCH_CHUNK:  # bounded memory: a chunk's parses and features are freed before the next
+            out: list[SuggestResult] = []
+            for start in range(0, len(texts), BATCH_CHUNK):
+                end = start + BATCH_CHUNK
+                out += self.suggest_batch(texts[start:end], top_k, specialties[start:end] if specialties is not None else None,
+                                          min_confidence, 1, setting, patients[start:end] if patients is not None else None)
+            return out
         from suggest.codeset import load_codeset
 
         check_is_fitted(self, "ranker_")

@@ -73,6 +73,17 @@ def test_batch_equals_single(small_model, held_out):
         assert np.allclose([s.confidence for s in single.suggestions], [s.confidence for s in b.suggestions])
 
 
+def test_a_batch_larger_than_a_chunk_is_coded_chunk_by_chunk_with_each_chart_in_its_place(small_model, held_out,
+                                                                                        monkeypatch):
+    from suggest.model import suggester
+
+    texts = [c.text for c in held_out[:7]]
+    whole = small_model.suggest_batch(texts, top_k=5, specialties=["cardiology"] * 7)
+    monkeypatch.setattr(suggester, "BATCH_CHUNK", 3)
+    chunked = small_model.suggest_batch(texts, top_k=5, specialties=["cardiology"] * 7)
+    assert [r.to_dict() for r in chunked] == [r.to_dict() for r in whole]
+
+
 def test_save_load_round_trip(small_model, tmp_path, held_out):
     folder = small_model.save(tmp_path / "m")
     loaded = suggest.load_model(folder)
