@@ -76,6 +76,17 @@ def test_hypothetical():
     assert flags["hypothetical"] and not flags["uncertain"]
 
 
+@pytest.mark.parametrize(("text", "mention"), [
+    ("The risks include but are not limited to pain, swelling, damage to nerves and blood vessels, and infection.",
+     "infection"),
+    ("We discussed possible complications such as bleeding, wound dehiscence and deep vein thrombosis.",
+     "deep vein thrombosis"),
+    ("Side effects include nausea, headache and diarrhea.", "diarrhea"),
+])
+def test_a_list_of_risks_or_side_effects_is_hypothetical_to_its_end(text, mention):
+    assert flags_of(text, mention)["hypothetical"]
+
+
 def test_scope_is_bounded():
     text = "Denies pain and says that after the long trip last week she developed a bad cough."
     assert not flags_of(text, "cough")["negated"]
