@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from suggest.codeset.notes import CodeRef, excludes1_conflicts
 from suggest.encoder.patient import Patient
+from suggest.pipeline.normalize import default_normalizer
 from suggest.pipeline.resources import load_json, read_text
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
@@ -214,6 +215,8 @@ class CodingRules:
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
         self.bilateral_after = re.compile(self.bilateral["after"], re.IGNORECASE)
+        self.side_rule = rules["side_from_chart"]
+        self.two_word_sites = frozenset(self.side_rule["two_word_sites"])
         self.tobacco = rules["tobacco"]
         self.tobacco_current = _phrases(self.tobacco["current_cues"])
         self.tobacco_former = _phrases(self.tobacco["former_cues"])
@@ -575,6 +578,64 @@ class _Run:
                 self.select(by_side[side], max(c.confidence, self.threshold), "bilateral", rule["why_both"], spans)
             if family[c.code] == "unspecified":
                 self.drop(c, "bilateral", rule["why_dropped"].format(codes=f"{by_side['right']} and {by_side['left']}"))
+
+    def _site(self, description: str) -> tuple[str, ...]:
+        """The stems of the site a side word qualifies in ``description`` ("Pain in right knee" -> ("knee",))."""
+        stems = default_normalizer().stems(description)
+        for i, stem in enumerate(stems):
+            if stem in ("right", "left"):
+                site = tuple(stems[i + 1: i + 3] if stems[i + 1: i + 2] and stems[i + 1] in self.r.two_word_sites
+                             else stems[i + 1: i + 2])
+                return site
+        return ()
+
+    def _chart_words(self) -> list[tuple[int, int, tuple[str, ...]]]:
+        """The chart's words: span and content stems (computed once per chart)."""
+        if not hasattr(self, "_words"):
+            normalizer = default_normalizer()
+            self._words = [(w.start, w.end, normalizer.word_stems(w.key)) for w in normalizer.words(self.chart.text)]
+        return self._words
+
+    def _sides_of_site(self, site: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
+        """Each side the chart gives ``site`` in an affirmed statement, with the spans that say so."""
+        words, text, reach = self._chart_words(), self.chart.text, int(self.r.side_rule["reach"])
+        found: dict[str, list[tuple[int, int]]] = {}
+        for i in range(len(words) - len(site) + 1):
+            if any(site[k] not in words[i + k][2] for k in range(len(site))):
+                continue
+            start, end = words[i][0], words[i + len(site) - 1][1]
+            for j in range(i - 1, max(-1, i - reach - 1), -1):
+                if re.search(r"[.;:\n]", text[words[j][1]: words[j + 1][0]]):
+                    break  # another sentence or list item
+                side = next((s for s in ("right", "left", "bilateral") if s in words[j][2]), None)
+                if side is None:
+                    continue
+                if self.chart.assert_span is not None:
+                    section, flags = self.chart.assert_span(words[j][0], end)
+                    if section == "family_history" or any(flags.get(f) for f in ("negated", "family", "hypothetical", "historical")):
+                        break
+                found.setdefault(side, []).append((words[j][0], end))
+                break
+        return found
+
+    def side_from_chart(self) -> None:
+        """An unspecified-side code takes the side the chart gives its site elsewhere (I.B.13)."""
+        for c in self.selected():
+            family = self.codeset.side_family(c.code)
+            if not family or family[c.code] != "unspecified":
+                continue
+            by_side = {side: code for code, side in family.items()}
+            site = self._site(self._description(by_side["right"]))
+            if not site:
+                continue
+            sides = self._sides_of_site(site)
+            if len(sides) != 1 or "bilateral" in sides:
+                continue
+            side, spans = next(iter(sides.items()))
+            s, e = spans[0]
+            why = self.r.side_rule["why"].format(site=" ".join(site), words=self.chart.text[s:e])
+            self.select(by_side[side], max(c.confidence, self.threshold), "side_from_chart", why, spans[:3])
+            self.drop(c, "side_from_chart", why)
 
     def vaccination(self) -> None:
         for code in self.r.vaccine_codes:

@@ -412,3 +412,30 @@ def test_a_negated_bilateral_mention_changes_nothing():
     out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
                                                     load_codeset())}
     assert selected(out) == {"M77.00"}
+
+
+def _with_text(code: str, text: str, words: str) -> dict[str, RuledCode]:
+    """One selected candidate whose evidence is ``words``, over ``text`` read by the real clinical pipeline."""
+    start = text.index(words)
+    ruled = [RuledCode(code, 0.9, True, [(start, start + len(words))], [dict(AFFIRMED)],
+                       sections=["assessment_and_plan"], coverages=[1.0])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient(), _assertion_of(text)), "outpatient", THRESHOLD,
+                                load_codeset())
+    return {c.code: c for c in out}
+
+
+def test_an_unspecified_side_takes_the_side_the_chart_gives_its_site_elsewhere():
+    text = "RESULTS\nCT shows a 3 cm left ovarian mass.\n\nASSESSMENT\n1. Ovarian cancer."
+    out = _with_text("C56.9", text, "Ovarian cancer")
+    assert selected(out) == {"C56.2"}
+    assert ("side_from_chart", "dropped") in rules_of(out, "C56.9")
+    assert "left ovarian" in out["C56.2"].rules[0].why
+
+
+@pytest.mark.parametrize("text", [
+    "RESULTS\nA left ovarian mass and a right ovarian cyst.\n\nASSESSMENT\n1. Ovarian cancer.",  # both sides
+    "RESULTS\nNo left ovarian mass.\n\nASSESSMENT\n1. Ovarian cancer.",  # negated
+    "FAMILY HISTORY\nSister: left ovarian cancer.\n\nASSESSMENT\n1. Ovarian cancer.",  # a relative's
+])
+def test_no_side_is_taken_from_a_site_the_chart_does_not_side_plainly(text):
+    assert selected(_with_text("C56.9", text, "Ovarian cancer")) == {"C56.9"}
