@@ -73,3 +73,14 @@ def test_contextual_rules_are_well_formed():
         assert re.fullmatch(r"[a-z0-9]+", rule["word"]), rule
         assert re.compile(rule["match"]).pattern.startswith(rule["word"][:1]), rule
         assert rule["means"].strip() and rule.get("case") in (None, "upper"), rule
+
+
+@pytest.mark.parametrize("one, other", [
+    ("media", "medial"), ("corneal", "corn"), ("aids", "aid"), ("crps", "crp"), ("previa", "previous"),
+    ("partial", "part"), ("factory", "factor"), ("status", "stat"), ("uterus", "uter"), ("eyes", "eye"),
+    ("ribs", "rib"), ("sensorium", "sensory"),
+])
+def test_words_of_other_meanings_keep_apart(one, other):
+    from suggest.pipeline.normalize import stem
+
+    assert stem(one) != stem(other)
