@@ -53,7 +53,8 @@ _PATH_SCHEMAS = PathParams.model_json_schema(by_alias=True)["properties"]
 
 
 class _FlaskPlugin(FlaskPlugin):
-    """spectree's Flask plugin that leaves requests to the routes and holds responses to their documented model."""
+    """spectree's Flask plugin that leaves requests to the routes and holds each answer of a route to a status its
+    operation documents, and a JSON one to the model documented for it."""
 
     def request_validation(self, request, query, json, form, headers, cookies) -> None:
         """Nothing: ``api.web.parse_body``/``parse_query`` validate the request against the same models, with the
@@ -62,7 +63,7 @@ class _FlaskPlugin(FlaskPlugin):
     def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
         payload, status, _headers = flask_response_unpack(resp)
         documented = resp_model.find_model(status) if resp_model else None
-        if isinstance(payload, BaseModel) and not (documented and isinstance(payload, documented)):
+        if documented is None or (isinstance(payload, BaseModel) and not isinstance(payload, documented)):
             raise UndocumentedResponse(f"{request.endpoint} answered {status} with {type(payload).__name__}, "
                                        f"documented: {getattr(documented, '__name__', None)}")
         response, error = super().validate_response(resp, resp_model, skip_validation, force_resp_serialize)
@@ -111,15 +112,19 @@ Answer = str | tuple[type[BaseModel], str]
 
 def operation(ok: type[BaseModel] | tuple[type[BaseModel], str], *, tag: str, status: int = 200,
               body: type[BaseModel] | None = None, body_required: bool = True, query: type[BaseModel] | None = None,
-              errors: dict[int, Answer] | None = None, media_type: str = JSON) -> Callable:
+              headers: type[BaseModel] | None = None, errors: dict[int, Answer] | None = None,
+              media_type: str = JSON) -> Callable:
     """Decorator (under the route's, over ``@requires``): the view's operation in the document. Its summary is the
     first paragraph of the view's docstring and its description the rest; ``ok`` is the model (and description) of
     the ``status`` answer, ``body`` and ``query`` the models the view validates with ``parse_body``/``parse_query``,
-    ``errors`` the statuses only this route gives. A body in another ``media_type`` than JSON is not checked."""
+    ``headers`` a model of the request headers it reads (by alias: ``Field(alias="Idempotency-Key")``), ``errors``
+    the statuses only this route gives (any status: a description, or a model and a description). A body in another
+    ``media_type`` than JSON is not checked."""
 
     def decorate(view: Callable) -> Callable:
         name = view.__name__
-        assert name not in _EXTRA, f"two operations named {name}"
+        if name in _EXTRA:
+            raise ValueError(f"two operations named {name}")
         role = getattr(view, "required_role", None)
         answers: dict[int, Answer] = {status: ok if isinstance(ok, tuple) else (ok, "OK")}
         if body is not None:
@@ -137,8 +142,9 @@ def operation(ok: type[BaseModel] | tuple[type[BaseModel], str], *, tag: str, st
         resp = Response(**{f"HTTP_{code}": (Error, answer) if isinstance(answer, str) else answer
                            for code, answer in sorted(answers.items())})
         _EXTRA[name] = {"role": role, "status": str(status), "media_type": media_type, "body_required": body_required}
-        return _api.validate(json=body, query=query, resp=resp, tags=[tag], security=None if role else [],
-                             operation_id=name, validation_error_status=status,  # no status of its own
+        # spectree documents its validation error under this status unless the status has a model: it has, the answer
+        return _api.validate(json=body, query=query, headers=headers, resp=resp, tags=[tag],
+                             security=None if role else [], operation_id=name, validation_error_status=status,
                              skip_validation=media_type != JSON)(view)
 
     return decorate

@@ -148,8 +148,9 @@ def suggest():
                                   patient=_patient(body.patient))
     metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
     out = result.to_dict()
-    return SuggestResponse(model=_model_header(served), codeset_release=out["codeset_release"] or served.codeset_release,
-                           setting=out["setting"], suggestions=out["suggestions"], warnings=out["warnings"])
+    return SuggestResponse(model=_model_header(served),
+                           codeset_release=out["codeset_release"] or served.codeset_release, setting=out["setting"],
+                           suggestions=out["suggestions"], warnings=out["warnings"])
 
 
 def _patient(info: PatientInfo | None) -> Patient | None:

@@ -162,8 +162,9 @@ def test_every_response_model_a_route_answers_with_is_a_component(app, client):
 
 
 def test_an_answer_off_its_model_fails_instead_of_drifting(app, client, coder, caplog, monkeypatch):
-    from api import store
     from api_support import new_chart
+
+    from api import store
 
     chart_id = new_chart(client, coder)
     to_dict = store.chart_to_dict
@@ -175,9 +176,13 @@ def test_an_answer_off_its_model_fails_instead_of_drifting(app, client, coder, c
     assert "Asthma" not in caplog.text and "UndocumentedResponse" in caplog.text
 
 
-def test_an_answer_with_another_model_than_the_documented_one_fails(app, client, coder, monkeypatch):
+def test_an_answer_with_another_model_or_an_undocumented_status_fails(app, client, coder, monkeypatch):
     from api import routes
-    from api.responses import Health
+    from api.responses import Health, Me
 
     monkeypatch.setattr(routes, "Me", lambda **kw: Health(status="ok"))
     assert client.get("/v1/me", headers=coder).status_code == 500
+    monkeypatch.setattr(routes, "Me", lambda **kw: (Me(**kw), 202))
+    assert client.get("/v1/me", headers=coder).status_code == 500
+    monkeypatch.undo()
+    assert client.get("/v1/me", headers=coder).status_code == 200
