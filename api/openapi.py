@@ -4,13 +4,12 @@ with ``@operation``: its answer, tag, body or query model and the statuses only 
 its kind gives (400/413/415 of a body, 400 of a query, 404 of a chart id, 401/403/429 of its role) follow from those
 and from ``@requires``. Nothing else describes the API, so the document and the server cannot drift apart.
 
-Why spectree 3 and not apiflask 3: spectree decorates the plain Flask app and blueprints of ``create_app`` as they
-are and needs only pydantic, already ours; apiflask wants APIFlask and APIBlueprint in their place and brings
-marshmallow, webargs, apispec, flask-marshmallow and flask-httpauth. Both emit OpenAPI 3.1 from pydantic v2 models,
-but both read a request body with ``request.get_json`` and answer a bad one in their own format, which gives up our
-error contract (415 for a wrong Content-Type, the depth limit, NUL refusal, 400 ``{"error", "field"}``). So requests
-stay with ``api.web.parse_body``/``parse_query`` (spectree only documents them), and spectree checks the responses:
-a route's answer must be the model documented for its status, else the request fails (a 500) instead of drifting.
+Why spectree 3 and not apiflask 3: spectree decorates our plain Flask factory and blueprints as they are and needs
+only pydantic; apiflask wants APIFlask/APIBlueprint in their place and brings marshmallow, webargs, apispec and two
+Flask extensions. Both read request bodies with ``request.get_json`` and answer bad ones in their own format, giving
+up our error contract (415, the depth limit, NUL refusal, 400 ``{"error", "field"}``): so ``parse_body``/``parse_query``
+validate requests and spectree only documents them, while it does check responses: a route's answer must be the
+model documented for its status, else the request fails (a 500) instead of drifting.
 """
 
 from __future__ import annotations
