@@ -23,6 +23,7 @@ from api.config import ApiConfig
 from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
 from api.modelhost import ModelHost, ServedModel, load_model, resolve_model_ref
+from api.responses import Error, dump
 from api.routes import bp_service, bp_v1
 from api.web import log_safe, read_model_state
 
@@ -238,7 +239,7 @@ def _maybe_follow_model_reload(app: Flask) -> None:
 
 
 def _error_response(status: int, body: dict) -> Response:
-    response = jsonify(body)
+    response = jsonify(dump(Error.model_validate(body)))
     response.status_code = status
     return response
 

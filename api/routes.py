@@ -18,7 +18,32 @@ from flask import (
 
 from api import metrics, store
 from api.errors import ApiError, Forbidden, NotFound, Unavailable
+from api.openapi import operation
+from api.responses import (
+    AuditPage,
+    BatchSuggestResponse,
+    Chart,
+    ChartPage,
+    CheckResponse,
+    CodeDetail,
+    CodeHits,
+    CodeNotFound,
+    CorpusLine,
+    Deleted,
+    FeedbackRecorded,
+    Health,
+    History,
+    Me,
+    Metrics,
+    ModelHeader,
+    ModelInfo,
+    Readiness,
+    Reloaded,
+    SuggestResponse,
+    dump,
+)
 from api.schemas import (
+    MAX_CODES,
     AuditQuery,
     BatchSuggestRequest,
     ChartCreate,
@@ -57,8 +82,12 @@ def _codeset():
     return load_codeset()
 
 
-def _model_header(served) -> dict:
-    return {"name": served.name, "version": served.version}
+def _model_header(served) -> ModelHeader:
+    return ModelHeader(name=served.name, version=served.version)
+
+
+def _chart(row) -> Chart:
+    return Chart.model_validate(store.chart_to_dict(row))
 
 
 # ----------------------------------------------------------------------------- service
@@ -80,29 +109,37 @@ def openapi():
 
 
 @bp_service.get("/healthz")
+@operation(Health, tag="service")
 def healthz():
-    return jsonify({"status": "ok"})
+    """Liveness"""
+    return Health(status="ok")
 
 
 @bp_service.get("/readyz")
+@operation(Readiness, tag="service", errors={503: (Readiness, "Not ready")})
 def readyz():
+    """Readiness: model loaded and database reachable"""
     served = current_app.extensions["model_host"].served
     db_ok = check_database(current_app)
     ready = served is not None and db_ok
-    body = {"status": "ready" if ready else "not ready", "model_loaded": served is not None, "database": db_ok}
-    return jsonify(body), (200 if ready else 503)
+    body = Readiness(status="ready" if ready else "not ready", model_loaded=served is not None, database=db_ok)
+    return body, (200 if ready else 503)
 
 
 @bp_service.get("/metrics")
+@operation(Metrics, tag="service", media_type="text/plain")
 def metrics_endpoint():
+    """Prometheus metrics"""
     payload, content_type = metrics.render()
     return Response(payload, content_type=content_type)
 
 
 # ----------------------------------------------------------------------------- suggestions
 @bp_v1.post("/suggest")
+@operation(SuggestResponse, tag="coding", body=SuggestRequest)
 @requires()
 def suggest():
+    """Suggest codes for one chart"""
     body = parse_body(SuggestRequest)
     served = served_model()
     t0 = time.perf_counter()
@@ -111,8 +148,9 @@ def suggest():
                                   patient=_patient(body.patient))
     metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
     out = result.to_dict()
-    return jsonify({"model": _model_header(served), "codeset_release": out["codeset_release"] or served.codeset_release,
-                    "setting": out["setting"], "suggestions": out["suggestions"], "warnings": out["warnings"]})
+    return SuggestResponse(model=_model_header(served),
+                           codeset_release=out["codeset_release"] or served.codeset_release, setting=out["setting"],
+                           suggestions=out["suggestions"], warnings=out["warnings"])
 
 
 def _patient(info: PatientInfo | None) -> Patient | None:
@@ -120,8 +158,10 @@ def _patient(info: PatientInfo | None) -> Patient | None:
 
 
 @bp_v1.post("/suggest/batch")
+@operation(BatchSuggestResponse, tag="coding", body=BatchSuggestRequest)
 @requires()
 def suggest_batch():
+    """Suggest codes for up to 100 charts"""
     body = parse_body(BatchSuggestRequest)
     served = served_model()
     t0 = time.perf_counter()
@@ -138,49 +178,53 @@ def suggest_batch():
         suggestions = [s for s in out["suggestions"] if s["confidence"] >= body.min_confidence]
         items.append({"id": chart.id if chart.id is not None else str(i), "suggestions": suggestions,
                       "warnings": out["warnings"]})
-    return jsonify({"model": _model_header(served), "codeset_release": release, "setting": setting, "results": items})
+    return BatchSuggestResponse(model=_model_header(served), codeset_release=release, setting=setting, results=items)
 
 
 # ----------------------------------------------------------------------------- code set
 @bp_v1.get("/codes/search")
+@operation(CodeHits, tag="code set", query=CodeSearchQuery)
 @requires()
 def code_search():
+    """Search codes by words or code prefix"""
     query = parse_query(CodeSearchQuery)
     cs = _codeset()
     hits = cs.search(query.q, limit=query.limit)
-    return jsonify({"release": cs.release, "results": [
-        {**h.to_dict(), "billable": cs.is_billable(h.code)} for h in hits]})
+    return CodeHits(release=cs.release, results=[{**h.to_dict(), "billable": cs.is_billable(h.code)} for h in hits])
 
 
 @bp_v1.get("/codes/<code>")
+@operation(CodeDetail, tag="code set", errors={404: (CodeNotFound, "Not a code; near_matches")})
 @requires()
 def code_detail(code: str):
+    """One code: validation, hierarchy, notes"""
     cs = _codeset()
     validation = cs.validate(code)
     if validation.status == "invalid":
-        return jsonify({"error": f"{validation.code} is not an ICD-10-CM code in release {cs.release}",
-                        "field": "code", "near_matches": validation.near_matches}), 404
+        return CodeNotFound(error=f"{validation.code} is not an ICD-10-CM code in release {cs.release}",
+                            field="code", near_matches=validation.near_matches), 404
     info = cs.get(code)
     excludes1_above = []
     for ancestor in cs.ancestors(info.code):
         a = cs.get(ancestor)
         if a is not None and a.excludes1:
             excludes1_above.append({"code": ancestor, "notes": list(a.excludes1)})
-    return jsonify({
-        "release": cs.release,
-        **info.to_dict(),
-        "validation": validation.to_dict(),
-        "ancestors": [{"code": a, "description": cs.description(a)} for a in cs.ancestors(info.code)],
-        "children": [{"code": c, "description": cs.description(c), "billable": cs.is_billable(c)}
-                     for c in cs.children(info.code)],
-        "excludes1_inherited": excludes1_above,
-    })
+    return CodeDetail(
+        release=cs.release,
+        **{**info.to_dict(), "children": [{"code": c, "description": cs.description(c), "billable": cs.is_billable(c)}
+                                          for c in cs.children(info.code)]},
+        validation=validation.to_dict(),
+        ancestors=[{"code": a, "description": cs.description(a)} for a in cs.ancestors(info.code)],
+        excludes1_inherited=excludes1_above,
+    )
 
 
 # ----------------------------------------------------------------------------- completeness
 @bp_v1.post("/charts/check")
+@operation(CheckResponse, tag="charts", body=CheckRequest, errors={404: "No such chart (chart_id)"})
 @requires()
 def check_chart():
+    """Completeness and consistency findings"""
     from suggest.completeness import check_chart as run_checks
     from suggest.completeness import default_rules
 
@@ -203,14 +247,16 @@ def check_chart():
     codes = store.normalize_codes(codes)
     findings = [f.to_dict() for f in run_checks(text, codes, doc_type, codeset=_codeset(), rules=rules)]
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in ("error", "warning", "info")}
-    return jsonify({"document_type": doc_type or rules.default_document_type, "findings": findings,
-                    "counts": counts, "document_types": sorted(rules.document_types)})
+    return CheckResponse(document_type=doc_type or rules.default_document_type, findings=findings, counts=counts,
+                         document_types=sorted(rules.document_types))
 
 
 # ----------------------------------------------------------------------------- chart store
 @bp_v1.post("/charts")
+@operation(Chart, status=201, tag="charts", body=ChartCreate)
 @requires()
 def create_chart():
+    """Save a coded chart"""
     body = parse_body(ChartCreate)
     session = db()
     row = store.create_chart(session, body, principal())
@@ -219,70 +265,85 @@ def create_chart():
 
 
 @bp_v1.get("/charts")
+@operation(ChartPage, tag="charts", query=ChartQuery)
 @requires()
 def list_charts():
+    """Find charts"""
     query = parse_query(ChartQuery)
     session = db()
     rows, total = store.search_charts(session, query)
     filters = sorted(k for k, v in query.model_dump(by_alias=True, exclude={"page", "per_page"}).items() if v)
     store.audit(session, principal(), "search", None, None, {"filters": filters, "results": total})
     session.commit()
-    return jsonify({"items": [store.chart_to_dict(r, with_text=False) for r in rows], "total": total,
-                    "page": query.page, "per_page": query.per_page})
+    return ChartPage(items=[store.chart_to_dict(r, with_text=False) for r in rows], total=total, page=query.page,
+                     per_page=query.per_page)
 
 
 @bp_v1.get("/charts/<int:chart_id>")
+@operation(Chart, tag="charts")
 @requires()
 def get_chart(chart_id: int):
+    """Read a chart"""
     session = db()
     row = store.get_chart(session, chart_id)
     store.audit(session, principal(), "view", row.id, row.code_list())
     session.commit()
-    return jsonify(store.chart_to_dict(row))
+    return _chart(row)
 
 
 @bp_v1.patch("/charts/<int:chart_id>")
+@operation(Chart, tag="charts", body=ChartPatch, errors={409: "The chart is no longer at the given version"})
 @requires()
 def patch_chart(chart_id: int):
+    """Change codes or metadata (kept in history); optional version for optimistic locking"""
     body = parse_body(ChartPatch)
     session = db()
     row = store.update_chart(session, chart_id, body, principal())
     session.commit()
-    return jsonify(store.chart_to_dict(store.get_chart(session, row.id)))
+    return _chart(store.get_chart(session, row.id))
 
 
 @bp_v1.delete("/charts/<int:chart_id>")
+@operation(Deleted, tag="charts")
 @requires("admin")
 def delete_chart(chart_id: int):
+    """Soft-delete a chart"""
     session = db()
     row = store.delete_chart(session, chart_id, principal())
     session.commit()
-    return jsonify({"id": row.id, "deleted": True})
+    return Deleted(id=row.id, deleted=True)
 
 
 @bp_v1.get("/charts/<int:chart_id>/history")
+@operation(History, tag="charts")
 @requires()
 def chart_history(chart_id: int):
+    """Every change of a chart"""
     session = db()
     items = store.history(session, chart_id)
     store.audit(session, principal(), "history", chart_id)
     session.commit()
-    return jsonify({"chart_id": chart_id, "history": items})
+    return History(chart_id=chart_id, history=items)
 
 
 @bp_v1.post("/charts/<int:chart_id>/feedback")
+@operation(FeedbackRecorded, status=201, tag="charts", body=FeedbackRequest,
+           errors={409: f"The chart would hold more than {MAX_CODES} codes"})
 @requires()
 def chart_feedback(chart_id: int):
+    """Record accepted / rejected / added codes (applied to the chart's codes)"""
     body = parse_body(FeedbackRequest)
     session = db()
     row = store.add_feedback(session, chart_id, body, principal())
     session.commit()
-    return jsonify({"recorded": len(body.items), "chart": store.chart_to_dict(store.get_chart(session, row.id))}), 201
+    return FeedbackRecorded(recorded=len(body.items), chart=_chart(store.get_chart(session, row.id))), 201
 
 
 @bp_v1.get("/feedback/export")
+@operation((CorpusLine, "One CorpusLine per line"), tag="charts", query=ExportQuery, media_type="application/x-ndjson")
 @requires("admin")
 def feedback_export():
+    """Coded charts as JSONL for `suggest train`"""
     only = parse_query(ExportQuery).only_feedback
     sessions = current_app.extensions["db_sessions"]
     who = principal()
@@ -292,37 +353,42 @@ def feedback_export():
     def lines():
         with sessions() as session:
             for line in store.export_charts(session, only_with_feedback=only):
-                yield json.dumps(line, ensure_ascii=False) + "\n"
+                yield json.dumps(dump(CorpusLine.model_validate(line)), ensure_ascii=False) + "\n"
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
                     headers={"Content-Disposition": "attachment; filename=charts.jsonl"})
 
 
 @bp_v1.get("/audit")
+@operation(AuditPage, tag="admin", query=AuditQuery)
 @requires("admin")
 def audit_log():
+    """Audit log: who viewed, saved, changed, deleted what"""
     query = parse_query(AuditQuery)
     items = store.list_audit(db(), query.chart_id, query.user, query.page, query.per_page)
-    return jsonify({"items": items, "page": query.page, "per_page": query.per_page})
+    return AuditPage(items=items, page=query.page, per_page=query.per_page)
 
 
 # ----------------------------------------------------------------------------- model
 @bp_v1.get("/me")
+@operation(Me, tag="service")
 @requires()
 def me():
+    """Who am I (user, role) and the document types the checks know"""
     from suggest.completeness import default_rules
 
     rules = default_rules()
     who = principal()
-    return jsonify({"user": who.user, "role": who.role, "default_document_type": rules.default_document_type,
-                    "document_types": [{"id": k, "label": v.get("label", k)}
-                                       for k, v in rules.document_types.items()]})
+    return Me(user=who.user, role=who.role, default_document_type=rules.default_document_type,
+              document_types=[{"id": k, "label": v.get("label", k)} for k, v in rules.document_types.items()])
 
 
 @bp_v1.get("/model")
+@operation(ModelInfo, tag="model")
 @requires()
 def model_info():
-    return jsonify(served_model().describe())
+    """The served model: name, version, release, threshold, card"""
+    return ModelInfo.model_validate(served_model().describe())
 
 
 def _servable_model_ref(ref: str) -> str:
@@ -351,8 +417,18 @@ def _servable_model_ref(ref: str) -> str:
 
 
 @bp_v1.post("/model/reload")
+@operation(Reloaded, tag="model", body=ReloadRequest, body_required=False, errors={
+    403: "Needs an admin token, or names a folder outside the models folder",
+    404: "No such model",
+    422: "The model file is unsigned or does not match its signature (or the registry's sha256): it is not loaded",
+    503: "The model could not be loaded; the previous one is still served"})
 @requires("admin")
 def model_reload():
+    """Load the current champion (or {"model": ref}) and swap it in without downtime
+
+    `model` is `default`, a `models:/` URI, or a model folder inside the models folder; nothing else on the disk is
+    read.
+    """
     from api.modelhost import resolve_model_ref
 
     config = current_app.extensions["suggest_config"]
@@ -375,5 +451,5 @@ def model_reload():
     store.audit(session, principal(), "model_reload", None, None,
                 {"ref": ref, "version": served.version, "previous": old.version if old else None})
     session.commit()
-    return jsonify({"reloaded": True, "generation": generation, "model": served.describe(),
-                    "previous": old.describe() if old else None})
+    return Reloaded(reloaded=True, generation=generation, model=served.describe(),
+                    previous=old.describe() if old else None)

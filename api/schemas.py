@@ -79,7 +79,7 @@ def _absent() -> None:
     return None
 
 
-def _optional_not_null(**constraints: Any) -> Any:
+def optional_not_null(**constraints: Any) -> Any:
     """A field that may be left out but not sent as null (a default factory keeps ``null`` out of the schema)."""
     return Field(default_factory=_absent, **constraints)
 
@@ -91,10 +91,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
 
-class _Query(BaseModel):
-    """A query string: every value arrives as text, so numbers and flags are read from it."""
+def _untitled_properties(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+class _Query(BaseModel):
+    """A query string: every value arrives as text, so numbers and flags are read from it. A parameter left out is
+    None, and no parameter can be sent as null (so the schemas say neither); the schema of each one is a parameter's
+    schema in /openapi.json."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_untitled_properties)
 
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
@@ -146,10 +153,10 @@ class ChartCreate(_Body):
 class ChartPatch(_Body):
     """Only the fields given change; the chart's codes, patient and text can be replaced but not erased."""
 
-    codes: list[Code] = _optional_not_null(max_length=MAX_CODES)
-    patient_id: NoNul = _optional_not_null(min_length=1, max_length=64)
+    codes: list[Code] = optional_not_null(max_length=MAX_CODES)
+    patient_id: NoNul = optional_not_null(min_length=1, max_length=64)
     encounter_id: NoNul | None = Field(None, max_length=64)
-    text: NoNul = _optional_not_null(min_length=1, max_length=MAX_TEXT)
+    text: NoNul = optional_not_null(min_length=1, max_length=MAX_TEXT)
     provider: NoNul | None = Field(None, max_length=200)
     document_date: dt.date | None = None
     specialty: NoNul | None = Field(None, max_length=64)
@@ -176,10 +183,10 @@ class CheckRequest(_Body):
 
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["chart_id"]}]})
 
-    text: NoNul = _optional_not_null(max_length=MAX_TEXT)
+    text: NoNul = optional_not_null(max_length=MAX_TEXT)
     codes: list[Code] = Field(default_factory=list, max_length=MAX_CODES)
     document_type: DocumentType = None
-    chart_id: Integer = _optional_not_null(ge=1, le=MAX_ID)
+    chart_id: Integer = optional_not_null(ge=1, le=MAX_ID)
 
 
 class ReloadRequest(_Body):
@@ -188,11 +195,11 @@ class ReloadRequest(_Body):
 
 
 class ChartQuery(_Query):
-    code: Code | None = Field(None, description="Code or code prefix (E11 finds E11.9)")
-    patient_id: NoNul | None = Field(None, max_length=64)
-    from_: QueryDate | None = Field(None, alias="from", description="document_date >=")
-    to: QueryDate | None = Field(None, description="document_date <=")
-    q: NoNul | None = Field(None, max_length=200, description="Words that must all occur in the text")
+    code: Code = optional_not_null(description="Code or code prefix (E11 finds E11.9)")
+    patient_id: NoNul = optional_not_null(max_length=64)
+    from_: QueryDate = optional_not_null(alias="from", description="document_date >=")
+    to: QueryDate = optional_not_null(description="document_date <=")
+    q: NoNul = optional_not_null(max_length=200, description="Words that must all occur in the text")
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=200)
 
@@ -203,11 +210,19 @@ class CodeSearchQuery(_Query):
 
 
 class AuditQuery(_Query):
-    chart_id: int | None = Field(None, ge=1, le=MAX_ID)
-    user: NoNul | None = Field(None, max_length=120)
+    chart_id: int = optional_not_null(ge=1, le=MAX_ID)
+    user: NoNul = optional_not_null(max_length=120)
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(50, ge=1, le=500)
 
 
 class ExportQuery(_Query):
     only_feedback: bool = Field(False, description="Only charts with feedback")
+
+
+class PathParams(_Query):
+    """The path parameters of the routes, by the name of the route's variable (Flask's converters read them; the
+    document names them by their alias)."""
+
+    chart_id: int = Field(alias="id", ge=1, le=MAX_ID, description="Chart id")
+    code: str = Field(description="ICD-10-CM code, with or without dot")

@@ -17,6 +17,7 @@ from api.auth import Principal
 from api.db import ServiceState, utcnow
 from api.errors import ApiError, Forbidden, Unauthorized, Unavailable
 from api.modelhost import ServedModel
+from api.openapi import documented_model
 
 
 def db():
@@ -33,6 +34,7 @@ def principal() -> Principal:
 
 def parse_body(model: type[BaseModel]) -> Any:
     """Validate the JSON body against ``model``; 400 naming the field otherwise."""
+    _check_documented("json", model)
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ApiError("request body must be a JSON object", field="body")
@@ -114,12 +116,19 @@ def _refuse_unstorable_characters(data: dict) -> None:
 
 def parse_query(model: type[BaseModel]) -> Any:
     """Validate the query string against ``model``; 400 naming the parameter otherwise."""
+    _check_documented("query", model)
     data = {k: v for k, v in request.args.items()}
     _refuse_unstorable_characters(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _named_error(exc) from None
+
+
+def _check_documented(kind: str, model: type[BaseModel]) -> None:
+    """The route reads the model its operation documents (a mismatch is a bug, a 500 in the tests)."""
+    if documented_model(kind) != model.__name__:
+        raise RuntimeError(f"{request.endpoint} reads {model.__name__}, documents {documented_model(kind)}")
 
 
 def _named_error(exc: ValidationError) -> ApiError:

@@ -118,3 +118,71 @@ def test_the_documented_role_is_the_one_the_route_requires(app, client):
         required = getattr(app.view_functions[rule.endpoint], "required_role", "public")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert documented.get((_documented_path(rule), method.lower()), required) == required, (method, rule)
+
+
+SERVICE_OPERATIONS = {"service.healthz", "service.readyz", "service.metrics_endpoint"}
+
+
+def test_every_v1_and_service_route_is_an_operation_with_its_methods(app, client):
+    spec = client.get("/openapi.json").get_json()
+    rules = [rule for rule in app.url_map.iter_rules()
+             if rule.rule.startswith("/v1/") or rule.endpoint in SERVICE_OPERATIONS]
+    assert len(rules) >= 17
+    for rule in rules:
+        documented = spec["paths"].get(_documented_path(rule), {})
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            op = documented.get(method.lower())
+            assert op is not None, (method, rule.rule)
+            assert op["operationId"] == rule.endpoint.split(".")[1], (method, rule.rule)
+
+
+def test_every_response_model_a_route_answers_with_is_a_component(app, client):
+    from pydantic import BaseModel
+
+    from api import responses
+    from api.openapi import _api
+
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    used = set()
+    for rule in app.url_map.iter_rules():
+        metadata = _api.get_function_metadata(app.view_functions[rule.endpoint])
+        if metadata is None:
+            continue
+        for model in metadata.resp.code_models.values():
+            used.add(model.__name__)
+            own = model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+            for name, nested in own.pop("$defs", {}).items():
+                assert schemas[name] == nested, name
+            assert schemas[model.__name__] == own, model.__name__
+    public = {name for name, value in vars(responses).items()
+              if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == responses.__name__
+              and name.isidentifier() and not name.startswith("_")}
+    assert {"Chart", "ChartPage", "Error", "CodeNotFound", "SuggestResponse", "Readiness"} <= used
+    assert public <= set(schemas), public - set(schemas)  # nested ones (Evidence, Finding, ...) as well
+
+
+def test_an_answer_off_its_model_fails_instead_of_drifting(app, client, coder, caplog, monkeypatch):
+    from api_support import new_chart
+
+    from api import store
+
+    chart_id = new_chart(client, coder)
+    to_dict = store.chart_to_dict
+    monkeypatch.setattr(store, "chart_to_dict", lambda row, **kw: {**to_dict(row, **kw), "secret": row.text})
+    for response in (client.get(f"/v1/charts/{chart_id}", headers=coder),
+                     client.post("/v1/charts", json={"patient_id": "P", "text": "Asthma note.", "codes": []},
+                                 headers=coder)):
+        assert response.status_code == 500 and response.get_json() == {"error": "internal error"}
+    assert "Asthma" not in caplog.text and "UndocumentedResponse" in caplog.text
+
+
+def test_an_answer_with_another_model_or_an_undocumented_status_fails(app, client, coder, monkeypatch):
+    from api import routes
+    from api.responses import Health, Me
+
+    monkeypatch.setattr(routes, "Me", lambda **kw: Health(status="ok"))
+    assert client.get("/v1/me", headers=coder).status_code == 500
+    monkeypatch.setattr(routes, "Me", lambda **kw: (Me(**kw), 202))
+    assert client.get("/v1/me", headers=coder).status_code == 500
+    monkeypatch.undo()
+    assert client.get("/v1/me", headers=coder).status_code == 200

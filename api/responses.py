@@ -1,0 +1,333 @@
+"""Response bodies of the JSON API, as pydantic v2 models.
+
+The routes build every JSON answer through these models, and ``/openapi.json`` publishes their JSON schemas as
+the responses of each operation (``api.openapi``), so the document and the server cannot drift apart: a field of
+the wrong type, a missing one or one the model does not know is an error (a 500 that fails the tests), never a
+silent change of the API. A field that a response leaves out when it has no value (``Finding.code``) may be left
+out but is never null; ``dump`` leaves out exactly the fields the route did not set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
+
+from api.auth import ROLES
+from api.schemas import Setting, optional_not_null
+
+
+def _iso_datetime(value: str) -> str:
+    if dt.datetime.fromisoformat(value).tzinfo is None:
+        raise ValueError("a date-time without its time zone")
+    return value
+
+
+def _iso_date(value: str) -> str:
+    dt.date.fromisoformat(value)
+    return value
+
+
+DateTime = Annotated[str, AfterValidator(_iso_datetime), Field(json_schema_extra={"format": "date-time"})]
+"""A time as ISO 8601 text with its time zone (the store writes UTC, ``+00:00``)."""
+Date = Annotated[str, AfterValidator(_iso_date), Field(json_schema_extra={"format": "date"})]
+"""A date as YYYY-MM-DD."""
+
+
+class _Out(BaseModel):
+    """A response body: no field the model does not name, and values of the declared types, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON-ready dict of a response: the fields the route set, in the model's order."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+# ----------------------------------------------------------------------------- errors
+class Error(_Out):
+    """Every 4xx (and the rare 500) is this JSON; never HTML, never chart text."""
+
+    error: str = Field(description="What was wrong, safe to show.")
+    field: str = optional_not_null(description="The offending field.")
+
+
+class CodeNotFound(Error):
+    near_matches: list[str] = Field(description="Existing codes close to the one asked for, billable first.")
+
+
+# ----------------------------------------------------------------------------- suggestions
+class ModelHeader(_Out):
+    name: str
+    version: str
+
+
+class Assertion(_Out):
+    """The ConText flags of the mention."""
+
+    negated: bool
+    historical: bool
+    family: bool
+    hypothetical: bool
+    uncertain: bool
+
+
+class Evidence(_Out):
+    start: int
+    end: int
+    text: str
+    section: str
+    assertion: Assertion
+
+
+class RuleNote(_Out):
+    rule: str
+    action: Literal["added", "selected", "dropped", "note"]
+    why: str
+
+
+class Suggestion(_Out):
+    code: str
+    description: str
+    confidence: float = Field(ge=0, le=1)
+    selected: bool = Field(description="confidence >= the model threshold")
+    billable: bool
+    sources: list[str]
+    evidence: list[Evidence]
+    rules: list[RuleNote] = Field(description="What the coding rules did to this suggestion, and why")
+    billable_children: list[str] = optional_not_null(
+        description="The billable codes under a code that is not billable (left out for a billable one).")
+
+
+class _Suggested(_Out):
+    model: ModelHeader
+    codeset_release: str
+    setting: Setting
+
+
+class SuggestResponse(_Suggested):
+    suggestions: list[Suggestion]
+    warnings: list[str]
+
+
+class BatchResult(_Out):
+    id: str
+    suggestions: list[Suggestion]
+    warnings: list[str]
+
+
+class BatchSuggestResponse(_Suggested):
+    results: list[BatchResult]
+
+
+# ----------------------------------------------------------------------------- code set
+class CodeHit(_Out):
+    code: str
+    description: str
+    score: float
+    matched_term: str
+    billable: bool
+
+
+class CodeHits(_Out):
+    release: str
+    results: list[CodeHit]
+
+
+class CodeChild(_Out):
+    code: str
+    description: str | None
+    billable: bool
+
+
+class Ancestor(_Out):
+    code: str
+    description: str | None
+
+
+class CodeValidation(_Out):
+    code: str
+    status: Literal["billable", "not_billable", "invalid"]
+    description: str | None
+    billable_descendants: list[str]
+    near_matches: list[str]
+
+
+class InheritedExcludes(_Out):
+    code: str = Field(description="The ancestor that carries the notes.")
+    notes: list[str]
+
+
+class CodeDetail(_Out):
+    release: str
+    code: str
+    description: str
+    billable: bool
+    parent: str | None
+    children: list[CodeChild]
+    chapter: str
+    chapter_title: str
+    block: str
+    block_title: str
+    inclusion_terms: list[str]
+    excludes1: list[str]
+    excludes2: list[str]
+    code_first: list[str]
+    use_additional_code: list[str]
+    code_also: list[str]
+    seventh_characters: dict[str, str]
+    notes: list[str]
+    validation: CodeValidation
+    ancestors: list[Ancestor]
+    excludes1_inherited: list[InheritedExcludes] = Field(description="Excludes1 notes of the code's ancestors.")
+
+
+# ----------------------------------------------------------------------------- completeness
+class Finding(_Out):
+    rule: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    code: str = optional_not_null()
+    start: int = optional_not_null()
+    end: int = optional_not_null()
+
+
+class FindingCounts(_Out):
+    error: int
+    warning: int
+    info: int
+
+
+class CheckResponse(_Out):
+    document_type: str
+    findings: list[Finding]
+    counts: FindingCounts
+    document_types: list[str]
+
+
+# ----------------------------------------------------------------------------- chart store
+class _ChartFields(_Out):
+    id: int
+    patient_id: str
+    encounter_id: str | None
+    codes: list[str]
+    provider: str | None
+    document_date: Date | None
+    specialty: str | None
+    document_type: str | None
+    version: int
+    created_at: DateTime
+    created_by: str
+    updated_at: DateTime
+    updated_by: str
+    deleted: bool
+
+
+class Chart(_ChartFields):
+    text: str
+
+
+class ChartSummary(_ChartFields):
+    snippet: str = Field(description="The start of the text, its white space collapsed.")
+
+
+class ChartPage(_Out):
+    items: list[ChartSummary] = Field(description="Charts without text, with a short snippet.")
+    total: int
+    page: int
+    per_page: int
+
+
+class HistoryEntry(_Out):
+    version: int
+    action: Literal["created", "updated", "deleted"]
+    changed_at: DateTime
+    changed_by: str
+    changes: dict[str, Annotated[list[Any], Field(min_length=2, max_length=2)]] = Field(
+        description="field: [old, new]")
+
+
+class History(_Out):
+    chart_id: int
+    history: list[HistoryEntry]
+
+
+class Deleted(_Out):
+    id: int
+    deleted: Literal[True]
+
+
+class FeedbackRecorded(_Out):
+    recorded: int = Field(ge=1)
+    chart: Chart
+
+
+class CorpusLine(_Out):
+    """One line of the training export (JSONL)."""
+
+    id: str
+    text: str
+    codes: list[str]
+    meta: dict[str, Any] = optional_not_null()
+    specialty: str = optional_not_null()
+
+
+class AuditEntry(_Out):
+    id: int
+    at: DateTime
+    user: str
+    action: str
+    chart_id: int | None
+    codes: list[str] | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(_Out):
+    items: list[AuditEntry]
+    page: int
+    per_page: int
+
+
+# ----------------------------------------------------------------------------- service and model
+class DocumentTypeLabel(_Out):
+    id: str
+    label: str
+
+
+class Me(_Out):
+    user: str
+    role: Literal[ROLES]
+    default_document_type: str
+    document_types: list[DocumentTypeLabel]
+
+
+class ModelInfo(_Out):
+    name: str
+    version: str
+    ref: str | None
+    codeset_release: str | None
+    threshold: float | None
+    card: dict[str, Any] = Field(description="The model card (model_card.json); empty when the model has none.")
+
+
+class Reloaded(_Out):
+    reloaded: Literal[True]
+    generation: int
+    model: ModelInfo
+    previous: ModelInfo | None
+
+
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class Readiness(_Out):
+    status: Literal["ready", "not ready"]
+    model_loaded: bool
+    database: bool
+
+
+class Metrics(RootModel[str]):
+    """Prometheus' text format."""
