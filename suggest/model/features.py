@@ -165,6 +165,22 @@ def _siblings(codeset, code: str) -> tuple[str, ...]:
     return found
 
 
+def _same_seventh(codeset, child: str, mentions: list[AssertedMention],
+                  by_code: dict[str, list[AssertedMention]]) -> str:
+    """``child`` (a category's default code) with the 7th character that the chart gave a code read from the same
+    words ("Penetrating wound of orbit, sequela": S05.40XS, not the default S05.40XA)."""
+    stem = codeset.seventh_character_stem(child)
+    if stem is None or stem == child:
+        return child
+    spans = {(am.mention.start, am.mention.end) for am in mentions}
+    chars = {other[-1] for other, ms in by_code.items()
+             if other != child and codeset.seventh_character_stem(other) not in (None, other)
+             and any((am.mention.start, am.mention.end) in spans for am in ms)}
+    if len(chars) != 1:
+        return child
+    return codeset.seventh_character_code(stem, chars.pop()) or child
+
+
 def build_candidates(
     analysis: ChartAnalysis,
     clf_scores: dict[str, float],
@@ -187,6 +203,8 @@ def build_candidates(
     # A documented category with nothing more specific goes to its unspecified child ("pneumonia" -> J18.9).
     for code in list(by_code):
         child = codeset.default_child(code) if not _facts(codeset, code).billable else None
+        if child is not None:
+            child = _same_seventh(codeset, child, by_code[code], by_code)
         if child is not None and child not in by_code:
             by_code[child] = list(by_code[code])
             sources[child] = ["dictionary", "hierarchy"]

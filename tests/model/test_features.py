@@ -50,3 +50,9 @@ def test_injury_siblings_keep_the_seventh_character(candidates_of):
 def test_a_category_goes_to_its_unspecified_child(candidates_of):
     cand = candidates_of("Assessment: pneumonia.")
     assert "J18.9" in cand.codes
+
+
+def test_a_category_goes_to_its_unspecified_child_with_the_7th_character_the_chart_gives(candidates_of):
+    cand = candidates_of("Assessment: penetrating wound of orbit, sequela.")
+    assert "S05.40XS" in cand.codes and "S05.40XA" not in cand.codes
+    assert "S05.40XA" in candidates_of("Assessment: penetrating wound of orbit.").codes
