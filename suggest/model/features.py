@@ -167,15 +167,15 @@ def _siblings(codeset, code: str) -> tuple[str, ...]:
 
 def _same_seventh(codeset, child: str, mentions: list[AssertedMention],
                   by_code: dict[str, list[AssertedMention]]) -> str:
-    """``child`` (a category's default code) with the 7th character that the chart gave a code read from the same
-    words ("Penetrating wound of orbit, sequela": S05.40XS, not the default S05.40XA)."""
+    """``child`` (a category's default code) with the 7th character that the chart gave the codes read from the same
+    or overlapping words ("Penetrating wound of orbit, sequela": S05.40XS, not the default S05.40XA)."""
     stem = codeset.seventh_character_stem(child)
     if stem is None or stem == child:
         return child
-    spans = {(am.mention.start, am.mention.end) for am in mentions}
+    spans = [(am.mention.start, am.mention.end) for am in mentions]
     chars = {other[-1] for other, ms in by_code.items()
              if other != child and codeset.seventh_character_stem(other) not in (None, other)
-             and any((am.mention.start, am.mention.end) in spans for am in ms)}
+             and any(s < am.mention.end and am.mention.start < e for am in ms for s, e in spans)}
     if len(chars) != 1:
         return child
     return codeset.seventh_character_code(stem, chars.pop()) or child
