@@ -104,9 +104,14 @@ class TermIndex:
         variants = load_term_variants() if lexicon else []
         for code, term, kind in codeset.all_terms() if codeset_terms else ():
             entries.append((code, term, kind_index.get(kind, 0)))
+            rewritten, applied = term, 0
             for pattern, replacement in variants:
                 if pattern.search(term):
                     entries.append((code, pattern.sub(replacement, term), kind_index.get(kind, 0)))
+                if pattern.search(rewritten):
+                    rewritten, applied = pattern.sub(replacement, rewritten), applied + 1
+            if applied > 1:  # every rewrite in turn: the clinician's shorthand of a long term
+                entries.append((code, rewritten, kind_index.get(kind, 0)))
         for code, phrase in load_lexicon() if lexicon and codeset_terms else []:
             entries.append((code, phrase, kind_index["lexicon"]))
         for code, phrase, kind in extra_terms or []:

@@ -93,6 +93,9 @@ def test_numbers_in_a_term_must_be_in_the_sentence(index):
     ("Closed fracture of the proximal right humerus, initial encounter.", "S42.201A"),  # upper end of
     ("Bitten by a crocodile, initial encounter.", "W58.11XA"),
     ("Laceration of the right small finger without nail damage, initial encounter.", "S61.216A"),  # little finger
+    # every rewrite in turn: "injured in collision with", "pick-up truck or van", "railway train or railway vehicle",
+    # "in nontraffic accident"
+    ("Driver of pickup collided with a train, nontraffic, initial encounter.", "V55.0XXA"),
 ])
 def test_clinicians_wording_of_code_set_terms(index, text, code):
     assert code in matches(index, text)
