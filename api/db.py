@@ -2,8 +2,9 @@
 
 Tables: ``api_tokens`` (hashed bearer tokens), ``charts`` (one coded document), ``chart_codes`` (one row per
 chart and code, for indexed code search), ``chart_history`` (every change, as a JSON diff), ``feedback``
-(accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart) and ``service_state``
-(small key/value rows shared by the workers, e.g. the served model generation).
+(accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart), ``idempotency_keys`` (the
+``Idempotency-Key`` of each chart saved with one, per user) and ``service_state`` (small key/value rows shared by the
+workers, e.g. the served model generation).
 
 The schema is created and upgraded by the Alembic migrations in ``api/migrations`` (``migrate(engine)``).
 """
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -126,6 +128,21 @@ class AuditEntry(Base):
     chart_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """The ``Idempotency-Key`` a user sent with ``POST /v1/charts``, the sha256 of the request's canonical JSON and
+    the chart it created: written in the chart's own transaction, unique per user and key, so that a retried save
+    returns that chart instead of a second one. Kept as long as the chart (no expiry)."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("user", "key", name="uq_idempotency_keys_user_key"),)
 
 
 class ServiceState(Base):

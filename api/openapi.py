@@ -203,6 +203,34 @@ def _query_params(model: type[BaseModel]) -> list[dict]:
 _ID = _q("id", {"type": "integer", "minimum": 1, "maximum": schemas.MAX_ID}, "Chart id", where="path")
 
 
+_IDEMPOTENCY_KEY = _q(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": schemas.IDEMPOTENCY_KEY_PATTERN},
+    "Makes the save safe to retry: a new, unique value per chart (a UUID, say), sent again unchanged with every "
+    "retry of that save. The first request with a key saves the chart and records the key for the caller's user; "
+    "a repeat with the same JSON body (key order and spacing aside) saves nothing and answers 201 with the chart "
+    "saved first, in its current state, and `Idempotent-Replayed: true`. Keys are per user and do not expire.",
+    where="header")
+
+_IDEMPOTENT_SAVE = {
+    "description": "With an `Idempotency-Key`, a save is done at most once per user and key, even when retries "
+                   "race each other.",
+    "responses": {
+        "201": {"description": "Saved; or, with `Idempotent-Replayed: true`, saved earlier with this "
+                               "Idempotency-Key (the chart as it is now)",
+                "content": _json("Chart"),
+                "headers": {"Idempotent-Replayed": {
+                    "description": "`true` when the answer replays an earlier save with the same Idempotency-Key "
+                                   "(nothing was saved by this request); absent otherwise",
+                    "schema": {"type": "string", "enum": ["true"]}}}},
+        "400": _error("Malformed JSON, wrong type, missing or unknown field, or a malformed Idempotency-Key "
+                      "(field `Idempotency-Key`)"),
+        "409": _error("The chart saved earlier with this Idempotency-Key has since been deleted"),
+        "422": _error("This Idempotency-Key was already used with another request body (field `Idempotency-Key`)"),
+    },
+}
+
+
 @functools.lru_cache(maxsize=1)
 def build_spec() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""
@@ -229,7 +257,8 @@ def build_spec() -> dict[str, Any]:
                                              ok="CheckResponse", tag="charts",
                                              extra={"responses": {"404": _error("No such chart (chart_id)")}})},
             "/v1/charts": {
-                "post": _op("Save a coded chart", body="ChartCreate", ok="Chart", status="201", tag="charts"),
+                "post": _op("Save a coded chart", body="ChartCreate", ok="Chart", status="201", tag="charts",
+                            params=[_IDEMPOTENCY_KEY], extra=_IDEMPOTENT_SAVE),
                 "get": _op("Find charts", ok="ChartPage", tag="charts", query=schemas.ChartQuery),
             },
             "/v1/charts/{id}": {

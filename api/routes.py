@@ -33,8 +33,10 @@ from api.schemas import (
     SuggestRequest,
 )
 from api.web import (
+    body_sha256,
     check_database,
     db,
+    idempotency_key,
     parse_body,
     parse_query,
     principal,
@@ -211,11 +213,19 @@ def check_chart():
 @bp_v1.post("/charts")
 @requires()
 def create_chart():
+    key = idempotency_key()
     body = parse_body(ChartCreate)
     session = db()
-    row = store.create_chart(session, body, principal())
+    if key is None:
+        row, replayed = store.create_chart(session, body, principal()), False
+    else:
+        row, replayed = store.create_chart_once(session, body, principal(), key, body_sha256())
     session.commit()
-    return jsonify(store.chart_to_dict(row)), 201
+    response = jsonify(store.chart_to_dict(row))
+    response.status_code = 201  # a replay answers as the first save did
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @bp_v1.get("/charts")

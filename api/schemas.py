@@ -22,6 +22,8 @@ MAX_CODES = 200
 """Most codes a chart holds."""
 CODE_PATTERN = r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$"
 """An ICD-10-CM code as a client may spell it: either case, with or without the dot (``e1122``, ``E11.22``)."""
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,198}[!-~])?$"
+"""An ``Idempotency-Key`` header: 1 to 200 printable ASCII characters, no space at either end (HTTP drops those)."""
 
 
 def _no_nul(value: str) -> str:
