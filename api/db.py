@@ -160,6 +160,9 @@ def make_engine(database_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
+        # WAL + synchronous=NORMAL: a commit is in the WAL file (in the OS's page cache) before the API answers, so
+        # an acknowledged write survives the service being killed (kill -9, OOM, a crash: bench.durability). An OS
+        # crash or power cut may roll back the last commits (never corrupt the file); FULL would fsync every commit.
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()

@@ -23,6 +23,7 @@ def test_migrations_create_the_schema_of_the_models_and_are_idempotent(tmp_path)
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL: durable across a killed process
     assert {"charts", "chart_codes", "chart_history", "feedback", "audit_log", "api_tokens"} <= set(
         inspect(engine).get_table_names())
 
