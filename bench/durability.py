@@ -26,7 +26,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -344,7 +343,7 @@ def summary(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.engine import write_results
-    from bench.fuzz import train_model, wipe_postgres
+    from bench.fuzz import throwaway_stores
 
     parser = argparse.ArgumentParser(prog="python -m bench.durability", description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=DEFAULTS["saves"], help="charts to save per database")
@@ -358,20 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="results file (default bench/results/durability-*.json)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    stores = [("sqlite", None)] + ([("postgresql", args.postgres_url)] if args.postgres_url else [])
     if not args.postgres_url:
         print(f"PostgreSQL: skipped (no --postgres-url or ${POSTGRES_ENV})", flush=True)
     reports = []
-    with tempfile.TemporaryDirectory(prefix="bench-durability-") as tmp:
-        work = Path(tmp)
-        model = train_model(work / "models" / "quick")
-        for store, url in stores:
-            if url:
-                wipe_postgres(url)
-            report = run_durability(model, work / store, url, args.saves, args.clients, args.kills, seed,
-                                    args.workers, args.threads)
-            print(summary(report), flush=True)
-            reports.append(report)
+    for _store, url, model, work in throwaway_stores(args.postgres_url, "bench-durability-"):
+        report = run_durability(model, work, url, args.saves, args.clients, args.kills, seed, args.workers,
+                                args.threads)
+        print(summary(report), flush=True)
+        reports.append(report)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent, check=False).stdout.strip()
     write_results({"commit": commit, "seed": seed, "load_average": os.getloadavg(), "runs": reports}, "durability",

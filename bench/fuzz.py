@@ -184,32 +184,41 @@ def wipe_postgres(url: str) -> None:
     engine.dispose()
 
 
+def throwaway_stores(postgres_url: str | None, prefix: str) -> Iterator[tuple[str, str | None, Path, Path]]:
+    """(store name, database URL or None for SQLite, model folder, work folder) for SQLite and then, when
+    ``postgres_url`` is given, PostgreSQL (wiped first), in a temporary folder removed afterwards, with a small model
+    trained in seconds."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        model = train_model(work / "models" / "quick")
+        for store, url in [("sqlite", None)] + ([("postgresql", postgres_url)] if postgres_url else []):
+            if url:
+                wipe_postgres(url)
+            yield store, url, model, work / store
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=int(os.environ.get(EXAMPLES_ENV) or DEFAULT_EXAMPLES),
                         help=f"examples per operation and run (${EXAMPLES_ENV}, default {DEFAULT_EXAMPLES})")
     args = parser.parse_args(argv)
     postgres = next((os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None)
-    stores = [("sqlite", None)] + ([("postgresql", postgres)] if postgres else [])
+    stores: list[str] = []
     runs: list[FuzzRun] = []
-    with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as tmp:
-        work = Path(tmp)
-        model = train_model(work / "models" / "quick")
-        for store, url in stores:
-            if url:
-                wipe_postgres(url)
-            with fuzz_server(model, work / store, url) as server:
-                for role in ROLES:
-                    run = run_schemathesis(server, role, args.examples, work / store / role, f"{store}, {role}")
-                    print(run.summary(), flush=True)
-                    for report in run.failures:
-                        print(report, "\n", flush=True)
-                    runs.append(run)
+    for store, url, model, work in throwaway_stores(postgres, "bench-fuzz-"):
+        stores.append(store)
+        with fuzz_server(model, work, url) as server:
+            for role in ROLES:
+                run = run_schemathesis(server, role, args.examples, work / role, f"{store}, {role}")
+                print(run.summary(), flush=True)
+                for report in run.failures:
+                    print(report, "\n", flush=True)
+                runs.append(run)
     requests = sum(r.requests for r in runs)
     failures = sum(len(r.failures) for r in runs)
     server_errors = sum(r.server_errors for r in runs)
     print(f"total: {requests} requests, {server_errors} answered 5xx, {failures} failures "
-          f"({', '.join(store for store, _ in stores)}; {args.examples} examples per operation and run)")
+          f"({', '.join(stores)}; {args.examples} examples per operation and run)")
     return 0 if all(r.ok for r in runs) else 1
 
 
