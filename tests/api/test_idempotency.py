@@ -117,27 +117,32 @@ def test_the_loser_of_the_race_rolls_back_and_replays_the_winner(app, coder, mon
     assert (_count(app, "charts"), _count(app, "chart_history"), _count(app, "idempotency_keys")) == (1, 1, 1)
 
 
+def _race(app, headers: dict, key: str, body: dict, n_threads: int) -> list[tuple[int, int | None, bool]]:
+    """``n_threads`` saves with one key and body, released together: (status, chart id, replayed) of each."""
+    barrier = threading.Barrier(n_threads)
+    answers: list[tuple[int, int | None, bool]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = _save(client, headers, key, body)
+        with lock:
+            answers.append((response.status_code, (response.get_json() or {}).get("id"),
+                            response.headers.get("Idempotent-Replayed") == "true"))
+
+    threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def test_concurrent_saves_with_one_key_make_one_chart(app, coder):
     n_threads, rounds = 8, 4
     for r in range(rounds):
-        barrier = threading.Barrier(n_threads)
-        answers: list[tuple[int, int | None, bool]] = []
-        lock = threading.Lock()
-        body = {**BODY, "patient_id": f"RACE-{r}"}
-
-        def worker() -> None:
-            client = app.test_client()
-            barrier.wait()
-            response = _save(client, coder, f"race-{r}", body)
-            with lock:
-                answers.append((response.status_code, (response.get_json() or {}).get("id"),
-                                response.headers.get("Idempotent-Replayed") == "true"))
-
-        threads = [threading.Thread(target=worker) for _ in range(n_threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _race(app, coder, f"race-{r}", {**BODY, "patient_id": f"RACE-{r}"}, n_threads)
         assert [status for status, _, _ in answers] == [201] * n_threads, answers
         assert len({chart_id for _, chart_id, _ in answers}) == 1, answers
         assert sum(not replayed for _, _, replayed in answers) == 1, answers
