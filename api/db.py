@@ -2,8 +2,9 @@
 
 Tables: ``api_tokens`` (hashed bearer tokens), ``charts`` (one coded document), ``chart_codes`` (one row per
 chart and code, for indexed code search), ``chart_history`` (every change, as a JSON diff), ``feedback``
-(accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart) and ``service_state``
-(small key/value rows shared by the workers, e.g. the served model generation).
+(accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart), ``idempotency_keys`` (the
+``Idempotency-Key`` of each chart saved with one, per user) and ``service_state`` (small key/value rows shared by the
+workers, e.g. the served model generation).
 
 The schema is created and upgraded by the Alembic migrations in ``api/migrations`` (``migrate(engine)``).
 """
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -128,6 +130,21 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class IdempotencyKey(Base):
+    """The ``Idempotency-Key`` a user sent with ``POST /v1/charts``, the sha256 of the request's canonical JSON and
+    the chart it created: written in the chart's own transaction, unique per user and key, so that a retried save
+    returns that chart instead of a second one. Kept as long as the chart (no expiry)."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("user", "key", name="uq_idempotency_keys_user_key"),)
+
+
 class ServiceState(Base):
     __tablename__ = "service_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -143,6 +160,9 @@ def make_engine(database_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
+        # WAL + synchronous=NORMAL: a commit is in the WAL file (in the OS's page cache) before the API answers, so
+        # an acknowledged write survives the service being killed (kill -9, OOM, a crash: bench.durability). An OS
+        # crash or power cut may roll back the last commits (never corrupt the file); FULL would fsync every commit.
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()

@@ -55,11 +55,14 @@ from api.schemas import (
     FeedbackRequest,
     PatientInfo,
     ReloadRequest,
+    SaveHeaders,
     SuggestRequest,
 )
 from api.web import (
+    body_sha256,
     check_database,
     db,
+    idempotency_key,
     parse_body,
     parse_query,
     principal,
@@ -253,15 +256,27 @@ def check_chart():
 
 # ----------------------------------------------------------------------------- chart store
 @bp_v1.post("/charts")
-@operation(Chart, status=201, tag="charts", body=ChartCreate)
+@operation((Chart, "Saved; or, with `Idempotent-Replayed: true`, saved earlier with this Idempotency-Key (the chart "
+            "as it is now)"), status=201, tag="charts", body=ChartCreate, headers=SaveHeaders,
+           errors={400: "Malformed JSON, wrong type, missing or unknown field, or a malformed Idempotency-Key (field "
+                        "`Idempotency-Key`)",
+                   409: "The chart saved earlier with this Idempotency-Key has since been deleted",
+                   422: "This Idempotency-Key was already used with another request body (field `Idempotency-Key`)"})
 @requires()
 def create_chart():
-    """Save a coded chart"""
+    """Save a coded chart
+
+    With an `Idempotency-Key`, a save is done at most once per user and key, even when retries race each other."""
+    key = idempotency_key()
     body = parse_body(ChartCreate)
     session = db()
-    row = store.create_chart(session, body, principal())
+    if key is None:
+        row, replayed = store.create_chart(session, body, principal()), False
+    else:
+        row, replayed = store.create_chart_once(session, body, principal(), key, body_sha256())
     session.commit()
-    return jsonify(store.chart_to_dict(row)), 201
+    # a replay answers as the first save did, and says so
+    return jsonify(store.chart_to_dict(row)), 201, {"Idempotent-Replayed": "true"} if replayed else {}
 
 
 @bp_v1.get("/charts")

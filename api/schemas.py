@@ -22,6 +22,8 @@ MAX_CODES = 200
 """Most codes a chart holds."""
 CODE_PATTERN = r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$"
 """An ICD-10-CM code as a client may spell it: either case, with or without the dot (``e1122``, ``E11.22``)."""
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,198}[!-~])?$"
+"""An ``Idempotency-Key`` header: 1 to 200 printable ASCII characters, no space at either end (HTTP drops those)."""
 
 
 def _no_nul(value: str) -> str:
@@ -226,3 +228,15 @@ class PathParams(_Query):
 
     chart_id: int = Field(alias="id", ge=1, le=MAX_ID, description="Chart id")
     code: str = Field(description="ICD-10-CM code, with or without dot")
+
+
+class SaveHeaders(_Query):
+    """The request headers a chart save reads (``api.web.idempotency_key`` reads and checks the one there is)."""
+
+    idempotency_key: str = optional_not_null(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Makes the save safe to retry: a new, unique value per chart (a UUID, say), sent again unchanged "
+                    "with every retry of that save. The first request with a key saves the chart and records the key "
+                    "for the caller's user; a repeat with the same JSON body (key order and spacing aside) saves "
+                    "nothing and answers 201 with the chart saved first, in its current state, and "
+                    "`Idempotent-Replayed: true`. Keys are per user and do not expire.")

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, utcnow
+from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, IdempotencyKey, utcnow
 from api.errors import ApiError, Conflict, NotFound
 from api.schemas import MAX_CODES, MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
 
@@ -81,7 +82,11 @@ def audit(session: Session, who: Principal, action: str, chart_id: int | None = 
                            codes=codes, detail=detail))
 
 
-def create_chart(session: Session, body: ChartCreate, who: Principal) -> ChartRow:
+def create_chart(session: Session, body: ChartCreate, who: Principal,
+                 idempotency: tuple[str, str] | None = None) -> ChartRow:
+    """A new chart at version 1, with its history and audit rows. ``idempotency`` is ``(key, request sha256)``: the
+    key row is written in the same transaction, right after the chart, and raises ``IntegrityError`` when the user
+    already has that key (``create_chart_once`` handles it)."""
     codes = normalize_codes(body.codes)
     now = utcnow()
     row = ChartRow(
@@ -92,9 +97,49 @@ def create_chart(session: Session, body: ChartCreate, who: Principal) -> ChartRo
     row.codes = [ChartCode(code=c, position=i) for i, c in enumerate(codes)]
     session.add(row)
     session.flush()
+    if idempotency is not None:
+        key, digest = idempotency
+        session.add(IdempotencyKey(user=who.user, key=key, request_sha256=digest, chart_id=row.id, created_at=now))
+        session.flush()  # a taken key fails here, before the rest is written
     session.add(ChartHistory(chart_id=row.id, version=1, action="created", changed_at=now, changed_by=who.user,
                              changes={"codes": [None, codes]}))
     audit(session, who, "create", row.id, codes)
+    return row
+
+
+def create_chart_once(session: Session, body: ChartCreate, who: Principal, key: str,
+                      digest: str) -> tuple[ChartRow, bool]:
+    """``(chart, replayed)``: the chart this user saved earlier with ``key`` (its current state; replayed True), or a
+    new one recorded under the key. Two requests racing with one key: the unique (user, key) constraint lets one
+    commit; the other rolls back its chart and replays the winner's. The caller commits."""
+    replay = _idempotent_chart(session, who, key, digest)
+    if replay is not None:
+        return replay, True
+    try:
+        return create_chart(session, body, who, (key, digest)), False
+    except IntegrityError:
+        session.rollback()
+        replay = _idempotent_chart(session, who, key, digest)
+        if replay is None:  # not the key's constraint
+            raise
+        return replay, True
+
+
+def _idempotent_chart(session: Session, who: Principal, key: str, digest: str) -> ChartRow | None:
+    """The chart saved by this user with ``key`` (the replay is audited as a view), None when the key is new; 422 when
+    the key came with another request body, 409 when its chart has since been deleted."""
+    found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user == who.user, IdempotencyKey.key == key))
+    if found is None:
+        return None
+    if found.request_sha256 != digest:
+        raise ApiError("this Idempotency-Key was used with another request body; send a new key for a new chart",
+                       field="Idempotency-Key", status=422)
+    try:
+        row = get_chart(session, found.chart_id)
+    except NotFound:
+        raise Conflict(f"the chart saved with this Idempotency-Key (id {found.chart_id}) has been deleted",
+                       field="Idempotency-Key") from None
+    audit(session, who, "view", row.id, row.code_list(), {"idempotent_replay": True})
     return row
 
 

@@ -3,6 +3,7 @@ served model and the shared model state."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from api.db import ServiceState, utcnow
 from api.errors import ApiError, Forbidden, Unauthorized, Unavailable
 from api.modelhost import ServedModel
 from api.openapi import documented_model
+from api.schemas import IDEMPOTENCY_KEY_PATTERN
 
 
 def db():
@@ -54,6 +56,25 @@ def parse_body(model: type[BaseModel]) -> Any:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise _named_error(exc) from None
+
+
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, None when absent; 400 naming it when malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError("Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key")
+    return key
+
+
+def body_sha256() -> str:
+    """sha256 of the request's JSON body in canonical form (keys sorted, no insignificant whitespace), so that a
+    retry that spells the same JSON differently is the same request. Call after ``parse_body``."""
+    canonical = json.dumps(json.loads(request.get_data(cache=True)), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 #: Media types of the JSON bodies the API reads.

@@ -87,24 +87,28 @@ class Client:
         self.conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: dict | None = None) -> int:
+        """The status of one request (0 when the connection failed twice)."""
+        return self.exchange(method, path, body)[0]
+
+    def exchange(self, method: str, path: str, body: dict | None = None, headers: dict[str, str] | None = None,
+                 tries: int = 2) -> tuple[int, http.client.HTTPMessage | None, bytes]:
+        """(status, response headers, response body) of one request, sent up to ``tries`` times on a fresh
+        connection while the connection fails; (0, None, b"") when it failed every time."""
         payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}"}
+        sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         if payload is not None:
-            headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
+            sent["Content-Type"] = "application/json"
+        for _ in range(tries):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             try:
-                self.conn.request(method, path, body=payload, headers=headers)
+                self.conn.request(method, path, body=payload, headers=sent)
                 response = self.conn.getresponse()
-                response.read()
-                return response.status
+                return response.status, response.msg, response.read()
             except (ConnectionError, http.client.HTTPException, OSError):
                 self.conn.close()
                 self.conn = None
-                if attempt == 2:
-                    return 0
-        return 0
+        return 0, None, b""
 
 
 def open_loop(port: int, token: str, charts: list[str], rate: float, seconds: float, threads: int = 64) -> dict:
@@ -225,16 +229,18 @@ def create_token(env: dict[str, str], role: str = "coder", user: str = "bench") 
     return created.stdout.strip().splitlines()[-1]
 
 
-def start_server(model: str, workers: int, threads: int, workdir: Path,
-                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, Path]:
-    """``suggest serve`` on a free loopback port, once it answers ``/readyz``: (process, port, log file)."""
+def start_server(model: str, workers: int, threads: int, workdir: Path, env: dict[str, str] | None = None,
+                 port: int | None = None, own_process_group: bool = False) -> tuple[subprocess.Popen, int, Path]:
+    """``suggest serve`` on ``port`` (default: a free loopback port), once it answers ``/readyz``: (process, port,
+    log file, appended to). ``own_process_group``: the server (gunicorn's master) leads a process group of its own,
+    which its workers join, so that ``os.killpg`` stops them all and nothing else."""
     env = env or server_env(workdir)
-    port = _free_port()
+    port = port or _free_port()
     log_path = workdir / "server.log"
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--model", model, "--port", str(port),
                                  "--workers", str(workers), "--threads", str(threads)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=own_process_group)
     deadline = time.monotonic() + 900  # the default model is built on first use on a fresh machine
     probe = Client(port, "")
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ import pytest
 import test_bad_input
 import test_charts
 import test_concurrency
+import test_idempotency
 from api_support import bearer, make_app, new_token
 from sqlalchemy import create_engine, text
 
@@ -67,6 +68,23 @@ def test_delete_feedback_export_and_audit_on_postgres(pg_app, headers, tmp_path)
 def test_concurrent_writes_on_postgres(pg_app, headers):
     test_concurrency.test_concurrent_creates_are_all_stored_whole(pg_app, headers[0])
     test_concurrency.test_concurrent_updates_of_one_chart_never_lose_an_update(pg_app, headers[0])
+
+
+@pytest.mark.parametrize("scenario", [
+    test_idempotency.test_a_retried_save_returns_the_first_chart_and_saves_nothing,
+    test_idempotency.test_the_replay_is_the_chart_as_it_is_now,
+    test_idempotency.test_the_same_key_with_another_body_is_a_422_naming_the_header,
+    test_idempotency.test_malformed_keys_are_a_400_naming_the_header,
+    test_idempotency.test_keys_are_per_user_not_per_token,
+    test_idempotency.test_the_key_of_a_deleted_chart_is_a_409,
+    test_idempotency.test_concurrent_saves_with_one_key_make_one_chart,
+])
+def test_idempotency_keys_on_postgres(pg_app, headers, scenario):
+    scenario(pg_app, headers[0])
+
+
+def test_the_loser_of_an_idempotency_race_replays_the_winner_on_postgres(pg_app, headers, monkeypatch):
+    test_idempotency.test_the_loser_of_the_race_rolls_back_and_replays_the_winner(pg_app, headers[0], monkeypatch)
 
 
 @pytest.mark.parametrize("kind", ["bad queries", "NUL and control characters", "lone surrogates and invalid UTF-8",
