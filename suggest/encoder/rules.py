@@ -61,6 +61,7 @@ class RuledCode:
     assertions: list[dict[str, bool]] = field(default_factory=list)
     rules: list[RuleNote] = field(default_factory=list)
     added: bool = False
+    demoted: bool = False  # a rule put it below another code: it ranks after the codes of equal confidence
     sections: list[str] = field(default_factory=list)  # the section of each dictionary mention
     coverages: list[float] = field(default_factory=list)  # the share of its term each dictionary mention matched
 
@@ -215,6 +216,10 @@ class CodingRules:
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
         self.bilateral_after = re.compile(self.bilateral["after"], re.IGNORECASE)
+        region = rules["unspecified_region"]
+        self.unspecified_region = _refs(region["codes"])
+        self.named_regions = _refs(region["regions"])
+        self.region_why: str = region["why"]
         self.side_rule = rules["side_from_chart"]
         self.two_word_sites = frozenset(self.side_rule["two_word_sites"])
         self.tobacco = rules["tobacco"]
@@ -269,12 +274,13 @@ class CodingRules:
         return None
 
     def apply(self, codes: list[RuledCode], chart: ChartFacts, setting: str, threshold: float, codeset) -> list[RuledCode]:
-        """Apply the rules of ``setting`` to one chart's candidates (best first); returns them re-ranked,
-        with the codes the rules added. ``threshold`` is the model's selection threshold."""
+        """Apply the rules of ``setting`` to one chart's candidates (best first); returns them re-ranked (a code
+        a rule put below another ranks after the codes of its confidence), with the codes the rules added.
+        ``threshold`` is the model's selection threshold."""
         run = _Run(self, codes, chart, threshold, codeset)
         for name in self.rules_for(setting):
             getattr(run, name)()
-        return sorted(run.codes, key=lambda c: -c.confidence)
+        return sorted(run.codes, key=lambda c: (-c.confidence, c.demoted))
 
 
 class _Run:
@@ -333,6 +339,21 @@ class _Run:
             why = self.r.demographic_conflict(c.code, patient)
             if why is not None:
                 self.drop(c, "demographics", why)
+
+    def unspecified_region(self) -> None:
+        """T14 (injury of unspecified body region) gives way to an injury code of a named region read from the same
+        words: it is not selected and ranks below that code (I.C.19.b)."""
+        regional = [c for c in self.codes if c.spans and _matches(self.r.named_regions, c.code)]
+        for c in self.codes:
+            if not c.spans or not _matches(self.r.unspecified_region, c.code):
+                continue
+            named = [o for o in regional if any(s < oe and os < e for s, e in c.spans for os, oe in o.spans)]
+            if not named:
+                continue
+            best = max(named, key=lambda o: o.confidence)
+            self.drop(c, "unspecified_region", self.r.region_why.format(code=best.code))
+            c.confidence = min(c.confidence, best.confidence * 0.5)
+            c.demoted = True
 
     def lone_word(self) -> None:
         """A code whose every affirmed mention is a lone generic word ("Counseling:") is not selected."""

@@ -439,3 +439,20 @@ def test_an_unspecified_side_takes_the_side_the_chart_gives_its_site_elsewhere()
 ])
 def test_no_side_is_taken_from_a_site_the_chart_does_not_side_plainly(text):
     assert selected(_with_text("C56.9", text, "Ovarian cancer")) == {"C56.9"}
+
+
+def test_an_injury_of_a_named_region_puts_t14_below_it():
+    text = "Assessment: puncture wound L 5th finger, no FB, initial."
+    start, end = text.index("puncture"), text.index(", no FB")
+    ruled = [RuledCode("T14.8XXA", 0.6, True, [(text.index("wound"), text.index("wound") + 5)], [dict(AFFIRMED)]),
+             RuledCode("S61.237A", 0.3, False, [(start, end)], [dict(AFFIRMED)])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "mentions", THRESHOLD, load_codeset())
+    assert [c.code for c in out] == ["S61.237A", "T14.8XXA"]
+    assert not out[1].selected and ("unspecified_region", "dropped") in rules_of({c.code: c for c in out}, "T14.8XXA")
+
+
+def test_t14_stands_when_no_region_is_named():
+    text = "Assessment: fracture, initial encounter."
+    ruled = [RuledCode("T14.8XXA", 0.6, True, [(12, 20)], [dict(AFFIRMED)])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
+    assert out[0].selected
