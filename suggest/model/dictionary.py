@@ -223,10 +223,12 @@ class TermIndex:
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         needed_starts: list[list[int]] = [[] for _ in _NEEDED_WORDS]
+        expansions = self.normalizer_.expansions
         for m, ruled_out in self.normalizer_.polar_words(text):
             word = m.key
             for i, (_, said) in enumerate(_NEEDED_WORDS):
-                if word in said:
+                # a word says it itself, or through what it stands for ("losartan": other antihypertensive drugs)
+                if word in said or not said.isdisjoint(expansions.get(word, ())):
                     needed_starts[i].append(m.start)
             ids = ids_cache.get(word)
             if ids is None:
@@ -332,7 +334,8 @@ class TermIndex:
                    for group in self.code_negated_[self.term_code_[term]])
 
     def _resolve_seventh(self, text: str, sentence_starts: list[int], mentions) -> None:
-        """Give the mentions of 7th-character stems the character their sentence documents (in place).
+        """Give the mentions of 7th-character stems the character their sentence documents (in place), and a
+        poisoning the intent its sentence documents first ("intentional sertraline overdose": T43.222).
 
         The context is the sentence without the mention's own words ("dry" in "dry macular degeneration"
         names the condition, not its stage)."""
@@ -340,10 +343,16 @@ class TermIndex:
         if not stems:
             return
         from suggest.codeset import load_codeset
+        from suggest.encoder.intent import default_intent_resolver
 
         codeset = load_codeset()
+        intents = default_intent_resolver()
         contexts: dict[tuple[int, int, int], frozenset[str]] = {}
         for m in stems:
+            if intents.applies(m.code):
+                start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
+                end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
+                m.code = intents.resolve(codeset, m.code, text[start:end])
             key = (m.sentence, m.start, m.end)
             if key not in contexts:
                 start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0

@@ -9,12 +9,14 @@ light suffix stemmer that folds inflections (fractures → fractur, diabetic →
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from suggest.pipeline.resources import load_json
+from suggest.pipeline.resources import load_json, read_text
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _WORD_AFTER = re.compile(r" {1,2}(?:[A-Za-z]{2,}|[1-9](?:st|nd|rd|th)\b)")
@@ -50,6 +52,16 @@ def stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
     return word
+
+
+def load_drug_classes() -> dict[str, str]:
+    """Drug names and the words of their class in the code set (``resources/drug_classes.tsv``)."""
+    try:
+        text = read_text("drug_classes.tsv")
+    except FileNotFoundError:
+        return {}
+    rows = csv.DictReader(io.StringIO(text), delimiter="\t")
+    return {row["drug"].strip().lower(): row["class"].strip().lower() for row in rows if row.get("drug")}
 
 
 def lower_same_length(text: str) -> str:
@@ -92,7 +104,7 @@ class Normalizer:
         self._cache = {}
 
     def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None,
-                 contextual: list[dict] | None = None):
+                 contextual: list[dict] | None = None, drug_classes: dict[str, str] | None = None):
         forms = word_forms if word_forms is not None else load_json("word_forms.json")
         self.equivalent: dict[str, str] = forms.get("equivalent", {})
         self.stopwords = frozenset(forms.get("stopwords", []))
@@ -109,7 +121,11 @@ class Normalizer:
             self.contextual.setdefault(rule["word"], []).append(
                 _Contextual(re.compile(rule["match"]), key, rule.get("case") == "upper"))
             meanings[key] = rule["means"]
-        for abbr, expansion in {**forms.get("expansions", {}), **abbreviations, **meanings}.items():
+        drug_classes = drug_classes if drug_classes is not None else load_drug_classes()
+        # A drug reads as itself and as its class in the code set's words ("sertraline" is also "selective
+        # serotonin reuptake inhibitors"), as the Table of Drugs and Chemicals leads a coder to T43.22-.
+        by_drug = {drug: f"{drug} {words}" for drug, words in drug_classes.items()}
+        for abbr, expansion in {**forms.get("expansions", {}), **by_drug, **abbreviations, **meanings}.items():
             words = tuple(w.key for w in self.words(expansion.lower()))
             if words:
                 self.expansions[abbr.lower()] = words
