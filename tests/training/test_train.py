@@ -122,6 +122,13 @@ def test_bad_input_is_reported_with_the_file_or_setting(tmp_path, store, capsys)
     assert "no_such_setting" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra", [["--output", "elsewhere"], ["--seed", "2"], ["--set", "classifier_alpha=2"]])
+def test_the_default_model_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+    assert main(["train", "--default", "--no-track", *extra]) == 2
+    assert "--default builds the project's default model" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_config_file_and_overrides_merge(tmp_path):
     from training.train import parse_config, resolve_config
 

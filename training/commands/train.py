@@ -98,8 +98,9 @@ def _train(args: argparse.Namespace) -> int:
     from suggest.errors import SuggestError
 
     if args.default:
-        if args.train or args.dev or args.config or args.sets:
-            raise SuggestError("--default builds the project's default model: it takes no --train/--dev/--config/--set")
+        if args.train or args.dev or args.config or args.sets or args.output or args.seed is not None:
+            raise SuggestError("--default builds the project's default model, in $SUGGEST_MODELS_DIR/default from its "
+                               "own data and seed: it takes no --train/--dev/--config/--set/--output/--seed")
         from suggest.paths import models_dir
 
         from training.default import build_default_model
