@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.routing import IntegerConverter
 
 from api import metrics
 from api.auth import authenticate, count_active_tokens, create_token
@@ -77,12 +78,21 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     _register_hooks(app)
     _register_errors(app)
 
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before the routes are added: they take it then
     app.register_blueprint(bp_service)
     app.register_blueprint(bp_v1)
     return app
 
 
 # ----------------------------------------------------------------------------- internals
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:...>`` of ASCII digits only. Werkzeug's is ``\\d+``, which also matches every other script's digits,
+    and Python's ``int`` reads those: ``/v1/charts/%E1%B1%98`` (U+1C58, an Ol Chiki 8) was chart 8, a path the
+    document's integer ``id`` does not allow. Now it matches no route: a 404, like any other id that is not one."""
+
+    regex = r"[0-9]+"
+
+
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":

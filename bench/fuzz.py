@@ -187,13 +187,15 @@ def wipe_postgres(url: str) -> None:
 def throwaway_stores(postgres_url: str | None, prefix: str) -> Iterator[tuple[str, str | None, Path, Path]]:
     """(store name, database URL or None for SQLite, model folder, work folder) for SQLite and then, when
     ``postgres_url`` is given, PostgreSQL (wiped first), in a temporary folder removed afterwards, with a small model
-    trained in seconds."""
+    trained in seconds. The work folder exists (on SQLite the chart store's migration would make it, on PostgreSQL
+    nothing would: the server's log goes there)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         model = train_model(work / "models" / "quick")
         for store, url in [("sqlite", None)] + ([("postgresql", postgres_url)] if postgres_url else []):
             if url:
                 wipe_postgres(url)
+            (work / store).mkdir()
             yield store, url, model, work / store
 
 

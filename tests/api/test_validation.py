@@ -110,6 +110,22 @@ def test_chart_ids_no_column_can_hold_are_404(client, coder, admin, chart_id):
     assert client.delete(f"/v1/charts/{chart_id}", headers=admin).status_code == 404
 
 
+@pytest.mark.parametrize("digits", ["\u0661", "\uff11", "\u1c51", "%D9%A1"])
+def test_a_chart_id_is_ascii_digits_only(client, coder, admin, digits):
+    """Other scripts' digits (Arabic-Indic, full-width, Ol Chiki: Python's ``int`` reads them all) name no chart,
+    as the document's integer ``id`` says; make fuzz found /v1/charts/%E1%B1%98 answering chart 8."""
+    created = client.post("/v1/charts", json={"patient_id": "P1", "text": "Asthma.", "codes": ["J45.909"]},
+                          headers=coder)
+    assert created.get_json()["id"] == 1
+    for method, path, body in [("get", f"/v1/charts/{digits}", None), ("get", f"/v1/charts/{digits}/history", None),
+                               ("patch", f"/v1/charts/{digits}", {"codes": []}),
+                               ("post", f"/v1/charts/{digits}/feedback", {"items": [{"code": "I10", "action": "added"}]}),
+                               ("delete", f"/v1/charts/{digits}", None)]:
+        response = getattr(client, method)(path, json=body, headers=admin)
+        assert response.status_code == 404 and response.is_json, (method, path, response.status_code)
+    assert client.get("/v1/charts/1", headers=coder).get_json()["codes"] == ["J45.909"]
+
+
 @pytest.mark.parametrize(("path", "field"), [
     ("/v1/charts?page=9223372036854775808", "page"),
     ("/v1/audit?chart_id=9223372036854775808", "chart_id"),
