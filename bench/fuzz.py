@@ -8,7 +8,7 @@ authentication enforced) once with a coder token and once with an admin token. W
 server on it.
 
 ``SUGGEST_FUZZ_EXAMPLES`` (or ``--examples``) is the number of generated examples per operation and run; the default
-makes about 70,000 requests on SQLite alone, in about 20 minutes on two cores. Prints the requests the server
+makes about 60,000 requests per database, in about 21 minutes on two cores. Prints the requests the server
 answered (counted by its own ``/metrics``), the 5xx among them and every failure with the request that reproduces it
 (generated data only); exits 1 on any failure.
 """
