@@ -283,6 +283,10 @@ class CodingRules:
         return sorted(run.codes, key=lambda c: (-c.confidence, c.demoted))
 
 
+#: Punctuation between two words that puts them in different sentences or list items.
+_CLAUSE_BREAK = re.compile(r"[.;:\n]")
+
+
 class _Run:
     """The rules applied to one chart (state: its candidates by code)."""
 
@@ -605,28 +609,26 @@ class _Run:
         stems = default_normalizer().stems(description)
         for i, stem in enumerate(stems):
             if stem in ("right", "left"):
-                site = tuple(stems[i + 1: i + 3] if stems[i + 1: i + 2] and stems[i + 1] in self.r.two_word_sites
-                             else stems[i + 1: i + 2])
-                return site
+                width = 2 if stems[i + 1: i + 2] and stems[i + 1] in self.r.two_word_sites else 1
+                return tuple(stems[i + 1: i + 1 + width])
         return ()
 
-    def _chart_words(self) -> list[tuple[int, int, tuple[str, ...]]]:
-        """The chart's words: span and content stems (computed once per chart)."""
-        if not hasattr(self, "_words"):
-            normalizer = default_normalizer()
-            self._words = [(w.start, w.end, normalizer.word_stems(w.key)) for w in normalizer.words(self.chart.text)]
-        return self._words
+    @functools.cached_property
+    def chart_words(self) -> list[tuple[int, int, tuple[str, ...]]]:
+        """The chart's words: span and content stems (read once per chart, when a rule needs them)."""
+        normalizer = default_normalizer()
+        return [(w.start, w.end, normalizer.word_stems(w.key)) for w in normalizer.words(self.chart.text)]
 
     def _sides_of_site(self, site: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
         """Each side the chart gives ``site`` in an affirmed statement, with the spans that say so."""
-        words, text, reach = self._chart_words(), self.chart.text, int(self.r.side_rule["reach"])
+        words, text, reach = self.chart_words, self.chart.text, int(self.r.side_rule["reach"])
         found: dict[str, list[tuple[int, int]]] = {}
         for i in range(len(words) - len(site) + 1):
             if any(site[k] not in words[i + k][2] for k in range(len(site))):
                 continue
-            start, end = words[i][0], words[i + len(site) - 1][1]
+            end = words[i + len(site) - 1][1]
             for j in range(i - 1, max(-1, i - reach - 1), -1):
-                if re.search(r"[.;:\n]", text[words[j][1]: words[j + 1][0]]):
+                if _CLAUSE_BREAK.search(text, words[j][1], words[j + 1][0]):
                     break  # another sentence or list item
                 side = next((s for s in ("right", "left", "bilateral") if s in words[j][2]), None)
                 if side is None:

@@ -210,6 +210,12 @@ class TermIndex:
         """Vocabulary ids of a lowercase word's content stems (-1 for stems no term uses)."""
         return tuple(self.vocab_.get(stem, -1) for stem in self.normalizer_.word_stems(word))
 
+    def _needed_said(self, word: str) -> tuple[int, ...]:
+        """The needed words (indexes into ``_NEEDED_WORDS``) a lowercase word says, itself or through what it
+        stands for ("losartan": other antihypertensive drugs)."""
+        expansion = self.normalizer_.expansions.get(word, ())
+        return tuple(i for i, (_, said) in enumerate(_NEEDED_WORDS) if word in said or not said.isdisjoint(expansion))
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_word_ids_cache", None)
@@ -223,18 +229,16 @@ class TermIndex:
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         needed_starts: list[list[int]] = [[] for _ in _NEEDED_WORDS]
-        expansions = self.normalizer_.expansions
         for m, ruled_out in self.normalizer_.polar_words(text):
             word = m.key
-            for i, (_, said) in enumerate(_NEEDED_WORDS):
-                # a word says it itself, or through what it stands for ("losartan": other antihypertensive drugs)
-                if word in said or not said.isdisjoint(expansions.get(word, ())):
-                    needed_starts[i].append(m.start)
-            ids = ids_cache.get(word)
-            if ids is None:
-                ids = self._word_ids(word)
+            cached = ids_cache.get(word)
+            if cached is None:
+                cached = (self._word_ids(word), self._needed_said(word))
                 if len(ids_cache) < 500_000:
-                    ids_cache[word] = ids
+                    ids_cache[word] = cached
+            ids, said = cached
+            for i in said:
+                needed_starts[i].append(m.start)
             if ids and not ruled_out:  # words ruled out ("without coma") are no evidence for a term
                 start, end = m.start, m.end
                 for v in ids:
@@ -349,14 +353,12 @@ class TermIndex:
         intents = default_intent_resolver()
         contexts: dict[tuple[int, int, int], frozenset[str]] = {}
         for m in stems:
+            start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
+            end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
             if intents.applies(m.code):
-                start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
-                end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
                 m.code = intents.resolve(codeset, m.code, text[start:end])
             key = (m.sentence, m.start, m.end)
             if key not in contexts:
-                start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
-                end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
                 contexts[key] = self.seventh_.context(text[start:m.start] + " ; " + text[m.end:end])
             resolved = self.seventh_.resolve(codeset, m.code, contexts[key])
             if resolved is not None:
