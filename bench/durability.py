@@ -159,13 +159,25 @@ def run_clients(server: KillableServer, token: str, saves: list[Save], clients: 
                 rng: random.Random) -> Tally:
     """The clients save every chart while a killer thread kills and restarts the server ``kills`` times: kill k
     comes at a random point of the first two thirds of the k-th share of the run (counted in acknowledged saves),
-    plus up to 50 ms: early enough that the saves still to come outlast the wait, so every kill happens."""
+    plus up to 50 ms. So that every kill happens however fast the saves go, no client takes a save past nine
+    tenths of the k-th share until kill k is done."""
     tally = Tally()
     share = len(saves) / kills if kills else 0
     thresholds = [int(share * (k + rng.uniform(0.1, 0.67))) for k in range(kills)]
+    gates = [int(share * (k + 0.9)) for k in range(kills)]
     done = threading.Event()
+    gate = threading.Condition()
+    killer_gone = threading.Event()
 
     def killer() -> None:
+        try:
+            kill_at_thresholds()
+        finally:  # a killer that failed must not leave the clients waiting at a gate
+            with gate:
+                killer_gone.set()
+                gate.notify_all()
+
+    def kill_at_thresholds() -> None:
         for threshold in thresholds:
             while tally.acknowledged < threshold and not done.is_set():
                 time.sleep(0.002)
@@ -175,18 +187,25 @@ def run_clients(server: KillableServer, token: str, saves: list[Save], clients: 
             at = tally.acknowledged
             server.kill()
             restart = server.start()
-            tally.kills.append({"acknowledged_before": at, "restart_seconds": round(restart, 2)})
+            with gate:
+                tally.kills.append({"acknowledged_before": at, "restart_seconds": round(restart, 2)})
+                gate.notify_all()
 
-    next_save = iter(saves)
-    take = threading.Lock()
+    taken = 0
+
+    def next_save() -> Save | None:
+        nonlocal taken
+        with gate:
+            gate.wait_for(lambda: killer_gone.is_set() or len(tally.kills) >= kills
+                          or taken < gates[len(tally.kills)])
+            if taken == len(saves):
+                return None
+            taken += 1
+            return saves[taken - 1]
 
     def client_loop() -> None:
         client = Client(server.port, token)
-        while True:
-            with take:
-                save = next(next_save, None)
-            if save is None:
-                return
+        while (save := next_save()) is not None:
             save_until_acknowledged(client, save, tally)
 
     killing = threading.Thread(target=killer, name="killer")
