@@ -138,6 +138,7 @@ class _Pair:
     skip_seventh: frozenset[str] = frozenset()  # 7th characters of ``first`` for which the pair does not hold
     min_share: float | None = None  # companions: least confidence, as a share of the threshold
     needs_affirmed: bool = False  # companions: only a code with an affirmed dictionary mention
+    note_when_missing: bool = True  # companions: say so when no companion is documented
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class CodingRules:
                                frozenset(r.get("skip_if_7th_character", ()))) for r in integral["rules"]]
         self._integral_index = _RefIndex(self.integral, lambda pair: pair.second)
         self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"], min_share=c.get("min_share_of_threshold"),
-                                 needs_affirmed=bool(c.get("needs_affirmed_mention", False)))
+                                 needs_affirmed=bool(c.get("needs_affirmed_mention", False)),
+                                 note_when_missing=bool(c.get("note_when_missing", True)))
                            for c in rules["companions"]]
         self.history_pairs = [_Pair(_refs(p["history"]), _refs(p["current"]), p["why"])
                               for p in rules["history_beside_current"]["pairs"]]
@@ -187,6 +189,8 @@ class CodingRules:
         self.vaccine_codes = tuple(self.vaccination["codes"])
         self.vaccine_given = _phrases(self.vaccination["given_cues"])
         self.exam = rules["general_exam"]
+        self.exam_visit_sections = frozenset(self.exam["visit_sections"])
+        self.exam_visit_cues = re.compile(r"\b(?:" + "|".join(self.exam["visit_cues"]) + r")\b", re.IGNORECASE)
         plain = rules["plain_statement"]
         self.plain_sections = frozenset(plain["sections"])
         self.plain_min_share = float(plain["min_share_of_threshold"])
@@ -666,11 +670,30 @@ class _Run:
             if c is not None and c.selected and not self.r.vaccine_given.search(self.chart.text):
                 self.drop(c, "vaccination", self.r.vaccination["why"])
 
+    def _is_this_visit(self, c: RuledCode) -> bool:
+        """Whether one of ``c``'s affirmed mentions names this visit: in the chief complaint, or in a sentence
+        that says the patient came for it ("presents for her annual exam"), not a past or planned one."""
+        text = self.chart.text
+        for i, (section, flags) in enumerate(zip(c.sections, c.assertions)):
+            if any(flags.values()):
+                continue
+            if section in self.r.exam_visit_sections:
+                return True
+            start, end = c.spans[i]
+            before = _CLAUSE_BREAK.split(text[max(0, start - 120): start])[-1]
+            if self.r.exam_visit_cues.search(before):
+                return True
+        return False
+
     def general_exam(self) -> None:
         exam = self.r.exam
         codes = (exam["without_findings"], exam["with_findings"])
         current = [self.by_code[c] for c in codes if c in self.by_code and self.by_code[c].selected]
         if not current:
+            return
+        if not any(self._is_this_visit(c) for c in current):
+            for c in current:
+                self.drop(c, "general_exam", exam["why_not_this_visit"])
             return
         findings = [c for c in self.selected() if c.code not in codes and not c.code.startswith("Z")]
         want = exam["with_findings"] if findings else exam["without_findings"]
@@ -678,10 +701,11 @@ class _Run:
         if findings:
             why = f"{why} ({', '.join(c.code for c in findings[:4])})"
         best = max(current, key=lambda c: c.confidence)
+        confidence, spans = max(best.confidence, self.threshold), list(best.spans)
         for c in current:
             if c.code != want:
                 self.drop(c, "general_exam", why)
-        self.select(want, best.confidence, "general_exam", why, best.spans)
+        self.select(want, confidence, "general_exam", why, spans)
 
     def companion(self) -> None:
         for c in self.selected():
@@ -698,7 +722,7 @@ class _Run:
                 if options:
                     best = max(options, key=lambda o: o.confidence)
                     self.select(best.code, self.threshold, "companion", f"{pair.why}: coded with {c.code}")
-                else:
+                elif pair.note_when_missing:
                     c.rules.append(RuleNote("companion", "note", f"{pair.why}: no such code is documented clearly"))
 
 

@@ -19,10 +19,19 @@ def codeset():
 
 
 def run(codes: dict[str, float], text: str = "", setting: str = "outpatient", patient: Patient | None = None,
-        assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None):
-    """The rules over candidates {code: confidence}; returns {code: RuledCode}."""
-    assertions = assertions or {}
-    ruled = [RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])) for code, p in codes.items()]
+        assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None,
+        mentions: dict[str, list[tuple[int, int, str]]] | None = None):
+    """The rules over candidates {code: confidence}; returns {code: RuledCode}. ``mentions`` gives a code's
+    affirmed dictionary mentions as (start, end, section)."""
+    assertions, mentions = assertions or {}, mentions or {}
+    ruled = []
+    for code, p in codes.items():
+        if code in mentions:
+            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(s, e) for s, e, _ in mentions[code]],
+                                   [{} for _ in mentions[code]], sections=[sec for _, _, sec in mentions[code]],
+                                   coverages=[1.0 for _ in mentions[code]]))
+        else:
+            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])))
     facts = ChartFacts(text, patient or Patient(), _assertion_of(text) if text else None)
     out = default_rules().apply(ruled, facts, setting, THRESHOLD, codeset or load_codeset())
     return {c.code: c for c in out}
@@ -136,10 +145,43 @@ def test_vaccine_code_only_when_a_vaccine_is_given(codeset):
     assert "Z23" in selected(run({"Z23": 0.8}, text="Influenza vaccine administered today.", codeset=codeset))
 
 
+EXAM_VISIT = "CHIEF COMPLAINT\nAnnual exam.\n"
+
+
 def test_general_exam_with_abnormal_findings(codeset):
-    out = run({"Z00.00": 0.9, "E78.5": 0.7}, codeset=codeset)
+    exam = {code: [(16, 27, "chief_complaint")] for code in ("Z00.00", "Z00.01")}
+    out = run({"Z00.00": 0.9, "E78.5": 0.7}, EXAM_VISIT, codeset=codeset, mentions=exam)
     assert selected(out) == {"Z00.01", "E78.5"}
-    assert selected(run({"Z00.01": 0.9}, codeset=codeset)) == {"Z00.00"}
+    assert out["Z00.01"].confidence >= THRESHOLD
+    assert selected(run({"Z00.01": 0.9}, EXAM_VISIT, codeset=codeset, mentions=exam)) == {"Z00.00"}
+
+
+@pytest.mark.parametrize("text, phrase, section, coded", [
+    ("She presents for her annual physical today.", "annual physical", "history_of_present_illness", True),
+    ("Return in 1 year for routine wellness visit.", "routine wellness visit", "assessment_and_plan", False),
+    ("Schedule a preop checkup in June.", "checkup", "assessment_and_plan", False),
+    ("He was sent for the test as part of a routine physical.", "routine physical", "history_of_present_illness",
+     False),
+])
+def test_general_exam_only_when_it_is_this_visits_reason(codeset, text, phrase, section, coded):
+    start = text.index(phrase)
+    out = run({"Z00.00": 0.9, "E78.5": 0.7}, text, codeset=codeset,
+              mentions={"Z00.00": [(start, start + len(phrase), section)]})
+    assert ("Z00.01" in selected(out)) is coded
+    assert out["Z00.00"].selected is False
+    if not coded:
+        assert ("general_exam", "dropped") in rules_of(out, "Z00.00")
+        assert "not this visit" in out["Z00.00"].rules[-1].why
+
+
+def test_a_stent_goes_with_the_coronary_disease_it_bears_on(codeset):
+    out = run({"I25.10": 0.9, "Z95.5": 0.5 * THRESHOLD, "Z96.651": 0.5 * THRESHOLD}, codeset=codeset)
+    assert selected(out) == {"I25.10", "Z95.5"}
+    assert ("companion", "selected") in rules_of(out, "Z95.5")
+    assert "I.C.21.c.3" in out["Z95.5"].rules[-1].why
+    alone = run({"I25.10": 0.9}, codeset=codeset)
+    assert rules_of(alone, "I25.10") == []  # no reminder on every coronary disease without a stent
+    assert selected(run({"Z95.5": 0.5 * THRESHOLD}, codeset=codeset)) == set()
 
 
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
