@@ -216,6 +216,14 @@ class CodingRules:
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
                                      for code, cues in drug_rules.get("short_course_cues_by_code", {}).items()}
+        treated = rules["treated_condition"]
+        self.treated_why: str = treated["why"]
+        self.treated_sections_skipped = frozenset(treated["sections_skipped"])
+        self.treats: dict[str, list[tuple[CodeRef, ...]]] = {}
+        for indication in treated["indications"]:
+            for drug in indication["drugs"]:
+                self.treats.setdefault(drug.lower(), []).extend(_refs(group) for group in indication["conditions"])
+        self.treated_pattern = _phrases(self.treats)
         self.bilateral = rules["bilateral"]
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
@@ -533,6 +541,33 @@ class _Run:
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
+
+    def treated_condition(self) -> None:
+        """A documented chronic condition with a drug taken now that treats it is coded (IV.J)."""
+        text = self.chart.text
+        other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
+        drugs_for: dict[tuple[CodeRef, ...], list[str]] = {}
+        for start, end in self._affirmed_hits(self.r.treated_pattern, other_uses, self.r.treated_sections_skipped,
+                                              also_historical=True):
+            drug = text[start:end].lower()
+            for condition in self.r.treats[drug]:
+                drugs_for.setdefault(condition, []).append(drug)
+        for condition, drugs in drugs_for.items():
+            if any(c.selected and _matches(condition, c.code) for c in self.codes):
+                continue
+            stated = [c for c in self.codes if _matches(condition, c.code) and self._stated_in_full(c)
+                      and not any(n.action == "dropped" for n in c.rules)]
+            if stated:
+                best = max(stated, key=lambda c: c.confidence)
+                self.select(best.code, self.threshold, "treated_condition",
+                            self.r.treated_why.format(drug=", ".join(dict.fromkeys(drugs))))
+
+    @staticmethod
+    def _stated_in_full(c: RuledCode) -> bool:
+        """Whether a dictionary mention of ``c`` states its whole term and is not negated, uncertain, hypothetical
+        or a relative's (a past or problem-list mention counts)."""
+        return any(coverage >= 0.999 and not any(flag for name, flag in flags.items() if name != "historical")
+                   for coverage, flags in zip(c.coverages, c.assertions))
 
     def _affirmed_hits(self, pattern: re.Pattern, inside: Sequence[tuple[int, int]] = (),
                        sections_skipped: frozenset[str] = frozenset({"family_history"}),

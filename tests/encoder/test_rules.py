@@ -184,6 +184,38 @@ def test_a_stent_goes_with_the_coronary_disease_it_bears_on(codeset):
     assert selected(run({"Z95.5": 0.5 * THRESHOLD}, codeset=codeset)) == set()
 
 
+TREATED_NOTE = ("PAST MEDICAL HISTORY\nAtrial fibrillation.\nHypertension.\n\nCURRENT MEDICATIONS\nDigoxin 0.125 mg "
+                "daily.\n\nALLERGIES\nBuspar causes a rash.\n")
+
+
+def _mention(text: str, phrase: str, section: str) -> list[tuple[int, int, str]]:
+    start = text.index(phrase)
+    return [(start, start + len(phrase), section)]
+
+
+def test_a_documented_condition_treated_now_is_coded(codeset):
+    mentions = {"I48.91": _mention(TREATED_NOTE, "Atrial fibrillation", "past_medical_history"),
+                "I10": _mention(TREATED_NOTE, "Hypertension", "past_medical_history")}
+    out = run({"I48.91": 0.05, "I10": 0.05}, TREATED_NOTE, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"I48.91"}  # digoxin treats the fibrillation, not the blood pressure
+    assert ("treated_condition", "selected") in rules_of(out, "I48.91")
+    assert "digoxin" in out["I48.91"].rules[-1].why and "IV.J" in out["I48.91"].rules[-1].why
+
+
+def test_a_drug_in_the_allergies_treats_nothing(codeset):
+    text = TREATED_NOTE.replace("Atrial fibrillation", "Anxiety")
+    out = run({"F41.9": 0.05}, text, codeset=codeset, mentions={"F41.9": _mention(text, "Anxiety", "past_medical_history")})
+    assert selected(out) == set()
+
+
+def test_no_second_code_for_a_treated_condition_already_coded(codeset):
+    text = TREATED_NOTE.replace("Digoxin", "Lisinopril")
+    mentions = {"I10": _mention(text, "Hypertension", "past_medical_history"),
+                "I15.9": _mention(text, "Hypertension", "past_medical_history")}
+    out = run({"I10": 0.9, "I15.9": 0.2}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"I10"}
+
+
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
     patient = read_patient("62-year-old man with diabetes.")
     out = run({"Z86.32": 0.7, "E11.9": 0.9}, patient=patient, codeset=codeset)
