@@ -224,6 +224,8 @@ class CodingRules:
             for drug in indication["drugs"]:
                 self.treats.setdefault(drug.lower(), []).extend(_refs(group) for group in indication["conditions"])
         self.treated_pattern = _phrases(self.treats)
+        self.site_rules = [(_refs(r["code"]), re.compile(r["sentence"], re.IGNORECASE), r["becomes"], r["why"])
+                           for r in rules["site_in_findings"]["rules"]]
         self.bilateral = rules["bilateral"]
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
@@ -561,6 +563,21 @@ class _Run:
                 best = max(stated, key=lambda c: c.confidence)
                 self.select(best.code, self.threshold, "treated_condition",
                             self.r.treated_why.format(drug=", ".join(dict.fromkeys(drugs))))
+
+    def site_in_findings(self) -> None:
+        """A site the findings state more precisely than the assessment ("a stone in the proximal right ureter"
+        for "kidney stone") takes its code."""
+        for refs, sentence, becomes, why in self.r.site_rules:
+            chosen = [c for c in self.selected() if _matches(refs, c.code) and c.code != becomes]
+            if not chosen:
+                continue
+            hits = self._affirmed_hits(sentence)
+            if not hits:
+                continue
+            confidence = max(self.threshold, max(c.confidence for c in chosen))
+            for c in chosen:
+                self.drop(c, "site_in_findings", why)
+            self.select(becomes, confidence, "site_in_findings", why, hits[:3])
 
     @staticmethod
     def _stated_in_full(c: RuledCode) -> bool:

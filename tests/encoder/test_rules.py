@@ -216,6 +216,19 @@ def test_no_second_code_for_a_treated_condition_already_coded(codeset):
     assert selected(out) == {"I10"}
 
 
+@pytest.mark.parametrize("findings, coded", [
+    ("The CT shows a stone measuring 0.5 cm in the proximal right ureter.", "N20.1"),
+    ("The CT shows a 4 mm stone in the lower pole of the right kidney. No stone in the ureter.", "N20.0"),
+])
+def test_a_stone_the_findings_place_in_the_ureter_is_a_ureteral_stone(codeset, findings, coded):
+    text = f"RESULTS\n{findings}\n\nASSESSMENT\nRight kidney stone.\n"
+    out = run({"N20.0": 0.9}, text, codeset=codeset)
+    assert selected(out) == {coded}
+    if coded == "N20.1":
+        assert ("site_in_findings", "added") in rules_of(out, "N20.1")
+        assert out["N20.1"].confidence == pytest.approx(0.9)
+
+
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
     patient = read_patient("62-year-old man with diabetes.")
     out = run({"Z86.32": 0.7, "E11.9": 0.9}, patient=patient, codeset=codeset)
