@@ -226,6 +226,10 @@ class CodingRules:
         self.treated_pattern = _phrases(self.treats)
         self.site_rules = [(_refs(r["code"]), re.compile(r["sentence"], re.IGNORECASE), r["becomes"], r["why"])
                            for r in rules["site_in_findings"]["rules"]]
+        specific = rules["specific_over_unspecified"]
+        self.specific_min_share = float(specific["min_share_of_threshold"])
+        self.specific_why: str = specific["why"]
+        self.specific_excluded = _refs(specific["excluded_codes"])
         self.bilateral = rules["bilateral"]
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
@@ -407,6 +411,30 @@ class _Run:
                                  for os, oe, o in spans)]
             if plain:
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
+
+    def _full_mentions(self, c: RuledCode) -> list[tuple[int, int]]:
+        """The affirmed dictionary mentions of ``c`` that state its whole term."""
+        return [c.spans[i] for i, (flags, coverage) in enumerate(zip(c.assertions, c.coverages))
+                if coverage >= 0.999 and not any(flags.values())]
+
+    def specific_over_unspecified(self) -> None:
+        """An unspecified code gives way to a code of its category stated in full on the same words and more."""
+        for c in self.selected():
+            if "unspecified" not in self._description(c.code).lower() or _matches(self.r.specific_excluded, c.code):
+                continue
+            own = [c.spans[i] for i in range(len(c.sections))]
+            better = []
+            for o in self.codes:
+                if o is c or o.selected or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
+                        or any(n.action == "dropped" for n in o.rules) or "unspecified" in self._description(o.code).lower():
+                    continue
+                if any(s < ce and cs < e and e - s > ce - cs for s, e in self._full_mentions(o) for cs, ce in own):
+                    better.append(o)
+            if better:
+                best = max(better, key=lambda o: o.confidence)
+                confidence = c.confidence
+                self.drop(c, "specific_over_unspecified", f"{self.r.specific_why} ({best.code})")
+                self.select(best.code, max(confidence, self.threshold), "specific_over_unspecified", self.r.specific_why)
 
     def neoplasm_sites(self) -> None:
         """"Metastatic breast cancer" is a breast primary that has spread (C50.- + C79.9), not a secondary of the

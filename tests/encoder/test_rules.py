@@ -229,6 +229,18 @@ def test_a_stone_the_findings_place_in_the_ureter_is_a_ureteral_stone(codeset, f
         assert out["N20.1"].confidence == pytest.approx(0.9)
 
 
+def test_an_unspecified_code_gives_way_to_a_specific_one_stated_on_the_same_words(codeset):
+    text = "ASSESSMENT\nLisfranc fracture, left foot.\n"
+    mentions = {"S92.902A": _mention(text, "fracture, left foot", "assessment_and_plan"),
+                "S92.322A": _mention(text, "Lisfranc fracture, left", "assessment_and_plan")}
+    out = run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"S92.322A"}
+    assert ("specific_over_unspecified", "dropped") in rules_of(out, "S92.902A")
+    assert out["S92.322A"].confidence == pytest.approx(0.6)
+    shorter = {"S92.902A": mentions["S92.902A"], "S92.322A": _mention(text, "fracture", "assessment_and_plan")}
+    assert selected(run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=shorter)) == {"S92.902A"}
+
+
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
     patient = read_patient("62-year-old man with diabetes.")
     out = run({"Z86.32": 0.7, "E11.9": 0.9}, patient=patient, codeset=codeset)
