@@ -104,13 +104,13 @@ def test_code_first_companion_missing_then_present():
     assert not [f for f in check_codes(["I12.9", "N18.30"]) if f.rule == "code_first"]
 
 
-def test_use_additional_code_companion_missing_then_present():
+def test_a_curated_companion_missing_then_present_is_one_warning_not_also_the_note():
     def stage_notes(codes):
-        return [f for f in check_codes(codes) if f.rule == "use_additional_code" and f.code == "E11.22"
-                and "N18" in f.message]
+        return [f for f in check_codes(codes) if f.code == "E11.22" and "N18" in f.message]
 
-    assert stage_notes(["E11.22"]) and stage_notes(["E11.22"])[0].severity == "info"
+    assert [(f.rule, f.severity) for f in stage_notes(["E11.22"])] == [("missing_companion", "warning")]
     assert not stage_notes(["E11.22", "N18.31"])
+
 
 
 # --------------------------------------------------------------------------- document checks
