@@ -259,6 +259,9 @@ def check_chart():
     if text is None:
         raise ApiError("give text (and codes) or chart_id", field="text")
     rules = default_rules()
+    if doc_type and doc_type not in rules.document_types:  # a saved chart's type the rules no longer know
+        raise ApiError(f"unknown document_type; known: {', '.join(sorted(rules.document_types))}",
+                       field="document_type")
     codes = store.normalize_codes(codes)
     patient = body.patient or PatientInfo()
     form = ChartForm(**fields, sex=patient.sex, age_years=patient.age_years)

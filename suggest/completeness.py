@@ -2,15 +2,18 @@
 
 Document checks (rules are data: ``resources/completeness.json``): provider signature and document date,
 patient identifiers (name, date of birth, MRN), required sections per document type (headers from
-``resources/section_headers.json`` plus the extra ones in the rules file).
+``resources/section_headers.json`` plus the extra ones in the rules file), severities per document type; a field
+of the coder's form (:class:`ChartForm`) satisfies the check the rules map it to (a date on the form, the date check).
 
 Code checks (against the ICD-10-CM release): each code valid and billable (a non-billable code lists billable
-children), missing 7th characters, Excludes1 conflicts among the chosen codes, and missing "code first" /
-"use additional code" companions, with the code references in the notes parsed (``"(E10.-)"``, ``"(E08-E13)"``).
+children), missing 7th characters, Excludes1 conflicts among the chosen codes, the code edits of
+:mod:`suggest.code_edits` (combination codes, unspecified beside specific, integral symptoms, companions, age and
+sex, codes whose only evidence is not affirmed), and "code first", "code also" and "use additional code" notes,
+with the code references in the notes parsed (``"(E10.-)"``, ``"(E08-E13)"``).
 
 >>> from suggest.completeness import check_chart
->>> [f.rule for f in check_chart("Assessment: type 2 diabetes.", ["E11.9", "E10.9"])]  # doctest: +SKIP
-['signature', 'document_date', ..., 'excludes1']
+>>> [f.rule for f in check_chart("Assessment: type 2 diabetes.", ["E11.9", "E11.65"])]  # doctest: +SKIP
+['signature', 'document_date', ..., 'unspecified_with_specific']
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 
 import pytest
 
 from suggest.completeness import (
+    ChartForm,
     CodeRef,
     CompletenessRules,
     check_chart,
@@ -147,6 +149,23 @@ def test_required_sections_depend_on_the_document_type():
     summary = (COMPLETE_NOTE + "\nHOSPITAL COURSE\nUneventful.\n\nDISCHARGE MEDICATIONS\nInsulin.\n\n"
                "FOLLOW-UP\nIn 2 weeks.\n")
     assert not [f for f in check_document(summary, "discharge_summary") if f.rule == "required_section"]
+
+
+def test_the_forms_date_and_patient_id_satisfy_their_checks_and_its_provider_signs_nothing():
+    bare = "Assessment: hypertension."
+    rules = {f.rule for f in check_document(bare)}
+    assert {"document_date", "patient_mrn", "signature"} <= rules
+    form = ChartForm(patient_id="MRN-1", provider="Dr Who", document_date=dt.date(2026, 3, 14))
+    assert {f.rule for f in check_document(bare, form=form)} == rules - {"document_date", "patient_mrn"}
+    assert {f.rule for f in check_document(bare, form=ChartForm(patient_id="  "))} == rules
+
+
+def test_severities_depend_on_the_document_type():
+    def mrn(doc_type):
+        return [f.severity for f in check_document("Assessment: hypertension.", doc_type) if f.rule == "patient_mrn"]
+
+    assert mrn("progress_note") == ["warning"]
+    assert mrn("history_and_physical") == ["error"] and mrn("discharge_summary") == ["error"]
 
 
 def test_unknown_document_type_is_refused():
