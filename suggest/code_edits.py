@@ -131,7 +131,7 @@ def check_code_pairs(codes: Sequence[str], codeset, edits: CodeEdits | None = No
         parts = [g[0] for g in groups]
         if combo.code is None:
             for code in codes:
-                if _matches(combo.drop, code) and code not in parts[:1]:
+                if _matches(combo.drop, code) and code != parts[0]:
                     pair("combination_conflict", sev["combination_conflict"], code, parts[0],
                          f"{code} should not be coded beside {parts[0]}: {combo.why}")
         elif not explained.intersection(parts):
