@@ -167,7 +167,8 @@ def check_code_pairs(codes: Sequence[str], codeset, edits: CodeEdits | None = No
     # Curated companions (use additional code) that are missing.
     for code in codes:
         for companion in rules.companions:
-            if _matches(companion.first, code) and not any(_matches(companion.second, o) for o in codes):
+            if companion.note_when_missing and _matches(companion.first, code) \
+                    and not any(_matches(companion.second, o) for o in codes):
                 wanted = ", ".join(str(r) for r in companion.second)
                 out.append(Finding("missing_companion", sev["missing_companion"],  # type: ignore[arg-type]
                                    f"{code} without {wanted}: {companion.why}.", code=code))
@@ -177,7 +178,8 @@ def check_code_pairs(codes: Sequence[str], codeset, edits: CodeEdits | None = No
 def companion_refs(code: str, edits: CodeEdits | None = None) -> list[CodeRef]:
     """The code references of the curated companions of ``code`` (their notes are reported as missing companions)."""
     edits = edits or default_edits()
-    return [r for companion in edits.rules.companions if _matches(companion.first, code) for r in companion.second]
+    return [r for companion in edits.rules.companions if companion.note_when_missing and _matches(companion.first, code)
+            for r in companion.second]
 
 
 def check_demographics(codes: Sequence[str], patient: Patient, given: Patient,

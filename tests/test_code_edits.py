@@ -55,6 +55,11 @@ def test_a_diabetic_foot_ulcer_without_its_site_misses_its_companion():
     assert not [f for f in check_codes(["E11.621", "L97.411"]) if f.rule == "missing_companion"]
 
 
+def test_coronary_disease_without_a_stent_misses_nothing():
+    # the engine codes a stent's status with the coronary disease when the chart has one; its absence is no defect
+    assert not [f for f in check_codes(["I25.10"]) if f.rule == "missing_companion"]
+
+
 def test_a_pair_excludes1_flags_is_not_flagged_again_as_a_combination():
     rules = [f.rule for f in check_codes(["E11.9", "R73.9"])]
     assert rules.count("excludes1") == 1 and "combination_conflict" not in rules
