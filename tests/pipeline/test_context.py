@@ -34,6 +34,7 @@ def test_negated(text, mention):
         ("Denies chest pain but reports palpitations.", "palpitations"),  # terminator "but" ends the scope
         ("No change in her chronic back pain.", "back pain"),  # pseudo-trigger
         ("Gram negative bacteremia.", "bacteremia"),
+        ("Patellar fracture, side not documented, open type IIIC.", "open type IIIC"),
         ("Denies chest pain.\nShortness of breath on exertion.", "Shortness of breath"),  # sentence end
     ],
 )

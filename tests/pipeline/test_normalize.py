@@ -52,6 +52,13 @@ def test_contextual_abbreviations_need_their_context(normalizer, text, absent):
     assert absent not in normalizer.stems(text)
 
 
+def test_a_detail_not_documented_is_the_code_sets_unspecified(normalizer):
+    text = "talus fx, side not documented"
+    spans = {text[w.start:w.end]: w.key for w in normalizer.words(text)}
+    assert normalizer.expansions[spans["not documented"]] == ("unspecified",)
+    assert "=unspecified" not in {w.key for w in normalizer.words("fracture not displaced")}
+
+
 def test_capital_eye_abbreviations(normalizer):
     assert normalizer.stems("cataract OS") == ["cataract", "left", "eye"]
     assert normalizer.stems("cataract OD") == ["cataract", "right", "eye"]
