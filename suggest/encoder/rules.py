@@ -301,6 +301,9 @@ class CodingRules:
         return sorted(run.codes, key=lambda c: (-c.confidence, c.demoted))
 
 
+#: A category's own unspecified code: its ".9" subdivision with nothing more specific after it (M54.9, M19.90).
+_CATEGORY_UNSPECIFIED = re.compile(r"^[A-Z][0-9][0-9A-Z]\.9[09X]*$")
+
 #: Punctuation between two words that puts them in different sentences or list items.
 _CLAUSE_BREAK = re.compile(r"[.;:\n]")
 
@@ -508,6 +511,9 @@ class _Run:
                     stem = c.code[:5]
                     better = [o for o in chosen if o.selected and o is not c and len(o.code) > 5 and o.code[:5] == stem
                               and "unspecified" not in self._description(o.code).lower()]
+                    if not better and _CATEGORY_UNSPECIFIED.match(c.code):  # "Dorsalgia, unspecified" M54.9
+                        better = [o for o in chosen if o.selected and o is not c and o.code[:3] == c.code[:3]
+                                  and not _CATEGORY_UNSPECIFIED.match(o.code)]
                     if better:
                         self.drop(c, "unspecified_with_specific",
                                   f"An unspecified code beside a more specific code of the same condition ({better[0].code}): "

@@ -241,6 +241,13 @@ def test_an_unspecified_code_gives_way_to_a_specific_one_stated_on_the_same_word
     assert selected(run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=shorter)) == {"S92.902A"}
 
 
+def test_a_categorys_own_unspecified_code_goes_beside_a_specific_code_of_it(codeset):
+    out = run({"M54.9": 0.8, "M54.50": 0.9}, codeset=codeset)
+    assert selected(out) == {"M54.50"}
+    assert ("unspecified_with_specific", "dropped") in rules_of(out, "M54.9")
+    assert selected(run({"M54.9": 0.8, "G89.29": 0.9}, codeset=codeset)) == {"M54.9", "G89.29"}
+
+
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):
     patient = read_patient("62-year-old man with diabetes.")
     out = run({"Z86.32": 0.7, "E11.9": 0.9}, patient=patient, codeset=codeset)
