@@ -257,6 +257,20 @@ def _add_code(page, code):
     expect(page.locator(f"#chosen > li[data-code='{code}']")).to_be_visible()
 
 
+def test_code_search_tolerates_misspellings_and_ranks_common_terms(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    search = page.locator("#code-search")
+    search.focus()
+    page.keyboard.type("diabtes")
+    expect(page.locator("#code-results li").first).to_have_attribute("data-code", re.compile(r"^E1[01]"))
+    search.fill("")
+    page.keyboard.type("community acquired pneumonia")
+    expect(page.locator("#code-results li").first).to_have_attribute("data-code", "J18.9")
+
+
 def test_accept_all_model_selected_shows_the_code_edits_first(server, page):
     from playwright.sync_api import expect
 
