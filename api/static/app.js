@@ -438,8 +438,9 @@
       renderChartState();
       setStatus(`Saved chart #${chart.id} with ${codes.length} code${codes.length === 1 ? "" : "s"}.`);
     } catch (e) {
-      if (e.status === 409 && e.body && Array.isArray(e.body.findings) && !confirmFindings) await confirmSave(e.body.findings);
-      else if (e.status === 409) setStatus("Someone else changed this chart since you opened it. Reopen it to see their version.", true);
+      if (e.status === 409 && e.body && Array.isArray(e.body.findings)) {
+        if (confirmFindings) fail("Save refused")(e); else await confirmSave(e.body.findings);
+      } else if (e.status === 409) setStatus("Someone else changed this chart since you opened it. Reopen it to see their version.", true);
       else fail("Save failed")(e);
     }
   }
