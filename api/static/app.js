@@ -504,7 +504,8 @@
       }));
       const last = Math.max(1, Math.ceil(res.total / res.per_page));
       const what = filtered ? `${res.total} chart${res.total === 1 ? "" : "s"}` : `Recent charts (${res.total} in all)`;
-      $("find-summary").textContent = `${what} · page ${page} of ${last}`;
+      $("find-summary").textContent = res.total ? `${what} · page ${page} of ${last}`
+        : (filtered ? "No chart matches this search." : "No charts saved yet.");
       $("find-prev").disabled = page <= 1; $("find-next").disabled = page >= last;
     } catch (e) {
       // never leave the previous search's rows under a failed one
