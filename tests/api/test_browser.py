@@ -295,6 +295,7 @@ def test_accept_all_model_selected_shows_the_code_edits_first(server, page):
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Accept ticked codes").click()
     expect(dialog).to_be_hidden()
+    expect(page.locator("#status")).to_contain_text("Accepted")
     chosen = set(page.locator("#chosen > li").evaluate_all("items => items.map(i => i.dataset.code)"))
     assert "I10" in chosen and "E10.9" in chosen and "E11.9" not in chosen
     # accepted one by one anyway: the finding shows beside the code it concerns
