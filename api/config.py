@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -45,6 +47,12 @@ class ApiConfig(BaseModel):
     model_poll_seconds: float = 5.0
     """``SUGGEST_MODEL_POLL_SECONDS``: how often a worker checks whether another worker reloaded the model."""
 
+    non_billable: Literal["refuse", "confirm"] = "refuse"
+    """``SUGGEST_NON_BILLABLE``: what a chart save does with a code that is not billable (a category such as J45, or
+    a code lacking its 7th character). ``refuse``: 400 naming the field (``codes[i]``) and listing the billable
+    codes under it. ``confirm``: it is a code edit of severity error like the others, so the save is a 409 with the
+    findings until the coder confirms it (``confirm_findings``)."""
+
     create_admin_token: bool = True
     """Create (and print) an admin token on first start when the token table is empty."""
 
@@ -70,5 +78,7 @@ class ApiConfig(BaseModel):
             values["max_body_bytes"] = int(env["SUGGEST_MAX_BODY_BYTES"])
         if env.get("SUGGEST_MODEL_POLL_SECONDS"):
             values["model_poll_seconds"] = float(env["SUGGEST_MODEL_POLL_SECONDS"])
+        if env.get("SUGGEST_NON_BILLABLE"):
+            values["non_billable"] = env["SUGGEST_NON_BILLABLE"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

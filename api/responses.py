@@ -194,6 +194,15 @@ class Finding(_Out):
     end: int = optional_not_null()
 
 
+class FindingsConflict(Error):
+    """A 409 of a chart save: with ``findings`` (``field`` is ``codes``) when the chart's codes hold code edits of
+    severity error and the save did not confirm them (``confirm_findings``); else another conflict (a stale version,
+    an Idempotency-Key whose chart was deleted) without them."""
+
+    findings: list[Finding] = optional_not_null(description="The code findings of severity error, then the rest of "
+                                                "the code findings (warnings, info), as POST /v1/charts/check gives them.")
+
+
 class FindingCounts(_Out):
     error: int
     warning: int
@@ -301,6 +310,11 @@ class Me(_Out):
     role: Literal[ROLES]
     default_document_type: str
     document_types: list[DocumentTypeLabel]
+
+
+class Specialties(_Out):
+    specialties: list[str] = Field(description="The specialties the served model has priors for (learned from its "
+                                   "training charts): the values a `specialty` field takes.")
 
 
 class ModelInfo(_Out):

@@ -16,7 +16,7 @@ from flask import (
     stream_with_context,
 )
 
-from api import metrics, store
+from api import chart_checks, metrics, store
 from api.errors import ApiError, Forbidden, NotFound, Unavailable
 from api.openapi import operation
 from api.responses import (
@@ -31,6 +31,7 @@ from api.responses import (
     CorpusLine,
     Deleted,
     FeedbackRecorded,
+    FindingsConflict,
     Health,
     History,
     Me,
@@ -39,6 +40,7 @@ from api.responses import (
     ModelInfo,
     Readiness,
     Reloaded,
+    Specialties,
     SuggestResponse,
     dump,
 )
@@ -70,6 +72,7 @@ from api.web import (
     served_model,
     write_model_state,
 )
+from suggest.completeness import SEVERITY_ORDER, ChartForm
 from suggest.encoder.patient import Patient
 from suggest.errors import ModelIntegrityError, ModelNotFoundError
 
@@ -145,8 +148,9 @@ def suggest():
     """Suggest codes for one chart"""
     body = parse_body(SuggestRequest)
     served = served_model()
+    specialty = chart_checks.checked_specialty(body.specialty, served.model)
     t0 = time.perf_counter()
-    result = served.model.suggest(body.text, top_k=body.top_k, specialty=body.specialty,
+    result = served.model.suggest(body.text, top_k=body.top_k, specialty=specialty,
                                   min_confidence=body.min_confidence, setting=body.setting,
                                   patient=_patient(body.patient))
     metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
@@ -167,9 +171,11 @@ def suggest_batch():
     """Suggest codes for up to 100 charts"""
     body = parse_body(BatchSuggestRequest)
     served = served_model()
+    specialties = [chart_checks.checked_specialty(c.specialty, served.model, field=f"charts[{i}].specialty")
+                   for i, c in enumerate(body.charts)]
     t0 = time.perf_counter()
     results = served.model.suggest_batch([c.text for c in body.charts], top_k=body.top_k,
-                                         specialties=[c.specialty for c in body.charts], setting=body.setting,
+                                         specialties=specialties, setting=body.setting,
                                          patients=[_patient(c.patient) for c in body.charts])
     metrics.MODEL_LATENCY.labels("suggest_batch").observe(time.perf_counter() - t0)
     items = []
@@ -227,56 +233,107 @@ def code_detail(code: str):
 @operation(CheckResponse, tag="charts", body=CheckRequest, errors={404: "No such chart (chart_id)"})
 @requires()
 def check_chart():
-    """Completeness and consistency findings"""
-    from suggest.completeness import check_chart as run_checks
-    from suggest.completeness import default_rules
+    """Completeness and consistency findings
+
+    Document checks (signature, date, identifiers, sections by document type) and code edits (validity,
+    billability, Excludes1, combination codes, unspecified beside specific, integral symptoms, companions, age and
+    sex, codes whose only evidence is negated, a relative's, hypothetical or past), each with its severity and, where
+    one applies, the `code` it concerns and the span (`start`, `end`) of the text it points at. The form's fields
+    stand in for what the text lacks: a `document_date` satisfies the date check, a `patient_id` the record number
+    check, `patient` gives the sex and age for the age and sex edits. With `chart_id`, the saved chart's text, codes,
+    document type and fields stand in for those not given."""
+    from suggest.completeness import check_document, default_rules
 
     body = parse_body(CheckRequest)
     text, codes, doc_type = body.text, body.codes, body.document_type
+    fields = {name: getattr(body, name) for name in ("patient_id", "encounter_id", "provider", "document_date")}
     if body.chart_id is not None:
         session = db()
         row = store.get_chart(session, body.chart_id)
         text = row.text if text is None else text
         codes = codes or row.code_list()
         doc_type = doc_type or row.document_type
+        fields = {name: value if value is not None else getattr(row, name) for name, value in fields.items()}
         store.audit(session, principal(), "check", row.id, codes)
         session.commit()
     if text is None:
         raise ApiError("give text (and codes) or chart_id", field="text")
     rules = default_rules()
-    if doc_type and doc_type not in rules.document_types:
+    if doc_type and doc_type not in rules.document_types:  # a saved chart's type the rules no longer know
         raise ApiError(f"unknown document_type; known: {', '.join(sorted(rules.document_types))}",
                        field="document_type")
     codes = store.normalize_codes(codes)
-    findings = [f.to_dict() for f in run_checks(text, codes, doc_type, codeset=_codeset(), rules=rules)]
+    patient = body.patient or PatientInfo()
+    form = ChartForm(**fields, sex=patient.sex, age_years=patient.age_years)
+    served = current_app.extensions["model_host"].served
+    findings = check_document(text, doc_type, rules, form) + chart_checks.code_findings(
+        text, codes, _codeset(), served.model if served else None, form)
+    findings = [f.to_dict() for f in sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity])]
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in ("error", "warning", "info")}
     return CheckResponse(document_type=doc_type or rules.default_document_type, findings=findings, counts=counts,
                          document_types=sorted(rules.document_types))
 
 
 # ----------------------------------------------------------------------------- chart store
+_CONFIRM_409 = ("The chart's codes hold code edits of severity error and `confirm_findings` is not true: `field` is "
+                "`codes` and `findings` lists them (nothing saved)")
+
+
 @bp_v1.post("/charts")
 @operation((Chart, "Saved; or, with `Idempotent-Replayed: true`, saved earlier with this Idempotency-Key (the chart "
             "as it is now)"), status=201, tag="charts", body=ChartCreate, headers=SaveHeaders,
-           errors={400: "Malformed JSON, wrong type, missing or unknown field, or a malformed Idempotency-Key (field "
-                        "`Idempotency-Key`)",
-                   409: "The chart saved earlier with this Idempotency-Key has since been deleted",
+           errors={400: "Malformed JSON, wrong type, missing or unknown field, a malformed Idempotency-Key (field "
+                        "`Idempotency-Key`), or a value the store does not take, named by `field`: a code not in the "
+                        "code set or not billable (`codes[i]`), an unknown `document_type` or `specialty` (the message "
+                        "lists the allowed values), a blank `patient_id`, a `document_date` in the future or before "
+                        "1900",
+                   409: (FindingsConflict, _CONFIRM_409 + "; or (without `findings`) the chart saved earlier with "
+                                                          "this Idempotency-Key has since been deleted"),
                    422: "This Idempotency-Key was already used with another request body (field `Idempotency-Key`)"})
 @requires()
 def create_chart():
     """Save a coded chart
 
-    With an `Idempotency-Key`, a save is done at most once per user and key, even when retries race each other."""
+    The codes are checked as POST /v1/charts/check checks them: a code edit of severity error makes the save a 409
+    with the findings, unless `confirm_findings` is true (the override is then recorded in the audit log). With an
+    `Idempotency-Key`, a save is done at most once per user and key, even when retries race each other."""
     key = idempotency_key()
     body = parse_body(ChartCreate)
     session = db()
-    if key is None:
-        row, replayed = store.create_chart(session, body, principal()), False
-    else:
-        row, replayed = store.create_chart_once(session, body, principal(), key, body_sha256())
+    who = principal()
+    served = served_model()
+    cs = _codeset()
+    codes = chart_checks.checked_codes(body.codes, cs, current_app.extensions["suggest_config"].non_billable)
+    body = body.model_copy(update={"specialty": chart_checks.checked_specialty(body.specialty, served.model)})
+    errors: list = []
+
+    def confirmed() -> None:  # before a new chart is written (a replay answers as the first save did)
+        findings = chart_checks.code_findings(body.text, codes, cs, served.model)
+        errors.extend(chart_checks.blocking(findings))
+        if errors and not body.confirm_findings:
+            raise chart_checks.UnconfirmedFindings(findings)
+
+    try:
+        if key is None:
+            confirmed()
+            row, replayed = store.create_chart(session, body, who), False
+        else:
+            row, replayed = store.create_chart_once(session, body, who, key, body_sha256(), confirmed)
+    except chart_checks.UnconfirmedFindings as exc:
+        return _unconfirmed(exc.findings)
+    if errors and not replayed:
+        store.audit(session, who, "override", row.id, codes, chart_checks.override_record(errors))
     session.commit()
     # a replay answers as the first save did, and says so
     return jsonify(store.chart_to_dict(row)), 201, {"Idempotent-Replayed": "true"} if replayed else {}
+
+
+def _unconfirmed(findings) -> tuple[FindingsConflict, int]:
+    errors = chart_checks.blocking(findings)
+    rules = ", ".join(dict.fromkeys(f"{f.rule} ({f.code})" for f in errors))
+    return FindingsConflict(error=f"the codes hold {len(errors)} error finding(s): {rules}; fix them, or save again "
+                                  "with confirm_findings: true to override", field="codes",
+                            findings=[f.to_dict() for f in findings if f.code is not None]), 409
 
 
 @bp_v1.get("/charts")
@@ -307,13 +364,39 @@ def get_chart(chart_id: int):
 
 
 @bp_v1.patch("/charts/<int:chart_id>")
-@operation(Chart, tag="charts", body=ChartPatch, errors={409: "The chart is no longer at the given version"})
+@operation(Chart, tag="charts", body=ChartPatch, errors={
+    400: "Malformed JSON, wrong type, missing or unknown field, or a value the store does not take, named by `field` "
+         "(as POST /v1/charts)",
+    409: (FindingsConflict, _CONFIRM_409 + "; or (without `findings`) the chart is no longer at the given version")})
 @requires()
 def patch_chart(chart_id: int):
-    """Change codes or metadata (kept in history); optional version for optimistic locking"""
+    """Change codes or metadata (kept in history); optional version for optimistic locking
+
+    A change of the codes or the text is checked as a new chart is (409 with the findings unless
+    `confirm_findings`)."""
     body = parse_body(ChartPatch)
     session = db()
-    row = store.update_chart(session, chart_id, body, principal())
+    who = principal()
+    row = store.get_chart(session, chart_id)
+    store.check_version(row, body.version)
+    served = served_model()
+    cs = _codeset()
+    given = body.model_fields_set
+    if "specialty" in given:
+        body = body.model_copy(update={"specialty": chart_checks.checked_specialty(body.specialty, served.model)})
+    errors = []
+    if "codes" in given or "text" in given:
+        codes = row.code_list()
+        if "codes" in given:
+            codes = chart_checks.checked_codes(body.codes, cs, current_app.extensions["suggest_config"].non_billable)
+        findings = chart_checks.code_findings(body.text if "text" in given else row.text, codes, cs, served.model)
+        errors = chart_checks.blocking(findings)
+        if errors and not body.confirm_findings:
+            return _unconfirmed(findings)
+    version = row.version
+    row = store.update_chart(session, chart_id, body, who)
+    if errors and row.version != version:
+        store.audit(session, who, "override", row.id, row.code_list(), chart_checks.override_record(errors))
     session.commit()
     return _chart(store.get_chart(session, row.id))
 
@@ -348,6 +431,10 @@ def chart_history(chart_id: int):
 def chart_feedback(chart_id: int):
     """Record accepted / rejected / added codes (applied to the chart's codes)"""
     body = parse_body(FeedbackRequest)
+    cs = _codeset()
+    for i, item in enumerate(body.items):
+        if item.action != "rejected":
+            chart_checks.checked_code(item.code, cs, "confirm", field=f"items[{i}].code")
     session = db()
     row = store.add_feedback(session, chart_id, body, principal())
     session.commit()
@@ -385,6 +472,14 @@ def audit_log():
 
 
 # ----------------------------------------------------------------------------- model
+@bp_v1.get("/specialties")
+@operation(Specialties, tag="model")
+@requires()
+def specialties():
+    """The specialties a `specialty` field takes (those the served model knows)"""
+    return Specialties(specialties=chart_checks.known_specialties(served_model().model))
+
+
 @bp_v1.get("/me")
 @operation(Me, tag="service")
 @requires()

@@ -77,6 +77,32 @@ DocumentType = Annotated[NoNul | None, AfterValidator(_known_document_type),
                                json_schema_extra=_document_type_enum)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+NotBlank = Annotated[NoNul, AfterValidator(_not_blank), Field(json_schema_extra={"pattern": r"\S"})]
+"""A string with at least one character that is not white space."""
+
+EARLIEST_DOCUMENT_DATE = dt.date(1900, 1, 1)
+"""The earliest document date a chart may carry: an earlier one is a typing error."""
+
+
+def _plausible_document_date(value: dt.date | None) -> dt.date | None:
+    # A day of slack: the coder's day may be tomorrow in UTC.
+    latest = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    if value is not None and not EARLIEST_DOCUMENT_DATE <= value <= latest:
+        raise ValueError(f"a document date between {EARLIEST_DOCUMENT_DATE.isoformat()} and today, not "
+                         f"{value.isoformat()}")
+    return value
+
+
+DocumentDate = Annotated[dt.date | None, AfterValidator(_plausible_document_date),
+                         Field(description="The date of service (YYYY-MM-DD): not in the future, not before 1900.")]
+
+
 def _absent() -> None:
     return None
 
@@ -111,6 +137,9 @@ _SETTING_DOC = ("Care setting whose coding rules select the codes: outpatient (S
                 "diagnoses kept) or mentions (every coded mention). Default: the model's (recorded in the response).")
 
 
+_SPECIALTY_DOC = "One of GET /v1/specialties (the specialties the served model knows); 400 otherwise."
+
+
 class PatientInfo(_Body):
     """What the caller knows of the patient, for the age and sex edits (else read from the text)."""
 
@@ -122,7 +151,7 @@ class SuggestRequest(_Body):
     text: NoNul = Field(max_length=MAX_TEXT, description="Chart text to code.")
     top_k: Integer = Field(10, ge=1, le=100, description="Number of suggestions to return.")
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Drop suggestions below this confidence.")
-    specialty: NoNul | None = Field(None, max_length=64, description="Optional specialty hint.")
+    specialty: NoNul | None = Field(None, max_length=64, description="Optional specialty hint: " + _SPECIALTY_DOC)
     setting: Setting | None = Field(None, description=_SETTING_DOC)
     patient: PatientInfo | None = Field(None, description="The patient's sex and age, when known.")
 
@@ -130,7 +159,7 @@ class SuggestRequest(_Body):
 class BatchChart(_Body):
     id: NoNul | None = Field(None, max_length=128)
     text: NoNul = Field(max_length=MAX_TEXT)
-    specialty: NoNul | None = Field(None, max_length=64)
+    specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     patient: PatientInfo | None = None
 
 
@@ -141,28 +170,36 @@ class BatchSuggestRequest(_Body):
     setting: Setting | None = Field(None, description=_SETTING_DOC)
 
 
+_CONFIRM_DOC = ("Save although the code edits of the chart's codes hold an error (the findings of POST /v1/charts/check "
+                "with severity error that concern codes); the override is recorded in the audit log. Without it such a "
+                "save is a 409 listing the findings.")
+
+
 class ChartCreate(_Body):
-    patient_id: NoNul = Field(min_length=1, max_length=64)
+    patient_id: NotBlank = Field(min_length=1, max_length=64)
     encounter_id: NoNul | None = Field(None, max_length=64)
     text: NoNul = Field(min_length=1, max_length=MAX_TEXT)
-    codes: list[Code] = Field(max_length=MAX_CODES, description="ICD-10-CM codes; normalised (upper case, dotted).")
+    codes: list[Code] = Field(max_length=MAX_CODES, description="ICD-10-CM codes of the code set's release; "
+                              "normalised (upper case, dotted).")
     provider: NoNul | None = Field(None, max_length=200)
-    document_date: dt.date | None = None
-    specialty: NoNul | None = Field(None, max_length=64)
+    document_date: DocumentDate = None
+    specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
+    confirm_findings: bool = Field(False, description=_CONFIRM_DOC)
 
 
 class ChartPatch(_Body):
     """Only the fields given change; the chart's codes, patient and text can be replaced but not erased."""
 
     codes: list[Code] = optional_not_null(max_length=MAX_CODES)
-    patient_id: NoNul = optional_not_null(min_length=1, max_length=64)
+    patient_id: NotBlank = optional_not_null(min_length=1, max_length=64)
     encounter_id: NoNul | None = Field(None, max_length=64)
     text: NoNul = optional_not_null(min_length=1, max_length=MAX_TEXT)
     provider: NoNul | None = Field(None, max_length=200)
-    document_date: dt.date | None = None
-    specialty: NoNul | None = Field(None, max_length=64)
+    document_date: DocumentDate = None
+    specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
+    confirm_findings: bool = Field(False, description=_CONFIRM_DOC)
     # The bounds go before the validator: after it, pydantic leaves them out of the JSON schema of a nullable field.
     version: Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number_as_int)] | None = Field(
         None, description="If given, the update applies only to this version (409 otherwise).")
@@ -189,6 +226,14 @@ class CheckRequest(_Body):
     codes: list[Code] = Field(default_factory=list, max_length=MAX_CODES)
     document_type: DocumentType = None
     chart_id: Integer = optional_not_null(ge=1, le=MAX_ID)
+    patient_id: NoNul | None = Field(None, max_length=64, description="The form's patient ID: satisfies the record "
+                                     "number check.")
+    encounter_id: NoNul | None = Field(None, max_length=64, description="The form's encounter.")
+    provider: NoNul | None = Field(None, max_length=200, description="The form's provider (the signature check "
+                                   "still reads the text: the document must be signed).")
+    document_date: DocumentDate = None
+    patient: PatientInfo | None = Field(None, description="The patient's sex and age from the form, for the age and "
+                                        "sex edits (else read from the text).")
 
 
 class ReloadRequest(_Body):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -108,13 +108,15 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
 
 
 def create_chart_once(session: Session, body: ChartCreate, who: Principal, key: str,
-                      digest: str) -> tuple[ChartRow, bool]:
+                      digest: str, before_create: Callable[[], None] | None = None) -> tuple[ChartRow, bool]:
     """``(chart, replayed)``: the chart this user saved earlier with ``key`` (its current state; replayed True), or a
-    new one recorded under the key. Two requests racing with one key: the unique (user, key) constraint lets one
+    new one recorded under the key (``before_create`` is called first, and may raise to save nothing). Two requests racing with one key: the unique (user, key) constraint lets one
     commit; the other rolls back its chart and replays the winner's. The caller commits."""
     replay = _idempotent_chart(session, who, key, digest)
     if replay is not None:
         return replay, True
+    if before_create is not None:
+        before_create()
     try:
         return create_chart(session, body, who, (key, digest)), False
     except IntegrityError:
@@ -178,14 +180,19 @@ def _set_codes(row: ChartRow, codes: list[str]) -> None:
     row.codes = new
 
 
+def check_version(row: ChartRow, version: int | None) -> None:
+    """A 409 naming ``version`` when one is given and the chart is no longer at it."""
+    if version is not None and version != row.version:
+        raise Conflict(f"chart {row.id} is at version {row.version}, not {version}; reload it", field="version")
+
+
 def update_chart(session: Session, chart_id: int, body: ChartPatch, who: Principal) -> ChartRow:
     """Apply a partial update; every changed field is kept in the history as ``[old, new]`` (in the database
     only: the audit log records the names of the changed fields, never the text)."""
     row = get_chart(session, chart_id)
     expected = body.version if body.version is not None else row.version
-    if body.version is not None and body.version != row.version:
-        raise Conflict(f"chart {chart_id} is at version {row.version}, not {body.version}; reload it", field="version")
-    given = body.model_dump(exclude_unset=True, exclude={"version"})
+    check_version(row, body.version)
+    given = body.model_dump(exclude_unset=True, exclude={"version", "confirm_findings"})
     changes: dict[str, list] = {}
     new_codes = None
     if "codes" in given:

@@ -20,6 +20,7 @@ unacknowledged.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -71,15 +72,17 @@ def make_saves(n: int, seed: int, run: str) -> list[Save]:
 
     pool = generate_charts(min(n, 500), seed)
     rng = random.Random(seed)
+    today = dt.date.today()  # a saved chart's date is not in the future
     saves = []
     for i in range(n):
         chart = pool[i % len(pool)]
         marker = f"DUR-{run}-{i:06d}"
+        # confirm_findings: the synthetic codes are saved as generated, whatever the code edits say of them
         body = {"patient_id": marker, "encounter_id": f"ENC-{run}-{i:06d}",
                 "text": f"{chart.text}\nDurability reference: {marker}\n", "codes": chart.codes,
                 "provider": f"Synthetic Clinician {rng.randrange(40)}",
-                "document_date": f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-                "specialty": chart.specialty}
+                "document_date": (today - dt.timedelta(days=rng.randrange(1, 366))).isoformat(),
+                "specialty": chart.specialty, "confirm_findings": True}
         saves.append(Save(marker, f"{run}-{i:06d}-{rng.getrandbits(64):016x}", body, normalize_codes(chart.codes)))
     return saves
 

@@ -39,7 +39,11 @@ DEFAULT_EXAMPLES = 2000
 #: 413 is the documented answer to a body over 1 MB, a limit no JSON schema can state: a schema-valid text of
 #: 200,000 characters can spell to more than that, so 413 counts as neither accepting nor wrongly refusing. Saving a
 #: chart may also answer 422, the documented answer to an Idempotency-Key sent again with another body (schemathesis
-#: draws few keys and many bodies).
+#: draws few keys and many bodies). 400 is likewise the documented answer to a value well-formed by its schema but not
+#: known to the server, which no schema states either: a code of the right shape that is not in the code set or not
+#: billable (``codes[i]``, ``items[i].code``), a specialty the served model does not know, a document date in the
+#: future (charts, their check, suggestions and feedback); and 409 that of a save whose codes hold unconfirmed code
+#: edits of severity error.
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "403", "404", "409", "413", "429", "5xx"]
@@ -47,7 +51,13 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "413", "429", "5xx"]
 [[operations]]
 include-path = "/v1/charts"
 include-method = "POST"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "413", "422", "429", "5xx"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "413", "422", "429",
+                                                     "5xx"]
+
+[[operations]]
+include-path-regex = "^/v1/(charts/check|charts/[^/]+|charts/[^/]+/feedback|suggest|suggest/batch)$"
+include-method-regex = "^(POST|PATCH)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "413", "429", "5xx"]
 
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "409", "413", "415", "429", "5xx"]

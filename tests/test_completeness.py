@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 
 import pytest
 
 from suggest.completeness import (
+    ChartForm,
     CodeRef,
     CompletenessRules,
     check_chart,
@@ -104,13 +106,13 @@ def test_code_first_companion_missing_then_present():
     assert not [f for f in check_codes(["I12.9", "N18.30"]) if f.rule == "code_first"]
 
 
-def test_use_additional_code_companion_missing_then_present():
+def test_a_curated_companion_missing_then_present_is_one_warning_not_also_the_note():
     def stage_notes(codes):
-        return [f for f in check_codes(codes) if f.rule == "use_additional_code" and f.code == "E11.22"
-                and "N18" in f.message]
+        return [f for f in check_codes(codes) if f.code == "E11.22" and "N18" in f.message]
 
-    assert stage_notes(["E11.22"]) and stage_notes(["E11.22"])[0].severity == "info"
+    assert [(f.rule, f.severity) for f in stage_notes(["E11.22"])] == [("missing_companion", "warning")]
     assert not stage_notes(["E11.22", "N18.31"])
+
 
 
 # --------------------------------------------------------------------------- document checks
@@ -147,6 +149,23 @@ def test_required_sections_depend_on_the_document_type():
     summary = (COMPLETE_NOTE + "\nHOSPITAL COURSE\nUneventful.\n\nDISCHARGE MEDICATIONS\nInsulin.\n\n"
                "FOLLOW-UP\nIn 2 weeks.\n")
     assert not [f for f in check_document(summary, "discharge_summary") if f.rule == "required_section"]
+
+
+def test_the_forms_date_and_patient_id_satisfy_their_checks_and_its_provider_signs_nothing():
+    bare = "Assessment: hypertension."
+    rules = {f.rule for f in check_document(bare)}
+    assert {"document_date", "patient_mrn", "signature"} <= rules
+    form = ChartForm(patient_id="MRN-1", provider="Dr Who", document_date=dt.date(2026, 3, 14))
+    assert {f.rule for f in check_document(bare, form=form)} == rules - {"document_date", "patient_mrn"}
+    assert {f.rule for f in check_document(bare, form=ChartForm(patient_id="  "))} == rules
+
+
+def test_severities_depend_on_the_document_type():
+    def mrn(doc_type):
+        return [f.severity for f in check_document("Assessment: hypertension.", doc_type) if f.rule == "patient_mrn"]
+
+    assert mrn("progress_note") == ["warning"]
+    assert mrn("history_and_physical") == ["error"] and mrn("discharge_summary") == ["error"]
 
 
 def test_unknown_document_type_is_refused():

@@ -138,6 +138,7 @@ class _Pair:
     skip_seventh: frozenset[str] = frozenset()  # 7th characters of ``first`` for which the pair does not hold
     min_share: float | None = None  # companions: least confidence, as a share of the threshold
     needs_affirmed: bool = False  # companions: only a code with an affirmed dictionary mention
+    note_when_missing: bool = True  # companions: say so when no companion is documented
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class CodingRules:
                                frozenset(r.get("skip_if_7th_character", ()))) for r in integral["rules"]]
         self._integral_index = _RefIndex(self.integral, lambda pair: pair.second)
         self.companions = [_Pair(_refs(c["code"]), _refs(c["with"]), c["why"], min_share=c.get("min_share_of_threshold"),
-                                 needs_affirmed=bool(c.get("needs_affirmed_mention", False)))
+                                 needs_affirmed=bool(c.get("needs_affirmed_mention", False)),
+                                 note_when_missing=bool(c.get("note_when_missing", True)))
                            for c in rules["companions"]]
         self.history_pairs = [_Pair(_refs(p["history"]), _refs(p["current"]), p["why"])
                               for p in rules["history_beside_current"]["pairs"]]
@@ -187,6 +189,8 @@ class CodingRules:
         self.vaccine_codes = tuple(self.vaccination["codes"])
         self.vaccine_given = _phrases(self.vaccination["given_cues"])
         self.exam = rules["general_exam"]
+        self.exam_visit_sections = frozenset(self.exam["visit_sections"])
+        self.exam_visit_cues = re.compile(r"\b(?:" + "|".join(self.exam["visit_cues"]) + r")\b", re.IGNORECASE)
         plain = rules["plain_statement"]
         self.plain_sections = frozenset(plain["sections"])
         self.plain_min_share = float(plain["min_share_of_threshold"])
@@ -212,6 +216,20 @@ class CodingRules:
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
                                      for code, cues in drug_rules.get("short_course_cues_by_code", {}).items()}
+        treated = rules["treated_condition"]
+        self.treated_why: str = treated["why"]
+        self.treated_sections_skipped = frozenset(treated["sections_skipped"])
+        self.treats: dict[str, list[tuple[CodeRef, ...]]] = {}
+        for indication in treated["indications"]:
+            for drug in indication["drugs"]:
+                self.treats.setdefault(drug.lower(), []).extend(_refs(group) for group in indication["conditions"])
+        self.treated_pattern = _phrases(self.treats)
+        self.site_rules = [(_refs(r["code"]), re.compile(r["sentence"], re.IGNORECASE), r["becomes"], r["why"])
+                           for r in rules["site_in_findings"]["rules"]]
+        specific = rules["specific_over_unspecified"]
+        self.specific_min_share = float(specific["min_share_of_threshold"])
+        self.specific_why: str = specific["why"]
+        self.specific_excluded = _refs(specific["excluded_codes"])
         self.bilateral = rules["bilateral"]
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
@@ -394,6 +412,30 @@ class _Run:
             if plain:
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
 
+    def _full_mentions(self, c: RuledCode) -> list[tuple[int, int]]:
+        """The affirmed dictionary mentions of ``c`` that state its whole term."""
+        return [c.spans[i] for i, (flags, coverage) in enumerate(zip(c.assertions, c.coverages))
+                if coverage >= 0.999 and not any(flags.values())]
+
+    def specific_over_unspecified(self) -> None:
+        """An unspecified code gives way to a code of its category stated in full on the same words and more."""
+        for c in self.selected():
+            if "unspecified" not in self._description(c.code).lower() or _matches(self.r.specific_excluded, c.code):
+                continue
+            own = [c.spans[i] for i in range(len(c.sections))]
+            better = []
+            for o in self.codes:
+                if o is c or o.selected or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
+                        or any(n.action == "dropped" for n in o.rules) or "unspecified" in self._description(o.code).lower():
+                    continue
+                if any(s < ce and cs < e and e - s > ce - cs for s, e in self._full_mentions(o) for cs, ce in own):
+                    better.append(o)
+            if better:
+                best = max(better, key=lambda o: o.confidence)
+                confidence = c.confidence
+                self.drop(c, "specific_over_unspecified", f"{self.r.specific_why} ({best.code})")
+                self.select(best.code, max(confidence, self.threshold), "specific_over_unspecified", self.r.specific_why)
+
     def neoplasm_sites(self) -> None:
         """"Metastatic breast cancer" is a breast primary that has spread (C50.- + C79.9), not a secondary of the
         breast; a neoplasm of uncertain or unspecified behaviour is not coded from the words that state a malignancy."""
@@ -529,6 +571,48 @@ class _Run:
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
+
+    def treated_condition(self) -> None:
+        """A documented chronic condition with a drug taken now that treats it is coded (IV.J)."""
+        text = self.chart.text
+        other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
+        drugs_for: dict[tuple[CodeRef, ...], list[str]] = {}
+        for start, end in self._affirmed_hits(self.r.treated_pattern, other_uses, self.r.treated_sections_skipped,
+                                              also_historical=True):
+            drug = text[start:end].lower()
+            for condition in self.r.treats[drug]:
+                drugs_for.setdefault(condition, []).append(drug)
+        for condition, drugs in drugs_for.items():
+            if any(c.selected and _matches(condition, c.code) for c in self.codes):
+                continue
+            stated = [c for c in self.codes if _matches(condition, c.code) and self._stated_in_full(c)
+                      and not any(n.action == "dropped" for n in c.rules)]
+            if stated:
+                best = max(stated, key=lambda c: c.confidence)
+                self.select(best.code, self.threshold, "treated_condition",
+                            self.r.treated_why.format(drug=", ".join(dict.fromkeys(drugs))))
+
+    def site_in_findings(self) -> None:
+        """A site the findings state more precisely than the assessment ("a stone in the proximal right ureter"
+        for "kidney stone") takes its code."""
+        for refs, sentence, becomes, why in self.r.site_rules:
+            chosen = [c for c in self.selected() if _matches(refs, c.code) and c.code != becomes]
+            if not chosen:
+                continue
+            hits = self._affirmed_hits(sentence)
+            if not hits:
+                continue
+            confidence = max(self.threshold, max(c.confidence for c in chosen))
+            for c in chosen:
+                self.drop(c, "site_in_findings", why)
+            self.select(becomes, confidence, "site_in_findings", why, hits[:3])
+
+    @staticmethod
+    def _stated_in_full(c: RuledCode) -> bool:
+        """Whether a dictionary mention of ``c`` states its whole term and is not negated, uncertain, hypothetical
+        or a relative's (a past or problem-list mention counts)."""
+        return any(coverage >= 0.999 and not any(flag for name, flag in flags.items() if name != "historical")
+                   for coverage, flags in zip(c.coverages, c.assertions))
 
     def _affirmed_hits(self, pattern: re.Pattern, inside: Sequence[tuple[int, int]] = (),
                        sections_skipped: frozenset[str] = frozenset({"family_history"}),
@@ -666,11 +750,30 @@ class _Run:
             if c is not None and c.selected and not self.r.vaccine_given.search(self.chart.text):
                 self.drop(c, "vaccination", self.r.vaccination["why"])
 
+    def _is_this_visit(self, c: RuledCode) -> bool:
+        """Whether one of ``c``'s affirmed mentions names this visit: in the chief complaint, or in a sentence
+        that says the patient came for it ("presents for her annual exam"), not a past or planned one."""
+        text = self.chart.text
+        for i, (section, flags) in enumerate(zip(c.sections, c.assertions)):
+            if any(flags.values()):
+                continue
+            if section in self.r.exam_visit_sections:
+                return True
+            start, end = c.spans[i]
+            before = _CLAUSE_BREAK.split(text[max(0, start - 120): start])[-1]
+            if self.r.exam_visit_cues.search(before):
+                return True
+        return False
+
     def general_exam(self) -> None:
         exam = self.r.exam
         codes = (exam["without_findings"], exam["with_findings"])
         current = [self.by_code[c] for c in codes if c in self.by_code and self.by_code[c].selected]
         if not current:
+            return
+        if not any(self._is_this_visit(c) for c in current):
+            for c in current:
+                self.drop(c, "general_exam", exam["why_not_this_visit"])
             return
         findings = [c for c in self.selected() if c.code not in codes and not c.code.startswith("Z")]
         want = exam["with_findings"] if findings else exam["without_findings"]
@@ -678,10 +781,11 @@ class _Run:
         if findings:
             why = f"{why} ({', '.join(c.code for c in findings[:4])})"
         best = max(current, key=lambda c: c.confidence)
+        confidence, spans = max(best.confidence, self.threshold), list(best.spans)
         for c in current:
             if c.code != want:
                 self.drop(c, "general_exam", why)
-        self.select(want, best.confidence, "general_exam", why, best.spans)
+        self.select(want, confidence, "general_exam", why, spans)
 
     def companion(self) -> None:
         for c in self.selected():
@@ -698,7 +802,7 @@ class _Run:
                 if options:
                     best = max(options, key=lambda o: o.confidence)
                     self.select(best.code, self.threshold, "companion", f"{pair.why}: coded with {c.code}")
-                else:
+                elif pair.note_when_missing:
                     c.rules.append(RuleNote("companion", "note", f"{pair.why}: no such code is documented clearly"))
 
 

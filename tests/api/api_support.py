@@ -79,6 +79,7 @@ VALID_REQUESTS = {
     "v1.feedback_export": RouteRequest(query={"only_feedback": "false"}),
     "v1.audit_log": RouteRequest(query={"user": "casey", "page": "1", "per_page": "5"}),
     "v1.me": RouteRequest(),
+    "v1.specialties": RouteRequest(),
     "v1.model_info": RouteRequest(),
     "v1.model_reload": RouteRequest(body={"model": "small"}),  # the small model's folder (models_dir_with_small_model)
 }

@@ -14,7 +14,7 @@ ACCESS = {
     "v1.suggest": "coder", "v1.suggest_batch": "coder", "v1.code_search": "coder", "v1.code_detail": "coder",
     "v1.check_chart": "coder", "v1.create_chart": "coder", "v1.list_charts": "coder", "v1.get_chart": "coder",
     "v1.patch_chart": "coder", "v1.chart_history": "coder", "v1.chart_feedback": "coder", "v1.me": "coder",
-    "v1.model_info": "coder",
+    "v1.model_info": "coder", "v1.specialties": "coder",
     "v1.delete_chart": "admin", "v1.feedback_export": "admin", "v1.audit_log": "admin", "v1.model_reload": "admin",
 }
 

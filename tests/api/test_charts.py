@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api_support import CHART_TEXT
 
+from suggest.codeset import load_codeset
 from suggest.corpus import read_jsonl
 
 
@@ -25,16 +26,16 @@ def test_create_normalises_codes_and_reads_back(client, coder):
 
 def test_patch_keeps_every_change_in_history(client, coder):
     chart = _create(client, coder)
-    updated = client.patch(f"/v1/charts/{chart['id']}", json={"codes": ["E11.22", "N18.3"], "provider": "Dr Who"},
+    updated = client.patch(f"/v1/charts/{chart['id']}", json={"codes": ["E11.22", "N18.30"], "provider": "Dr Who"},
                            headers=coder)
     assert updated.status_code == 200
     body = updated.get_json()
-    assert body["codes"] == ["E11.22", "N18.3"] and body["version"] == 2 and body["provider"] == "Dr Who"
+    assert body["codes"] == ["E11.22", "N18.30"] and body["version"] == 2 and body["provider"] == "Dr Who"
     client.patch(f"/v1/charts/{chart['id']}", json={"document_date": "2026-01-31"}, headers=coder)
     history = client.get(f"/v1/charts/{chart['id']}/history", headers=coder).get_json()["history"]
     assert [h["version"] for h in history] == [1, 2, 3]
     assert [h["action"] for h in history] == ["created", "updated", "updated"]
-    assert history[1]["changes"]["codes"] == [["E11.9", "I10"], ["E11.22", "N18.3"]]
+    assert history[1]["changes"]["codes"] == [["E11.9", "I10"], ["E11.22", "N18.30"]]
     assert history[1]["changes"]["provider"] == [None, "Dr Who"]
     assert history[2]["changes"] == {"document_date": [None, "2026-01-31"]}
 
@@ -149,13 +150,14 @@ def test_audit_log_records_who_did_what(client, coder, admin):
 def test_feedback_that_would_give_a_chart_too_many_codes_is_a_conflict_and_records_nothing(client, coder, admin):
     from api.schemas import MAX_CODES
 
-    full = [f"{letter}{n:02d}" for letter in "ABCDEFGH" for n in range(25)][:MAX_CODES]
-    chart = client.post("/v1/charts", json={"patient_id": "P1", "text": "x", "codes": full}, headers=coder).get_json()
+    full = [c for c in load_codeset().billable_codes() if c.startswith("S")][:MAX_CODES]
+    chart = client.post("/v1/charts", json={"patient_id": "P1", "text": "x", "codes": full, "confirm_findings": True},
+                        headers=coder).get_json()
     response = client.post(f"/v1/charts/{chart['id']}/feedback", headers=coder,
                            json={"items": [{"code": "I10", "action": "added"}]})
     assert response.status_code == 409 and response.get_json()["field"] == "items"
     assert client.get(f"/v1/charts/{chart['id']}", headers=coder).get_json()["codes"] == full
     assert client.get("/v1/feedback/export?only_feedback=true", headers=admin).get_data() == b""
     swap = client.post(f"/v1/charts/{chart['id']}/feedback", headers=coder, json={"items": [
-        {"code": "A00", "action": "rejected"}, {"code": "I10", "action": "added"}]})
+        {"code": full[0], "action": "rejected"}, {"code": "I10", "action": "added"}]})
     assert swap.status_code == 201 and len(swap.get_json()["chart"]["codes"]) == MAX_CODES

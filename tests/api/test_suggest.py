@@ -66,10 +66,10 @@ def test_check_endpoint_reports_code_and_document_findings(client, coder):
 
 
 def test_check_a_saved_chart_by_id(client, coder):
-    chart = client.post("/v1/charts", json={"patient_id": "P9", "text": CHART_TEXT, "codes": ["E11"]},
-                        headers=coder).get_json()
+    chart = client.post("/v1/charts", json={"patient_id": "P9", "text": CHART_TEXT, "codes": ["E11.9", "E11.65"],
+                                            "confirm_findings": True}, headers=coder).get_json()
     body = client.post("/v1/charts/check", json={"chart_id": chart["id"]}, headers=coder).get_json()
-    assert any(f["rule"] == "not_billable" and f["code"] == "E11" for f in body["findings"])
+    assert any(f["rule"] == "unspecified_with_specific" and f["code"] == "E11.9" for f in body["findings"])
 
 
 def test_model_info_and_reload(client, coder, admin, small_model, tmp_path, monkeypatch):

@@ -19,10 +19,19 @@ def codeset():
 
 
 def run(codes: dict[str, float], text: str = "", setting: str = "outpatient", patient: Patient | None = None,
-        assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None):
-    """The rules over candidates {code: confidence}; returns {code: RuledCode}."""
-    assertions = assertions or {}
-    ruled = [RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])) for code, p in codes.items()]
+        assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None,
+        mentions: dict[str, list[tuple[int, int, str]]] | None = None):
+    """The rules over candidates {code: confidence}; returns {code: RuledCode}. ``mentions`` gives a code's
+    affirmed dictionary mentions as (start, end, section)."""
+    assertions, mentions = assertions or {}, mentions or {}
+    ruled = []
+    for code, p in codes.items():
+        if code in mentions:
+            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(s, e) for s, e, _ in mentions[code]],
+                                   [{} for _ in mentions[code]], sections=[sec for _, _, sec in mentions[code]],
+                                   coverages=[1.0 for _ in mentions[code]]))
+        else:
+            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])))
     facts = ChartFacts(text, patient or Patient(), _assertion_of(text) if text else None)
     out = default_rules().apply(ruled, facts, setting, THRESHOLD, codeset or load_codeset())
     return {c.code: c for c in out}
@@ -136,10 +145,100 @@ def test_vaccine_code_only_when_a_vaccine_is_given(codeset):
     assert "Z23" in selected(run({"Z23": 0.8}, text="Influenza vaccine administered today.", codeset=codeset))
 
 
+EXAM_VISIT = "CHIEF COMPLAINT\nAnnual exam.\n"
+
+
 def test_general_exam_with_abnormal_findings(codeset):
-    out = run({"Z00.00": 0.9, "E78.5": 0.7}, codeset=codeset)
+    exam = {code: [(16, 27, "chief_complaint")] for code in ("Z00.00", "Z00.01")}
+    out = run({"Z00.00": 0.9, "E78.5": 0.7}, EXAM_VISIT, codeset=codeset, mentions=exam)
     assert selected(out) == {"Z00.01", "E78.5"}
-    assert selected(run({"Z00.01": 0.9}, codeset=codeset)) == {"Z00.00"}
+    assert out["Z00.01"].confidence >= THRESHOLD
+    assert selected(run({"Z00.01": 0.9}, EXAM_VISIT, codeset=codeset, mentions=exam)) == {"Z00.00"}
+
+
+@pytest.mark.parametrize("text, phrase, section, coded", [
+    ("She presents for her annual physical today.", "annual physical", "history_of_present_illness", True),
+    ("Return in 1 year for routine wellness visit.", "routine wellness visit", "assessment_and_plan", False),
+    ("Schedule a preop checkup in June.", "checkup", "assessment_and_plan", False),
+    ("He was sent for the test as part of a routine physical.", "routine physical", "history_of_present_illness",
+     False),
+])
+def test_general_exam_only_when_it_is_this_visits_reason(codeset, text, phrase, section, coded):
+    start = text.index(phrase)
+    out = run({"Z00.00": 0.9, "E78.5": 0.7}, text, codeset=codeset,
+              mentions={"Z00.00": [(start, start + len(phrase), section)]})
+    assert ("Z00.01" in selected(out)) is coded
+    assert out["Z00.00"].selected is False
+    if not coded:
+        assert ("general_exam", "dropped") in rules_of(out, "Z00.00")
+        assert "not this visit" in out["Z00.00"].rules[-1].why
+
+
+def test_a_stent_goes_with_the_coronary_disease_it_bears_on(codeset):
+    out = run({"I25.10": 0.9, "Z95.5": 0.5 * THRESHOLD, "Z96.651": 0.5 * THRESHOLD}, codeset=codeset)
+    assert selected(out) == {"I25.10", "Z95.5"}
+    assert ("companion", "selected") in rules_of(out, "Z95.5")
+    assert "I.C.21.c.3" in out["Z95.5"].rules[-1].why
+    alone = run({"I25.10": 0.9}, codeset=codeset)
+    assert rules_of(alone, "I25.10") == []  # no reminder on every coronary disease without a stent
+    assert selected(run({"Z95.5": 0.5 * THRESHOLD}, codeset=codeset)) == set()
+
+
+TREATED_NOTE = ("PAST MEDICAL HISTORY\nAtrial fibrillation.\nHypertension.\n\nCURRENT MEDICATIONS\nDigoxin 0.125 mg "
+                "daily.\n\nALLERGIES\nBuspar causes a rash.\n")
+
+
+def _mention(text: str, phrase: str, section: str) -> list[tuple[int, int, str]]:
+    start = text.index(phrase)
+    return [(start, start + len(phrase), section)]
+
+
+def test_a_documented_condition_treated_now_is_coded(codeset):
+    mentions = {"I48.91": _mention(TREATED_NOTE, "Atrial fibrillation", "past_medical_history"),
+                "I10": _mention(TREATED_NOTE, "Hypertension", "past_medical_history")}
+    out = run({"I48.91": 0.05, "I10": 0.05}, TREATED_NOTE, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"I48.91"}  # digoxin treats the fibrillation, not the blood pressure
+    assert ("treated_condition", "selected") in rules_of(out, "I48.91")
+    assert "digoxin" in out["I48.91"].rules[-1].why and "IV.J" in out["I48.91"].rules[-1].why
+
+
+def test_a_drug_in_the_allergies_treats_nothing(codeset):
+    text = TREATED_NOTE.replace("Atrial fibrillation", "Anxiety")
+    out = run({"F41.9": 0.05}, text, codeset=codeset, mentions={"F41.9": _mention(text, "Anxiety", "past_medical_history")})
+    assert selected(out) == set()
+
+
+def test_no_second_code_for_a_treated_condition_already_coded(codeset):
+    text = TREATED_NOTE.replace("Digoxin", "Lisinopril")
+    mentions = {"I10": _mention(text, "Hypertension", "past_medical_history"),
+                "I15.9": _mention(text, "Hypertension", "past_medical_history")}
+    out = run({"I10": 0.9, "I15.9": 0.2}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"I10"}
+
+
+@pytest.mark.parametrize("findings, coded", [
+    ("The CT shows a stone measuring 0.5 cm in the proximal right ureter.", "N20.1"),
+    ("The CT shows a 4 mm stone in the lower pole of the right kidney. No stone in the ureter.", "N20.0"),
+])
+def test_a_stone_the_findings_place_in_the_ureter_is_a_ureteral_stone(codeset, findings, coded):
+    text = f"RESULTS\n{findings}\n\nASSESSMENT\nRight kidney stone.\n"
+    out = run({"N20.0": 0.9}, text, codeset=codeset)
+    assert selected(out) == {coded}
+    if coded == "N20.1":
+        assert ("site_in_findings", "added") in rules_of(out, "N20.1")
+        assert out["N20.1"].confidence == pytest.approx(0.9)
+
+
+def test_an_unspecified_code_gives_way_to_a_specific_one_stated_on_the_same_words(codeset):
+    text = "ASSESSMENT\nLisfranc fracture, left foot.\n"
+    mentions = {"S92.902A": _mention(text, "fracture, left foot", "assessment_and_plan"),
+                "S92.322A": _mention(text, "Lisfranc fracture, left", "assessment_and_plan")}
+    out = run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"S92.322A"}
+    assert ("specific_over_unspecified", "dropped") in rules_of(out, "S92.902A")
+    assert out["S92.322A"].confidence == pytest.approx(0.6)
+    shorter = {"S92.902A": mentions["S92.902A"], "S92.322A": _mention(text, "fracture", "assessment_and_plan")}
+    assert selected(run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=shorter)) == {"S92.902A"}
 
 
 def test_sex_edit_drops_a_code_for_the_other_sex(codeset):

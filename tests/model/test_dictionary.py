@@ -32,6 +32,17 @@ def test_abbreviations_expand(index):
     assert "I10" in found
 
 
+@pytest.mark.parametrize("text, stem", [
+    ("Unstable L5 burst fracture.", "S32.05"),
+    ("C6 fracture.", "S12.5"),
+    ("T12 compression fracture.", "S22.08"),
+    ("Fracture of T3.", "S22.03"),
+    ("Cervical disc degeneration at C5-6.", "M50.322"),
+])
+def test_a_vertebra_reads_as_its_level(index, text, stem):
+    assert any(code.startswith(stem) for code in matches(index, text)), matches(index, text)
+
+
 def test_terms_do_not_match_across_sentences(index):
     assert "N18.4" not in matches(index, "Chronic pain in the kidney area. Stage 4 lesion.")
 

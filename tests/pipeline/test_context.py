@@ -20,6 +20,7 @@ def flags_of(text: str, mention: str) -> dict[str, bool]:
         ("Pulmonary embolism was ruled out.", "Pulmonary embolism"),
         ("The wound is free of infection.", "infection"),
         ("Chest X-ray without evidence of pneumonia.", "pneumonia"),
+        ("Her symptoms do not appear related to signs of a stroke.", "stroke"),
     ],
 )
 def test_negated(text, mention):
@@ -82,6 +83,8 @@ def test_hypothetical():
     ("We discussed possible complications such as bleeding, wound dehiscence and deep vein thrombosis.",
      "deep vein thrombosis"),
     ("Side effects include nausea, headache and diarrhea.", "diarrhea"),
+    ("There is a possibility of chronic pain after the operation.", "chronic pain"),
+    ("Poor alignment can lead to developing arthritis.", "arthritis"),
 ])
 def test_a_list_of_risks_or_side_effects_is_hypothetical_to_its_end(text, mention):
     assert flags_of(text, mention)["hypothetical"]

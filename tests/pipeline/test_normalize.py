@@ -36,6 +36,7 @@ def test_side_letters(normalizer, text, expected):
     ("SH III fx", ["salter", "harris", "iii", "fractur"]),
     ("L AC jt subluxation", ["left", "acromioclavicular", "joint", "sublux"]),
     ("Cu deficiency", ["copper", "deficiency"]),
+    ("disc degeneration at C5-6", ["disc", "degener", "c5", "c6"]),
 ])
 def test_contextual_abbreviations_read_as_their_meaning(normalizer, text, expected_stems):
     assert normalizer.stems(text) == expected_stems
