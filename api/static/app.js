@@ -329,9 +329,12 @@
 
   // ------------------------------------------------------------------ completeness and code edits
   function checkRequest(codes) {
-    // The check request has no fields for the form's patient / encounter / provider / date yet (it answers 400 to
-    // unknown fields): only the text, the codes and the document type go.
-    return api("POST", "/v1/charts/check", { text: $("chart-text").value, codes, document_type: $("f-doctype").value || null });
+    // The form's patient ID, encounter, provider and date go with the text: they satisfy the record-number and
+    // date checks that would otherwise read them from the text alone.
+    const meta = metaValues();
+    const body = { text: $("chart-text").value, codes, document_type: meta.document_type };
+    for (const k of ["patient_id", "encounter_id", "provider", "document_date"]) if (meta[k]) body[k] = meta[k];
+    return api("POST", "/v1/charts/check", body);
   }
   async function runCheck() {
     const text = $("chart-text").value;
@@ -538,7 +541,7 @@
     });
     $("btn-edit").addEventListener("click", () => { showView(false); $("chart-text").focus(); });
     $("btn-accept-selected").addEventListener("click", acceptTicked);
-    $("f-doctype").addEventListener("change", checkSoon);
+    for (const id of ["f-doctype", "f-patient", "f-encounter", "f-provider", "f-date"]) $(id).addEventListener("change", checkSoon);
     window.addEventListener("beforeunload", (ev) => { if (state.dirty && state.token) { ev.preventDefault(); ev.returnValue = ""; } });
     $("chart-text").addEventListener("input", () => {
       state.dirty = true;

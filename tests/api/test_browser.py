@@ -305,33 +305,22 @@ def test_accept_all_model_selected_shows_the_code_edits_first(server, page):
     expect(page.locator("#chosen > li[data-code='E10.9'] .code-findings")).to_contain_text("should not be coded together")
 
 
-def test_a_finding_with_a_position_highlights_its_span(server, page):
-    """The page against the check's contract: a finding with start and end (none of today's rules gives one)."""
+def test_a_finding_with_a_position_shows_beside_its_code_and_highlights_its_span(server, page):
     from playwright.sync_api import expect
 
     base, token = server
-    start = CHART.index("asthma")
-
-    def with_position(route):
-        body = route.fetch().json()
-        body["findings"].append({"rule": "negated_evidence", "severity": "warning", "code": "J45.909",
-                                 "message": "J45.909: its only evidence is negated", "start": start, "end": start + 6})
-        route.fulfill(json=body)
-
-    page.route("**/v1/charts/check", with_position)
     _sign_in(page, base, token)
     _suggest(page)
-    _add_code(page, "J45.909")
+    _add_code(page, "J45.909")  # "She denies asthma."
     beside = page.locator("#chosen > li[data-code='J45.909'] .code-findings")
-    expect(beside).to_contain_text("its only evidence is negated")
+    expect(beside).to_contain_text("negates it")
     beside.get_by_role("button", name=re.compile("Show in the text")).click()
-    mark = page.locator("#chart-view mark.finding-warning")
-    expect(mark).to_have_text("asthma")
+    expect(page.locator("#chart-view mark.finding-error")).to_have_text("asthma")
 
 
 def test_a_save_refused_for_error_findings_asks_and_resends_with_confirm_findings(server, page):
-    """The page against the save contract (409 with findings; confirm_findings: true saves). The server side is not
-    in this branch: the first save is answered by the contract's 409, the confirmed one reaches the real server."""
+    """The page against the save contract (409 with findings; confirm_findings: true saves), request by request:
+    every save that does not confirm is answered with the contract's 409, the confirmed one reaches the server."""
     import json
 
     from playwright.sync_api import expect
@@ -348,8 +337,7 @@ def test_a_save_refused_for_error_findings_asks_and_resends_with_confirm_finding
             route.fulfill(status=409, json={"error": "the chart has error findings", "field": "codes",
                                             "findings": [finding]})
             return
-        body.pop("confirm_findings")
-        route.continue_(post_data=json.dumps(body))
+        route.continue_()
 
     page.route("**/v1/charts", contract)
     _sign_in(page, base, token)
@@ -369,7 +357,6 @@ def test_a_save_refused_for_error_findings_asks_and_resends_with_confirm_finding
     assert [b.get("confirm_findings") for b in sent] == [None, None, True]
 
 
-@pytest.mark.skip(reason="needs the confirm_findings server side of ws-edits")
 def test_a_save_with_error_findings_is_confirmed_against_the_server(server, page):
     from playwright.sync_api import expect
 
@@ -384,6 +371,24 @@ def test_a_save_with_error_findings_is_confirmed_against_the_server(server, page
     expect(dialog).to_contain_text("E10.9")
     dialog.get_by_role("button", name="Save anyway").click()
     expect(page.locator("#status")).to_contain_text("Saved chart #")
+
+
+def test_the_check_takes_the_forms_patient_id_and_date(server, page):
+    """A chart without a date or a record number in its text: the form's fields satisfy those checks."""
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page, CHART.replace("Date of service: 03/14/2026\n", "").replace("   MRN: 00123456", "")
+             .replace(" on 03/14/2026", ""))
+    findings = page.locator("#findings")
+    expect(findings.locator("[data-rule='document_date']")).to_have_count(1)
+    expect(findings.locator("[data-rule='patient_mrn']")).to_have_count(1)
+    page.fill("#f-patient", "PT-9")
+    page.fill("#f-date", "2026-03-14")
+    page.locator("#f-date").dispatch_event("change")
+    expect(findings.locator("[data-rule='document_date']")).to_have_count(0)
+    expect(findings.locator("[data-rule='patient_mrn']")).to_have_count(0)
 
 
 def test_the_model_line_shows_the_registry_version_and_code_set(tmp_path, small_model, page):
