@@ -23,7 +23,7 @@ from api.lockout import FailedAuthLockout
 from api.config import ApiConfig
 from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
-from api.modelhost import ModelHost, ServedModel, load_model, resolve_model_ref
+from api.modelhost import ModelHost, ServedModel, champion_version_of, load_model, resolve_model_ref
 from api.responses import Error, dump
 from api.routes import bp_service, bp_v1
 from api.web import log_safe, read_model_state
@@ -62,7 +62,7 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     else:
         ref = resolve_model_ref(config.model_ref)
         log.info("loading model %s", ref)
-        served = ServedModel(load_model(ref), ref)
+        served = ServedModel(load_model(ref), ref, champion_version=champion_version_of(ref))
     host = ModelHost(served)
     app.extensions["model_host"] = host
     app.extensions["model_generation"] = read_model_state(app).get("generation", 0)

@@ -80,6 +80,34 @@ def warm_up(model: Any) -> None:
     load_codeset().search("diabetes", limit=1)
 
 
+def champion_version_of(ref: str) -> str | None:
+    """The registry version of the model that ``ref`` (``"default"`` or a model folder) loaded, when that file is
+    the registry's champion (the default model is registered and promoted when it is built, yet served from its
+    folder, whose card says "local"): the champion's recorded sha256 equals the file's signed one. None otherwise,
+    or when there is no registry. Reads the folder's signature, not the model file; runs at load, not per request."""
+    import json
+    from pathlib import Path
+
+    from suggest import plugins
+    from suggest.model.integrity import SIGNATURE_FILE
+    from suggest.model.loading import DEFAULT_MODEL, default_model_dir
+
+    if ref.startswith("models:/") or ref == "in-process":
+        return None
+    try:
+        folder = default_model_dir() if ref == DEFAULT_MODEL else Path(ref)
+        signed = json.loads((folder / SIGNATURE_FILE).read_text(encoding="utf-8"))["sha256"]
+        champion = plugins.lookup(plugins.CHAMPION, "champion")
+        uri = champion() if champion is not None else None
+        resolved = plugins.resolve(str(uri)) if uri else None
+    except Exception as exc:  # no signature, no registry, no champion: the model is not known to be registered
+        log.info("no registry version for %s (%s)", ref, type(exc).__name__)
+        return None
+    if resolved is not None and resolved.sha256 and resolved.sha256 == signed:
+        return resolved.version
+    return None
+
+
 @dataclass
 class ServedModel:
     """A loaded model and what the API says about it."""
@@ -87,6 +115,7 @@ class ServedModel:
     model: Any
     ref: str
     loaded_at: float = field(default_factory=time.time)
+    champion_version: str | None = None  # see champion_version_of
 
     @property
     def card(self) -> dict:
@@ -102,6 +131,13 @@ class ServedModel:
         return str(self.card.get("version") or "")
 
     @property
+    def registry_version(self) -> str | None:
+        """The model registry's version of the served model; None for a model the registry is not known to hold."""
+        if self.card.get("registry_uri"):
+            return self.version
+        return self.champion_version
+
+    @property
     def threshold(self) -> float | None:
         value = getattr(self.model, "threshold_", None)
         return None if value is None else float(value)
@@ -112,7 +148,7 @@ class ServedModel:
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "ref": self.ref,
-                "codeset_release": self.codeset_release, "threshold": self.threshold, "card": self.card}
+                "registry_version": self.registry_version, "codeset_release": self.codeset_release, "threshold": self.threshold, "card": self.card}
 
 
 class ModelHost:
@@ -135,7 +171,7 @@ class ModelHost:
     def reload(self, ref: str) -> ServedModel:
         """Load and warm ``ref`` next to the current model, then swap; requests keep using the old one meanwhile."""
         with self._reloading:
-            served = ServedModel(load_model(ref), ref)
+            served = ServedModel(load_model(ref), ref, champion_version=champion_version_of(ref))
             warm_up(served.model)
             self.swap(served)
             return served

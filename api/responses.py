@@ -319,9 +319,13 @@ class Specialties(_Out):
 
 class ModelInfo(_Out):
     name: str
-    version: str
+    version: str = Field(description="The card's version: the registry's once loaded from it, 'local' before.")
     ref: str | None
-    codeset_release: str | None
+    registry_version: str | None = Field(
+        description="The model registry's version of the served model: the one it was loaded from, or the champion's "
+                    "when the served folder holds the champion's very file; null when the registry is not known to "
+                    "hold it.")
+    codeset_release: str | None = Field(description="The ICD-10-CM release the model codes against.")
     threshold: float | None
     card: dict[str, Any] = Field(description="The model card (model_card.json); empty when the model has none.")
 

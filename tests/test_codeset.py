@@ -194,6 +194,28 @@ def test_search_quality(codes):
     assert _top(codes, "copd with exacerbation")[0] == "J44.1"
 
 
+def test_search_tolerates_misspellings(codes):
+    """A word the index does not know is read as the nearest indexed word (issue #12: "diabtes" gave nothing)."""
+    assert _top(codes, "diabtes", 3) == _top(codes, "diabetes", 3) and _top(codes, "diabtes", 1)[0].startswith("E1")
+    assert _top(codes, "hypertenshun")[0] == "I10"
+    assert _top(codes, "astma")[0].startswith("J45")
+    assert _top(codes, "atrial fibrilation")[0].startswith("I48")
+    assert "J18.9" in _top(codes, "pnuemonia", 3)  # a transposition is one edit
+    # short words (abbreviations) and words far from every indexed one are left alone
+    assert _top(codes, "htn")[0] == "I10"
+    assert codes.search("qwertyuiop") == []
+
+
+def test_search_ranks_common_clinical_phrases_first(codes):
+    """The lexicon's clinical phrases and the common-code ranking: "community acquired pneumonia" is J18.9, not
+    P23 Congenital pneumonia (issue #12)."""
+    assert _top(codes, "community acquired pneumonia")[0] == "J18.9"
+    assert _top(codes, "community-acquired pneumonia")[0] == "J18.9"
+    assert _top(codes, "pneumonia")[0] == "J18.9"
+    assert _top(codes, "high blood pressure")[0] == "I10"
+    assert _top(codes, "chest pain")[0] == "R07.9"
+
+
 def test_search_hits_carry_description_score_and_term(codes):
     hits = codes.search("high blood pressure", limit=5)
     assert hits[0].code == "I10" and hits[0].matched_term == "high blood pressure"
@@ -223,8 +245,11 @@ def test_search_edge_cases(codes):
     assert len(codes.search("fracture", limit=3)) == 3
 
 
-def test_search_is_fast(codes):
-    queries = ["type 2 diabetes kidney", "heart failure", "fracture of femur", "pain", "J18.9", "E11.99"]
+@pytest.mark.parametrize("queries", [
+    ["type 2 diabetes kidney", "heart failure", "fracture of femur", "pain", "J18.9", "E11.99"],
+    ["diabtes", "hypertenshun", "pnuemonia", "atrial fibrilation", "community acquired pneumonia"],  # corrected
+], ids=["spelled", "misspelled"])
+def test_search_is_fast(codes, queries):
     codes.search("warm up")
     start = time.perf_counter()
     for _ in range(5):

@@ -12,6 +12,9 @@
     suggestedText: null,  // the text the suggestions (and their offsets) refer to
     sentFeedback: new Set(),
     findPage: 1,
+    findings: [],         // the last check's findings
+    checkedText: null,    // the text those findings (and their offsets) refer to
+    docTypeLabels: {},    // document type id -> readable name
     dirty: false,         // unsaved changes (codes or text)
   };
 
@@ -77,11 +80,17 @@
     const sel = $("f-doctype");
     sel.replaceChildren(el("option", { value: "", text: `(default: ${state.me.default_document_type.replace(/_/g, " ")})` }));
     for (const t of state.me.document_types) sel.append(el("option", { value: t.id, text: t.label }));
+    state.docTypeLabels = Object.fromEntries(state.me.document_types.map((t) => [t.id, t.label]));
     api("GET", "/v1/model").then((m) => {
       state.model = m;
-      $("model-line").textContent = `· ${m.name} ${m.version} · ${m.codeset_release}`;
+      $("model-line").textContent = modelLine(m);
     }).catch(() => {});
     $("chart-text").focus();
+  }
+  function modelLine(m) {
+    // The registry's version when the served model is registered; "local" only for a model the registry does not hold.
+    const version = m.registry_version ? `version ${m.registry_version}` : `version ${m.version} (not registered)`;
+    return `· ${m.name} · ${version}` + (m.codeset_release ? ` · code set ${m.codeset_release}` : "");
   }
   function showSignIn(message) {
     $("workspace").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
@@ -104,8 +113,11 @@
       const res = await api("POST", "/v1/suggest", { text, top_k: 20, specialty });
       state.suggestedText = text;
       const chosen = new Set(state.chosen.map((c) => c.code));
-      state.suggestions = res.suggestions.map((s) => ({ ...s, state: chosen.has(s.code) ? "accepted" : null }));
+      // selected by the model first, each group best first (the server's order)
+      state.suggestions = res.suggestions.map((s) => ({ ...s, state: chosen.has(s.code) ? "accepted" : null }))
+        .sort((a, b) => Number(b.selected) - Number(a.selected));
       state.current = -1;
+      renderChartState();
       renderSuggestions();
       $("warnings").replaceChildren(...res.warnings.map((w) => el("li", { text: w })));
       showView(true);
@@ -121,7 +133,8 @@
     list.replaceChildren();
     state.suggestions.forEach((s, i) => {
       const pct = Math.round(s.confidence * 100);
-      const label = `${s.code} ${s.description}, confidence ${pct}%` + (s.selected ? ", suggested" : "") +
+      const conf = s.confidence.toFixed(2);
+      const label = `${s.code} ${s.description}, confidence ${conf}` + (s.selected ? ", selected by the model" : "") +
         (s.state ? `, ${s.state}` : "") + (s.billable ? "" : ", not billable");
       const bar = el("div", { class: "bar", "aria-hidden": "true" }, el("span"));
       bar.firstChild.style.width = `${pct}%`;
@@ -132,17 +145,18 @@
         onclick: (ev) => { if (!ev.target.closest("button")) showEvidence(i); },
         onfocus: () => { for (const o of list.children) o.tabIndex = -1; li.tabIndex = 0; },
       },
-        el("span", { class: "tick", title: s.selected ? "suggested by the model" : "", text: s.selected ? "✓" : "" }),
+        s.selected ? el("span", { class: "pick", title: "Selected by the model (confidence at or above its threshold)",
+          "aria-hidden": "true", text: "★" }) : el("span", { class: "pick" }),
         el("span", { class: "code", text: s.code }),
         el("span", { class: "desc", title: s.description },
           s.description,
           s.billable ? null : el("span", { class: "badge", title: childrenHint(s), text: "not billable" }),
           ...assertionBadges(s)),
+        el("span", { class: "conf", title: "Confidence (0 to 1)", text: conf }),
         el("span", { class: "acts" },
-          el("button", { type: "button", class: "accept", tabindex: "-1", "aria-label": `Accept ${s.code}`, title: "Accept (a)", text: "✓", onclick: () => accept(i) }),
-          el("button", { type: "button", class: "reject", tabindex: "-1", "aria-label": `Reject ${s.code}`, title: "Reject (r)", text: "✗", onclick: () => reject(i) })),
-        bar,
-        el("span", { class: "conf", text: `${pct}%` }));
+          el("button", { type: "button", class: "accept", tabindex: "-1", "aria-label": `Accept ${s.code}`, title: "Accept (a)", text: "Accept", onclick: () => accept(i) }),
+          el("button", { type: "button", class: "reject", tabindex: "-1", "aria-label": `Reject ${s.code}`, title: "Reject (r)", text: "Reject", onclick: () => reject(i) })),
+        bar);
       list.append(li);
     });
   }
@@ -199,9 +213,8 @@
     if (!a) return "";
     return ["negated", "family", "historical", "hypothetical"].filter((k) => a[k]).map((k) => `ev-${k}`).join(" ");
   }
-  function renderText(evidence) {
+  function renderText(evidence, text = state.suggestedText || $("chart-text").value) {
     const view = $("chart-view");
-    const text = state.suggestedText || $("chart-text").value;
     const spans = [...evidence].filter((e) => e.end > e.start).sort((a, b) => a.start - b.start);
     view.replaceChildren();
     let pos = 0, first = null;
@@ -209,7 +222,8 @@
       if (e.start < pos) continue;  // overlapping span: keep the first
       view.append(document.createTextNode(text.slice(pos, e.start)));
       const kinds = assertionClasses(e.assertion);
-      const mark = el("mark", { class: `ev ${kinds}`.trim(), title: kinds ? kinds.replace(/ev-/g, "").replace(/ /g, ", ") : `evidence (${e.section})`, text: text.slice(e.start, e.end) });
+      const title = e.title || (kinds ? kinds.replace(/ev-/g, "").replace(/ /g, ", ") : `evidence (${e.section})`);
+      const mark = el("mark", { class: `ev ${kinds} ${e.kind || ""}`.trim(), title, text: text.slice(e.start, e.end) });
       view.append(mark);
       first = first || mark;
       pos = e.end;
@@ -224,18 +238,34 @@
     if (viewing) renderText(state.current >= 0 ? state.suggestions[state.current].evidence : []);
   }
 
+  function renderChartState() {
+    // The saved chart's number and version, and whether the text moved on from the one the suggestions are for.
+    const saved = state.chartId ? `Chart #${state.chartId} · version ${state.version}` : "";
+    const stale = state.suggestedText !== null && $("chart-text").value !== state.suggestedText;
+    $("chart-state").textContent = [saved, stale ? "Text changed: suggest again (Ctrl+Enter)." : ""].filter(Boolean).join(" · ");
+  }
+
   // ------------------------------------------------------------------ chosen codes and code search
   function renderChosen() {
     const list = $("chosen");
+    const active = document.activeElement && list.contains(document.activeElement) ? document.activeElement : null;
+    const refocus = active && [active.closest("li[data-code]").dataset.code, active.getAttribute("aria-label")];
     list.replaceChildren(...state.chosen.map((c, i) => el("li", { "data-code": c.code },
+      el("div", { class: "line" },
       el("span", { class: "code", text: c.code }),
       el("span", { class: "desc", title: c.description || "", text: c.description || "" },
         c.billable === false ? el("span", { class: "badge", text: "not billable" }) : null),
       el("span", { class: "muted", text: c.source }),
       el("button", { type: "button", class: "small", "aria-label": `Move ${c.code} up (sequence)`, title: "Move up: the first code is the principal diagnosis",
         text: "↑", disabled: i === 0, onclick: () => moveUp(i) }),
-      el("button", { type: "button", class: "small", "aria-label": `Remove ${c.code}`, text: "Remove", onclick: () => removeCode(c.code) }))));
+      el("button", { type: "button", class: "small", "aria-label": `Remove ${c.code}`, text: "Remove", onclick: () => removeCode(c.code) })),
+      codeFindings(state.findings.filter((f) => f.code === c.code)))));
     $("codes-count").textContent = state.chosen.length ? `· ${state.chosen.length}` : "";
+    if (refocus) {
+      const again = [...list.querySelectorAll("button")].find((b) => b.closest("li[data-code]").dataset.code === refocus[0] &&
+        b.getAttribute("aria-label") === refocus[1]);
+      if (again) again.focus();
+    }
   }
   function moveUp(i) {
     if (i <= 0) return;
@@ -297,20 +327,78 @@
     $("code-search").value = ""; closeListbox(); $("code-search").focus();
   }
 
-  // ------------------------------------------------------------------ completeness
+  // ------------------------------------------------------------------ completeness and code edits
+  function checkRequest(codes) {
+    // The form's patient ID, encounter, provider and date go with the text: they satisfy the record-number and
+    // date checks that would otherwise read them from the text alone.
+    const meta = metaValues();
+    const body = { text: $("chart-text").value, codes, document_type: meta.document_type };
+    for (const k of ["patient_id", "encounter_id", "provider", "document_date"]) if (meta[k]) body[k] = meta[k];
+    return api("POST", "/v1/charts/check", body);
+  }
   async function runCheck() {
     const text = $("chart-text").value;
     if (!text.trim()) return;
     try {
-      const res = await api("POST", "/v1/charts/check", {
-        text, codes: state.chosen.map((c) => c.code), document_type: $("f-doctype").value || null });
+      const res = await checkRequest(state.chosen.map((c) => c.code));
+      state.findings = res.findings; state.checkedText = text;
       const list = $("findings");
-      list.replaceChildren(...res.findings.map((f) => el("li", { class: f.severity },
-        el("span", { class: "sev", text: f.severity }), f.message)));
+      list.replaceChildren(...res.findings.map((f) => findingItem(f, "li")));
       if (!res.findings.length) list.append(el("li", { class: "info", text: "No completeness problems found." }));
       const c = res.counts;
       $("check-counts").textContent = `· ${c.error} errors, ${c.warning} warnings, ${c.info} notes`;
+      renderChosen();
     } catch (e) { fail("Check failed")(e); }
+  }
+  function findingItem(f, tag = "div", withSpan = true) {
+    // One finding: severity, message, and (with a position) a button that highlights its span in the text.
+    const hasSpan = withSpan && Number.isInteger(f.start) && Number.isInteger(f.end) && f.end > f.start;
+    return el(tag, { class: `finding ${f.severity}`, "data-rule": f.rule, "data-code": f.code || null },
+      el("span", { class: "sev", text: f.severity }), f.message,
+      hasSpan ? el("button", { type: "button", class: "small link show-span", text: "Show in text",
+        "aria-label": `Show in the text: ${f.message}`, onclick: () => showFindingSpan(f) }) : null);
+  }
+  function codeFindings(findings, withSpan = true) {
+    return findings.length ? el("div", { class: "findings code-findings", "aria-label": "Findings about this code" },
+      ...findings.map((f) => findingItem(f, "div", withSpan))) : null;
+  }
+  function showFindingSpan(f) {
+    if (state.checkedText !== $("chart-text").value) { setStatus("The text changed since the check: check again (Ctrl+Shift+K).", true); return; }
+    $("chart-view").hidden = false; $("chart-text").hidden = true; $("btn-edit").hidden = false;
+    renderText([{ start: f.start, end: f.end, kind: `finding-${f.severity}`, title: f.message }], state.checkedText);
+    setStatus(`${f.code ? `${f.code}: ` : ""}${f.rule} highlighted in the text`);
+  }
+  function askInDialog(id, fill) {
+    // Fill a <dialog> of the page and show it modally; resolves true when the coder confirms (Escape cancels).
+    const dialog = $(id);
+    fill(dialog.querySelector(".dialog-body"));
+    dialog.returnValue = "";
+    dialog.showModal();
+    (dialog.querySelector(".dialog-body input") || dialog.querySelector("button[value=ok]")).focus();
+    return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+  }
+  async function acceptTicked() {
+    const picks = state.suggestions.filter((s) => s.selected && !s.state);
+    if (!picks.length) { setStatus("No model-selected suggestion is left to accept."); return; }
+    let res;
+    try { res = await checkRequest([...state.chosen.map((c) => c.code), ...picks.map((s) => s.code)]); }
+    catch (e) { fail("Check before accepting failed")(e); return; }
+    const about = new Map(picks.map((s) => [s.code, res.findings.filter((f) => mentions(f, s.code))]));
+    const flagged = (code) => about.get(code).some((f) => f.severity !== "info");
+    let take = picks.map((s) => s.code);
+    if ([...about.values()].some((fs) => fs.length)) {
+      const ok = await askInDialog("bulk-dialog", (body) => body.replaceChildren(...picks.map((s) => el("div", { class: "pick-row" },
+        el("label", {}, el("input", { type: "checkbox", value: s.code, checked: !flagged(s.code) }),
+          el("span", { class: "code", text: s.code }), ` ${s.description}`),
+        codeFindings(about.get(s.code), false)))));
+      if (!ok) { setStatus("Nothing accepted."); return; }
+      take = [...$("bulk-dialog").querySelectorAll(".dialog-body input:checked")].map((i) => i.value);
+    }
+    for (const code of take) accept(state.suggestions.findIndex((s) => s.code === code));
+    setStatus(take.length ? `Accepted ${take.join(", ")}` : "Nothing accepted.");
+  }
+  function mentions(f, code) {
+    return f.code === code || new RegExp(`(^|[^A-Z0-9.])${code.replace(".", "\\.")}(?![0-9A-Z])`).test(f.message);
   }
   const checkSoon = debounce(runCheck, 400);
 
@@ -320,18 +408,19 @@
     return { patient_id: v("f-patient"), encounter_id: v("f-encounter"), provider: v("f-provider"),
       document_date: v("f-date"), specialty: v("f-specialty"), document_type: v("f-doctype") };
   }
-  async function save() {
+  async function save(confirmFindings = false) {
     const meta = metaValues();
     const text = $("chart-text").value;
     if (!meta.patient_id) { setStatus("Patient ID is required to save.", true); $("f-patient").focus(); return; }
     if (!text.trim()) { setStatus("The chart text is empty.", true); return; }
     const codes = state.chosen.map((c) => c.code);
+    const confirm = confirmFindings ? { confirm_findings: true } : {};
     try {
       let chart;
       if (state.chartId) {
-        chart = await api("PATCH", `/v1/charts/${state.chartId}`, { ...meta, text, codes, version: state.version });
+        chart = await api("PATCH", `/v1/charts/${state.chartId}`, { ...meta, text, codes, version: state.version, ...confirm });
       } else {
-        const body = { text, codes };
+        const body = { text, codes, ...confirm };
         for (const [k, v] of Object.entries(meta)) if (v !== null) body[k] = v;
         chart = await api("POST", "/v1/charts", body);
       }
@@ -349,21 +438,30 @@
         for (const it of items) state.sentFeedback.add(`${it.code}:${it.action}`);
       }
       state.dirty = false;
-      $("chart-state").textContent = `Chart #${chart.id} · version ${state.version}`;
+      renderChartState();
       setStatus(`Saved chart #${chart.id} with ${codes.length} code${codes.length === 1 ? "" : "s"}.`);
     } catch (e) {
-      if (e.status === 409) setStatus("Someone else changed this chart since you opened it. Reopen it to see their version.", true);
+      if (e.status === 409 && e.body && Array.isArray(e.body.findings)) {
+        if (confirmFindings) fail("Save refused")(e); else await confirmSave(e.body.findings);
+      } else if (e.status === 409) setStatus("Someone else changed this chart since you opened it. Reopen it to see their version.", true);
       else fail("Save failed")(e);
     }
+  }
+  async function confirmSave(findings) {
+    // The server refused a save with ERROR findings until the coder confirms them (the override is audited).
+    const ok = await askInDialog("save-dialog", (body) => body.replaceChildren(...findings.map((f) => findingItem(f, "div", false))));
+    if (ok) await save(true);
+    else setStatus(`Not saved: ${findings.length} error finding${findings.length === 1 ? "" : "s"} to resolve or confirm.`, true);
   }
   function resetChart() {
     state.suggestions = []; state.current = -1; state.chosen = []; state.chartId = null; state.version = null;
     state.suggestedText = null; state.sentFeedback = new Set(); state.dirty = false;
+    state.findings = []; state.checkedText = null;
     for (const id of ["f-patient", "f-encounter", "f-provider", "f-date", "f-specialty", "f-doctype"]) $(id).value = "";
     $("chart-text").value = "";
     renderSuggestions(); renderChosen();
     $("findings").replaceChildren(); $("warnings").replaceChildren(); $("check-counts").textContent = "";
-    $("chart-state").textContent = "";
+    renderChartState();
     showView(false);
   }
   async function openChart(id) {
@@ -377,8 +475,7 @@
       $("f-specialty").value = chart.specialty || ""; $("f-doctype").value = chart.document_type || "";
       $("chart-text").value = chart.text;
       state.chosen = chart.codes.map((code) => ({ code, description: "", source: "saved", confidence: null }));
-      renderChosen();
-      $("chart-state").textContent = `Chart #${chart.id} · version ${chart.version}`;
+      renderChosen(); renderChartState();
       switchTab("code");
       await Promise.all(state.chosen.map((c) => api("GET", `/v1/codes/${encodeURIComponent(c.code)}`)
         .then((info) => { c.description = info.description; c.billable = info.billable; }).catch(() => {})));
@@ -394,23 +491,32 @@
     for (const [id, name] of [["s-code", "code"], ["s-patient", "patient_id"], ["s-q", "q"], ["s-from", "from"], ["s-to", "to"]]) {
       const v = $(id).value.trim(); if (v) params.set(name, v);
     }
+    const filtered = [...params.keys()].length > 0;
     params.set("page", String(page)); params.set("per_page", "25");
+    const body = $("find-results");
     try {
       const res = await api("GET", `/v1/charts?${params}`);
       state.findPage = page;
-      const body = $("find-results");
       body.replaceChildren(...res.items.map((c) => {
         const tr = el("tr", { tabindex: "0", "data-id": String(c.id), "aria-label": `Open chart ${c.id} for patient ${c.patient_id}`,
           onclick: () => openChart(c.id), onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); openChart(c.id); } } },
           el("td", { text: String(c.id) }), el("td", { text: c.patient_id }), el("td", { text: c.document_date || "" }),
-          el("td", { text: c.document_type || "" }), el("td", { class: "code", text: c.codes.join(" ") }),
+          el("td", { text: c.document_type ? (state.docTypeLabels[c.document_type] || c.document_type.replace(/_/g, " ")) : "" }), el("td", { class: "code", text: c.codes.join(" ") }),
           el("td", { text: c.snippet }), el("td", { text: (c.updated_at || "").slice(0, 16).replace("T", " ") }));
         return tr;
       }));
       const last = Math.max(1, Math.ceil(res.total / res.per_page));
-      $("find-summary").textContent = `${res.total} chart${res.total === 1 ? "" : "s"} · page ${page} of ${last}`;
+      const what = filtered ? `${res.total} chart${res.total === 1 ? "" : "s"}` : `Recent charts (${res.total} in all)`;
+      $("find-summary").textContent = res.total ? `${what} · page ${page} of ${last}`
+        : (filtered ? "No chart matches this search." : "No charts saved yet.");
       $("find-prev").disabled = page <= 1; $("find-next").disabled = page >= last;
-    } catch (e) { fail("Search failed")(e); }
+    } catch (e) {
+      // never leave the previous search's rows under a failed one
+      body.replaceChildren();
+      $("find-prev").disabled = true; $("find-next").disabled = true;
+      $("find-summary").textContent = "";
+      fail("Search failed")(e);
+    }
   }
 
   function switchTab(which) {
@@ -425,7 +531,7 @@
     $("signin-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token-input").value.trim()); });
     $("signout").addEventListener("click", () => signOut(""));
     $("tab-code").addEventListener("click", () => switchTab("code"));
-    $("tab-find").addEventListener("click", () => switchTab("find"));
+    $("tab-find").addEventListener("click", () => { switchTab("find"); findCharts(1); });
     $("btn-suggest").addEventListener("click", runSuggest);
     $("btn-check").addEventListener("click", runCheck);
     $("btn-save").addEventListener("click", save);
@@ -434,14 +540,12 @@
       resetChart(); $("chart-text").focus(); setStatus("New chart.");
     });
     $("btn-edit").addEventListener("click", () => { showView(false); $("chart-text").focus(); });
-    $("btn-accept-selected").addEventListener("click", () => {
-      state.suggestions.forEach((s, i) => { if (s.selected && s.state !== "rejected" && s.state !== "accepted") accept(i); });
-    });
-    $("f-doctype").addEventListener("change", checkSoon);
+    $("btn-accept-selected").addEventListener("click", acceptTicked);
+    for (const id of ["f-doctype", "f-patient", "f-encounter", "f-provider", "f-date"]) $(id).addEventListener("change", checkSoon);
     window.addEventListener("beforeunload", (ev) => { if (state.dirty && state.token) { ev.preventDefault(); ev.returnValue = ""; } });
     $("chart-text").addEventListener("input", () => {
       state.dirty = true;
-      if (state.suggestedText !== null && $("chart-text").value !== state.suggestedText) $("chart-state").textContent = "Text changed: suggest again (Ctrl+Enter).";
+      renderChartState();
     });
     $("file-input").addEventListener("change", (ev) => {
       const file = ev.target.files[0];

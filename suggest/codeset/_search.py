@@ -1,12 +1,16 @@
 """Keyword search over code descriptions and inclusion terms (BM25 over an inverted index).
 
-Documents are the terms of tabular codes (description + inclusion terms, one document each); a
-code scores as its best term. 7th-character codes are not indexed separately: a matching stem is
-turned into the 7th-character code whose meaning matches the rest of the query.
+Documents are the terms of tabular codes (description + inclusion terms, one document each) and the clinical
+phrases of the curated lexicon (``resources/lexicon.tsv``: "community acquired pneumonia" is J18.9); a code scores
+as its best term, times a small prior for codes that are often coded (``resources/common_codes.tsv``). A query
+word the index does not know is read as the indexed word nearest to it in spelling (rapidfuzz; "diabtes" is
+"diabetes"). 7th-character codes are not indexed separately: a matching stem is turned into the 7th-character code
+whose meaning matches the rest of the query.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -18,12 +22,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from suggest.codeset.core import CodeSet, SearchHit
 
 #: Bump when the index layout or scoring inputs change, so stale caches are rebuilt.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 _K1 = 1.2
 _B = 0.75
 _INCLUSION_WEIGHT = 0.95
+_LEXICON_WEIGHT = 1.0
 _BILLABLE_BONUS = 1.15
+#: The most often coded code's terms weigh up to this much more (log of its rank among the common codes).
+_COMMON_BONUS = 0.2
+#: Spelling correction: words shorter than this are left alone (abbreviations), and a word is read as an indexed
+#: word at most this many edits away (insertions, deletions, substitutions, transpositions), by the word's length.
+_MIN_CORRECTED = 4
+_MAX_EDITS = ((8, 1), (1000, 2))
 _CODE_QUERY = re.compile(r"^[A-Z]\d[0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP_WORDS = frozenset("a an and as at by for from in into is of on or the to".split())
@@ -128,19 +139,42 @@ class SearchIndex:
     doc_ids: np.ndarray  # int32
     weights: np.ndarray  # float32: BM25 term weight without idf
     length_weights: np.ndarray  # float32: the token's share of the doc length (see ``weighted_tokens``)
+    vocabulary: list[str]  # the indexed tokens, most frequent first (spelling correction picks the first nearest)
+
+
+def _lexicon_terms(codeset: CodeSet):
+    """``(code, phrase, "lexicon")`` for the curated lexicon's phrases of the codes of ``codeset``."""
+    from suggest.pipeline.resources import load_lexicon
+
+    for code, phrase in load_lexicon():
+        if code in codeset._nodes:
+            yield code, phrase, "lexicon"
+
+
+def _common_priors(codeset: CodeSet) -> dict[str, float]:
+    """code -> 1 for the most often coded code down to about 0 for the last of ``common_codes.tsv``."""
+    from suggest.pipeline.resources import load_common_ranks
+
+    ranks = load_common_ranks()
+    scale = math.log(len(ranks) + 1) if ranks else 1.0
+    return {code: 1 - math.log(rank) / scale for code, rank in ranks.items() if code in codeset._nodes}
+
+
+_KIND_WEIGHT = {"description": 1.0, "inclusion": _INCLUSION_WEIGHT, "lexicon": _LEXICON_WEIGHT}
 
 
 def build_index(codeset: CodeSet) -> SearchIndex:
-    """Index every term of every tabular code of ``codeset``."""
+    """Index every term of every tabular code of ``codeset``, and the lexicon's phrases of its codes."""
     doc_code: list[str] = []
     doc_term: list[str] = []
     doc_weight: list[float] = []
     doc_tokens: list[dict[str, float]] = []
-    for code, term, kind in codeset.all_terms():
+    priors = _common_priors(codeset)
+    for code, term, kind in itertools.chain(codeset.all_terms(), _lexicon_terms(codeset)):
         counts = weighted_tokens(term)
         if not counts:
             continue
-        weight = 1.0 if kind == "description" else _INCLUSION_WEIGHT
+        weight = _KIND_WEIGHT[kind] * (1 + _COMMON_BONUS * priors.get(code, 0.0))
         # 7th-character stems count as billable: they become billable codes in results.
         if codeset.is_billable(code) or codeset._nodes[code].seventh_allowed:
             weight *= _BILLABLE_BONUS
@@ -168,7 +202,9 @@ def build_index(codeset: CodeSet) -> SearchIndex:
             ids.append(doc)
             weights.append(weight)
             shares.append(share)
+    vocabulary = sorted(postings, key=lambda token: (postings[token][0] - postings[token][1], token))
     return SearchIndex(
+        vocabulary=vocabulary,
         doc_code=doc_code,
         doc_term=doc_term,
         doc_weight=np.array(doc_weight, dtype=np.float32),
@@ -190,7 +226,7 @@ def search(codeset: CodeSet, index: SearchIndex, query: str, limit: int = 10, bi
     code_hits = _code_query(codeset, query, limit, billable_only)
     if code_hits is not None:
         return code_hits
-    tokens = query_tokens(query)
+    tokens = [_spelled(index, t) for t in query_tokens(query)]
     known = [t for t in tokens if t in index.postings]
     if not known:
         return []
@@ -233,6 +269,22 @@ def search(codeset: CodeSet, index: SearchIndex, query: str, limit: int = 10, bi
             break
     ranked = sorted(hits.values(), key=lambda h: -h.score)
     return ranked[:limit]
+
+
+def _spelled(index: SearchIndex, token: str) -> str:
+    """``token``, or the indexed token nearest to it in spelling when the index does not know it (the most frequent
+    of the nearest); unchanged when none is close enough."""
+    if token in index.postings or len(token) < _MIN_CORRECTED or token.isdigit():
+        return token
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    edits = next(n for length, n in _MAX_EDITS if len(token) <= length)
+    nearest = process.extract(token, index.vocabulary, scorer=OSA.distance, score_cutoff=edits, limit=None)
+    if not nearest:
+        return token
+    best = min(distance for _, distance, _ in nearest)
+    return min((position, choice) for choice, distance, position in nearest if distance == best)[1]
 
 
 def _pick_seventh(

@@ -12,8 +12,6 @@ else the stem's default (``A``, initial encounter, where there is one).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
 from suggest.pipeline.normalize import Normalizer
-from suggest.pipeline.resources import load_json, read_text
+from suggest.pipeline.resources import load_json, load_lexicon
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
 _COUNT_UNIT = 1000.0
@@ -57,16 +55,6 @@ class Mention:
     n_stems: int        # content stems in the matched term
     kind: int           # index into TERM_KINDS
     n_matched: int = 0  # the term's stems found in the window: how much of the chart's wording the code explains
-
-
-def load_lexicon() -> list[tuple[str, str]]:
-    """(code, phrase) pairs of the curated lexicon shipped in ``resources/lexicon.tsv``."""
-    try:
-        text = read_text("lexicon.tsv")
-    except FileNotFoundError:
-        return []
-    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
-    return [(row["code"].strip().upper(), row["phrase"].strip()) for row in reader if row.get("phrase")]
 
 
 def load_term_variants() -> list[tuple[re.Pattern, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from functools import lru_cache
 from importlib import resources
@@ -18,3 +20,22 @@ def load_json(name: str) -> Any:
 def read_text(name: str) -> str:
     """Read a text data file shipped in ``suggest/resources``."""
     return resources.files("suggest.resources").joinpath(name).read_text(encoding="utf-8")
+
+
+def read_tsv(name: str) -> list[dict[str, str]]:
+    """The rows of a tab-separated data file shipped in ``suggest/resources`` (none when it is missing)."""
+    try:
+        text = read_text(name)
+    except FileNotFoundError:
+        return []
+    return list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+
+
+def load_lexicon() -> list[tuple[str, str]]:
+    """(code, phrase) pairs of the curated lexicon shipped in ``resources/lexicon.tsv``."""
+    return [(row["code"].strip().upper(), row["phrase"].strip()) for row in read_tsv("lexicon.tsv") if row.get("phrase")]
+
+
+def load_common_ranks() -> dict[str, int]:
+    """code -> rank (1: the most often coded) of ``resources/common_codes.tsv``."""
+    return {row["code"].strip().upper(): int(row["rank"]) for row in read_tsv("common_codes.tsv") if row.get("code")}

@@ -150,3 +150,264 @@ def test_api_reference_page_renders(server, page):
     page.goto(f"{base}/docs")
     expect(page.locator("#post-v1-suggest")).to_be_visible()
     assert page.locator(".op").count() >= 18
+
+
+# ----------------------------------------------------------------------------- the defects of issue #12's page
+def _sign_in(page, base, token):
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/?token={token}")
+    expect(page.locator("#who")).to_have_text("casey (coder)")
+
+
+def _suggest(page, text=CHART):
+    from playwright.sync_api import expect
+
+    page.fill("#chart-text", text)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status")).to_contain_text("suggestions from")
+
+
+def _save_chart(page, base, token, **fields):
+    body = {"patient_id": "PT-1", "text": CHART, "codes": ["I10"], "document_type": "progress_note", **fields}
+    response = page.request.post(f"{base}/v1/charts", data=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 201, response.text()
+    return response.json()["id"]
+
+
+def test_find_charts_hides_the_coding_screen_and_lists_recent_charts(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    chart_id = _save_chart(page, base, token)
+    _sign_in(page, base, token)
+    page.click("#tab-find")
+    # hidden wins over .grid's display: grid
+    expect(page.locator("#view-code")).to_be_hidden()
+    assert page.locator("#view-code").evaluate("e => getComputedStyle(e).display") == "none"
+    expect(page.locator("#view-find")).to_be_visible()
+    # recent charts without a search, with readable document types; one page: no paging
+    row = page.locator(f"#find-results tr[data-id='{chart_id}']")
+    expect(row).to_contain_text("PT-1")
+    expect(row).to_contain_text("Progress / clinic note")
+    assert "progress_note" not in row.inner_text()
+    expect(page.locator("#find-summary")).to_contain_text("Recent charts")
+    expect(page.locator("#find-prev")).to_be_disabled()
+    expect(page.locator("#find-next")).to_be_disabled()
+    # a failed search clears the old results
+    page.fill("#s-code", "not a code!")
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("Search failed")
+    expect(page.locator("#find-results tr")).to_have_count(0)
+    expect(page.locator("#find-summary")).to_have_text("")
+    # and back: the search form goes away
+    page.click("#tab-code")
+    expect(page.locator("#view-find")).to_be_hidden()
+    expect(page.locator("#view-code")).to_be_visible()
+
+
+def test_every_suggestion_shows_model_selected_first_with_its_confidence(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page)
+    items = page.locator("li.sugg")
+    rows = items.evaluate_all("""items => items.map(li => ({
+        code: li.dataset.code, pick: li.querySelector('.pick').textContent, conf: li.querySelector('.conf').textContent,
+        accept: li.querySelector('button.accept').textContent, label: li.querySelector('button.accept').getAttribute('aria-label'),
+        visible: li.getBoundingClientRect().height > 0}))""")
+    assert len(rows) == 20 and all(r["visible"] for r in rows)
+    # no scroll box: the list is as tall as its rows
+    box = page.locator("#suggestions").evaluate("e => [e.scrollHeight, e.clientHeight, getComputedStyle(e).overflowY]")
+    assert box[0] <= box[1] and box[2] == "visible"
+    picks = [r["pick"] == "★" for r in rows]
+    assert any(picks) and picks == sorted(picks, reverse=True)  # model-selected first
+    assert all(re.fullmatch(r"[01]\.\d\d", r["conf"]) for r in rows)
+    for group in (True, False):  # best first within each group
+        confs = [float(r["conf"]) for r, p in zip(rows, picks, strict=True) if p is group]
+        assert confs == sorted(confs, reverse=True)
+    # the model-selected mark and the accept button do not share a symbol; the buttons name their code
+    assert {r["accept"] for r in rows} == {"Accept"}
+    assert all(r["label"] == f"Accept {r['code']}" for r in rows)
+    expect(items.first).to_have_attribute("aria-label", re.compile(r"confidence [01]\.\d\d, selected by the model"))
+
+
+def test_suggest_after_edit_text_clears_text_changed(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page)
+    page.click("#btn-edit")
+    page.locator("#chart-text").press("End")
+    page.keyboard.type(" Asthma.")
+    expect(page.locator("#chart-state")).to_contain_text("Text changed")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status")).to_contain_text("suggestions from")
+    expect(page.locator("#chart-state")).not_to_contain_text("Text changed")
+
+
+def _add_code(page, code):
+    from playwright.sync_api import expect
+
+    page.locator("#code-search").focus()
+    page.keyboard.type(code)
+    expect(page.locator("#code-results li").first).to_have_attribute("data-code", code)
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#chosen > li[data-code='{code}']")).to_be_visible()
+
+
+def test_code_search_tolerates_misspellings_and_ranks_common_terms(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    search = page.locator("#code-search")
+    search.focus()
+    page.keyboard.type("diabtes")
+    expect(page.locator("#code-results li").first).to_have_attribute("data-code", re.compile(r"^E1[01]"))
+    search.fill("")
+    page.keyboard.type("community acquired pneumonia")
+    expect(page.locator("#code-results li").first).to_have_attribute("data-code", "J18.9")
+
+
+def test_accept_all_model_selected_shows_the_code_edits_first(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page)
+    selected = page.locator("li.sugg").evaluate_all(
+        "items => items.filter(li => li.querySelector('.pick').textContent).map(li => li.dataset.code)")
+    assert "E11.9" in selected and "I10" in selected
+    _add_code(page, "E10.9")  # E11.9 with E10.9: Excludes1
+    page.click("#btn-accept-selected")
+    dialog = page.locator("#bulk-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("should not be coded together")
+    expect(dialog.locator("input[value='E11.9']")).not_to_be_checked()  # an error: left unticked
+    expect(dialog.locator("input[value='I10']")).to_be_checked()
+    # keyboard: Escape cancels and accepts nothing
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#chosen > li")).to_have_count(1)
+    page.click("#btn-accept-selected")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Accept ticked codes").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#status")).to_contain_text("Accepted")
+    chosen = set(page.locator("#chosen > li").evaluate_all("items => items.map(i => i.dataset.code)"))
+    assert "I10" in chosen and "E10.9" in chosen and "E11.9" not in chosen
+    # accepted one by one anyway: the finding shows beside the code it concerns
+    page.locator("li.sugg[data-code='E11.9']").focus()
+    page.keyboard.press("a")
+    expect(page.locator("#chosen > li[data-code='E10.9'] .code-findings")).to_contain_text("should not be coded together")
+
+
+def test_a_finding_with_a_position_shows_beside_its_code_and_highlights_its_span(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page)
+    _add_code(page, "J45.909")  # "She denies asthma."
+    beside = page.locator("#chosen > li[data-code='J45.909'] .code-findings")
+    expect(beside).to_contain_text("negates it")
+    beside.get_by_role("button", name=re.compile("Show in the text")).click()
+    expect(page.locator("#chart-view mark.finding-error")).to_have_text("asthma")
+
+
+def test_a_save_refused_for_error_findings_asks_and_resends_with_confirm_findings(server, page):
+    """The page against the save contract (409 with findings; confirm_findings: true saves), request by request:
+    every save that does not confirm is answered with the contract's 409, the confirmed one reaches the server."""
+    import json
+
+    from playwright.sync_api import expect
+
+    base, token = server
+    sent = []
+    finding = {"rule": "excludes1", "severity": "error", "code": "E10.9",
+               "message": "E10.9 and E11.9 should not be coded together"}
+
+    def contract(route):
+        body = json.loads(route.request.post_data)
+        sent.append(dict(body))
+        if not body.get("confirm_findings"):
+            route.fulfill(status=409, json={"error": "the chart has error findings", "field": "codes",
+                                            "findings": [finding]})
+            return
+        route.continue_()
+
+    page.route("**/v1/charts", contract)
+    _sign_in(page, base, token)
+    page.fill("#chart-text", CHART)
+    page.fill("#f-patient", "PT-7")
+    page.keyboard.press("Control+s")
+    dialog = page.locator("#save-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("should not be coded together")
+    page.keyboard.press("Escape")  # go back: not saved
+    expect(page.locator("#status")).to_contain_text("Not saved")
+    page.keyboard.press("Control+s")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Save anyway")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("Saved chart #")
+    assert [b.get("confirm_findings") for b in sent] == [None, None, True]
+
+
+def test_a_save_with_error_findings_is_confirmed_against_the_server(server, page):
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    page.fill("#chart-text", CHART)
+    page.fill("#f-patient", "PT-8")
+    _add_code(page, "E10.9")
+    _add_code(page, "E11.9")
+    page.keyboard.press("Control+s")
+    dialog = page.locator("#save-dialog")
+    expect(dialog).to_contain_text("E10.9")
+    dialog.get_by_role("button", name="Save anyway").click()
+    expect(page.locator("#status")).to_contain_text("Saved chart #")
+
+
+def test_the_check_takes_the_forms_patient_id_and_date(server, page):
+    """A chart without a date or a record number in its text: the form's fields satisfy those checks."""
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    _suggest(page, CHART.replace("Date of service: 03/14/2026\n", "").replace("   MRN: 00123456", "")
+             .replace(" on 03/14/2026", ""))
+    findings = page.locator("#findings")
+    expect(findings.locator("[data-rule='document_date']")).to_have_count(1)
+    expect(findings.locator("[data-rule='patient_mrn']")).to_have_count(1)
+    page.fill("#f-patient", "PT-9")
+    page.fill("#f-date", "2026-03-14")
+    page.locator("#f-date").dispatch_event("change")
+    expect(findings.locator("[data-rule='document_date']")).to_have_count(0)
+    expect(findings.locator("[data-rule='patient_mrn']")).to_have_count(0)
+
+
+def test_the_model_line_shows_the_registry_version_and_code_set(tmp_path, small_model, page):
+    import copy
+
+    from playwright.sync_api import expect
+    from werkzeug.serving import make_server
+
+    registered = copy.copy(small_model)
+    registered.card_ = small_model.card_.with_registry("1", "models:/icd10cm-suggester/1")
+    app = make_app(tmp_path, registered)
+    token = new_token(app, "coder", "casey")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        _sign_in(page, f"http://127.0.0.1:{httpd.server_port}", token)
+        line = page.locator("#model-line")
+        expect(line).to_contain_text("version 1")
+        expect(line).to_contain_text(f"code set {small_model.card_.codeset_release}")
+        assert "local" not in line.inner_text()
+    finally:
+        httpd.shutdown()

@@ -247,3 +247,34 @@ def test_a_model_name_too_long_for_the_file_system_is_not_found(client, admin, s
 def test_a_reload_body_of_blanks_is_a_400_not_a_reload(client, admin):
     response = client.post("/v1/model/reload", data=b" \n", headers={**admin, "Content-Type": "application/json"})
     assert response.status_code == 400 and response.get_json()["field"] == "body"
+
+
+def test_model_info_reports_the_registry_version_of_a_folder_that_holds_the_champion(client, coder, admin, tmp_path,
+                                                                                      small_model, monkeypatch):
+    """The default model is registered and promoted when it is built, yet served from its folder (card: "local"):
+    /v1/model names the registry's version when the champion is that very file, and none for another file."""
+    from suggest import plugins
+    from suggest.model.integrity import file_sha256
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    assert client.get("/v1/model", headers=coder).get_json()["registry_version"] is None  # in-process
+    folder = small_model.save(tmp_path / "default")
+    champion_sha256 = {"value": file_sha256(folder / "model.joblib")}
+    plugins.register(plugins.CHAMPION, "champion", lambda: "models:/suggester/1")
+    plugins.register_resolver("models", lambda ref: (folder, "1", champion_sha256["value"]))
+    try:
+        reloaded = client.post("/v1/model/reload", json={"model": "default"}, headers=admin).get_json()["model"]
+        assert reloaded["version"] == "local" and reloaded["registry_version"] == "1"
+        assert reloaded["codeset_release"] == small_model.card_.codeset_release
+        info = client.get("/v1/model", headers=coder).get_json()
+        assert info["registry_version"] == "1"
+        champion_sha256["value"] = "0" * 64  # the champion is another file
+        assert client.post("/v1/model/reload", json={"model": "default"},
+                           headers=admin).get_json()["model"]["registry_version"] is None
+        # loaded from the registry: the card carries the version
+        champion_sha256["value"] = file_sha256(folder / "model.joblib")
+        by_uri = client.post("/v1/model/reload", json={"model": "models:/suggester/1"}, headers=admin).get_json()
+        assert by_uri["model"]["version"] == "1" and by_uri["model"]["registry_version"] == "1"
+    finally:
+        plugins.unregister(plugins.CHAMPION, "champion")
+        plugins.unregister(plugins.RESOLVERS, "models")
