@@ -138,11 +138,12 @@ def send_suggestions(port: int, token: str, texts: list[str], first: int, last: 
 
 
 def measure_server(model: str, workers: int, checkpoints: list[int], texts: list[str], workdir: Path,
-                   threads: int = 4, env: dict[str, str] | None = None) -> dict[str, Any]:
+                   threads: int = 4, env: dict[str, str] | None = None,
+                   serve_options: tuple[str, ...] = ()) -> dict[str, Any]:
     """Start ``suggest serve``, read its memory once ready and at each request count of ``checkpoints``."""
     env = env or server_env(workdir)
     token = create_token(env, "coder", "serving-memory")
-    proc, port, _log = start_server(model, workers, threads, workdir, env)
+    proc, port, _log = start_server(model, workers, threads, workdir, env, serve_options=serve_options)
     try:
         readings = [read_server_memory(proc.pid, 0)]
         sent = failures = 0
@@ -152,7 +153,7 @@ def measure_server(model: str, workers: int, checkpoints: list[int], texts: list
             readings.append(read_server_memory(proc.pid, sent))
     finally:
         stop_server(proc)
-    return {"workers": workers, "threads": threads, "failures": failures,
+    return {"workers": workers, "threads": threads, "serve_options": list(serve_options), "failures": failures,
             "readings": [r.to_dict() for r in readings], "_readings": readings}
 
 
@@ -195,7 +196,9 @@ def verdicts(run: dict[str, Any], baseline_rss: float) -> dict[str, Any]:
 
 def report_lines(run: dict[str, Any], baseline_rss: float) -> list[str]:
     readings: list[ServerMemory] = run["_readings"]
-    lines = [f"{run['workers']} workers x {run['threads']} threads ({run['failures']} requests not answered 200)",
+    options = " ".join(run["serve_options"]) or "default options"
+    lines = [f"{run['workers']} workers x {run['threads']} threads, {options} ({run['failures']} requests not "
+             "answered 200)",
              f"  {'requests':>8}  {'process':<10} {'RSS MB':>8} {'PSS MB':>8} {'USS MB':>8}"]
     for reading in readings:
         processes = [("master", reading.master)] + [(f"worker {k + 1}", w) for k, w in enumerate(reading.workers)]
@@ -221,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="2,4", help="worker counts, one server each (default 2,4)")
     parser.add_argument("--requests", default="1000,10000", help="request counts to read the memory at")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--max-requests", type=int, help="suggest serve's --max-requests (default: its default; "
+                                                          "0 measures workers that are never replaced)")
     parser.add_argument("--json", type=Path, help="results file (default bench/results/serving-memory-*.json)")
     args = parser.parse_args(argv)
     checkpoints = sorted(int(n) for n in args.requests.split(","))
@@ -235,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         for workers in (int(n) for n in args.workers.split(",")):
             workdir = Path(tmp) / f"workers-{workers}"
             workdir.mkdir()
+            options = ("--max-requests", str(args.max_requests)) if args.max_requests is not None else ()
             run = measure_server(args.model, workers, checkpoints, texts, workdir, args.threads,
-                                 {**env, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}"})
+                                 {**env, "DATABASE_URL": f"sqlite:///{workdir / 'charts.db'}"}, options)
             run["verdicts"] = verdicts(run, baseline.rss)
             print("\n".join(report_lines(run, baseline.rss)), flush=True)
             runs.append(run)
