@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,13 @@ class ServerMemory:
                 "workers": [asdict(w) for w in self.workers], "pss_total": round(self.pss_total, 1)}
 
 
+def wait_for_workers(master_pid: int, workers: int, seconds: float = 60.0) -> None:
+    """Until the master has forked all its workers (it answers ``/readyz`` once the first one is up)."""
+    deadline = time.monotonic() + seconds
+    while len(child_pids(master_pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def read_server_memory(master_pid: int, requests: int) -> ServerMemory:
     return ServerMemory(requests, read_memory(master_pid), [read_memory(pid) for pid in child_pids(master_pid)])
 
@@ -145,6 +153,7 @@ def measure_server(model: str, workers: int, checkpoints: list[int], texts: list
     token = create_token(env, "coder", "serving-memory")
     proc, port, _log = start_server(model, workers, threads, workdir, env, serve_options=serve_options)
     try:
+        wait_for_workers(proc.pid, workers)
         readings = [read_server_memory(proc.pid, 0)]
         sent = failures = 0
         for checkpoint in checkpoints:
