@@ -8,6 +8,7 @@ and a throw-away chart store, sends ``POST /v1/suggest`` requests from 4 client 
 - **PSS**: each page divided by the number of processes that map it (the sum is the server's real footprint);
 - **USS**: the process's private pages (what ending it would free).
 
+The clients open a new connection every ``REQUESTS_PER_CONNECTION`` requests, so that every worker gets a share.
 The charts are the project's synthetic clinic notes (``training.synth.generate_charts``), each headed by a visit
 line of its own (date, MRN, vitals): a day's charts bring new numbers and words, as real ones do.
 
@@ -39,6 +40,10 @@ PSS_TARGET_RATIO = 1.5
 #: Growth of the summed PSS between the checkpoints that still counts as none (allocator noise), in MB.
 GROWTH_TOLERANCE_MB = 16.0
 CLIENT_THREADS = 4
+#: Requests a client sends on one connection before it opens another: the kernel hands each new connection to
+#: whichever worker accepts first, so every worker gets a share (on one keep-alive connection each, 4 clients can
+#: all land on one worker).
+REQUESTS_PER_CONNECTION = 25
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,10 @@ def send_suggestions(port: int, token: str, texts: list[str], first: int, last: 
     lock = threading.Lock()
 
     def client_loop(offset: int) -> None:
-        client = Client(port, token)
         failed = 0
-        for i in range(first + offset, last, threads):
+        for n, i in enumerate(range(first + offset, last, threads)):
+            if n % REQUESTS_PER_CONNECTION == 0:
+                client = Client(port, token)
             failed += client.request("POST", "/v1/suggest", {"text": texts[i], "top_k": 10}) != 200
         with lock:
             failures[0] += failed
