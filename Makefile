@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser serve test fuzz durability bench bench-scaling bench-probe train evaluate mlflow-ui clean
+.PHONY: install browser serve test fuzz durability bench bench-memory bench-scaling bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ durability: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# suggest serve with 2 and 4 workers: PSS/USS/RSS of master and workers after 1,000 and 10,000 suggest requests.
+bench-memory: install
+	$(BIN)/python -m bench.serving_memory
 
 bench-scaling: install
 	$(BIN)/python -m bench.scaling

@@ -22,11 +22,8 @@ def resolve_model_ref(explicit: str | None) -> str:
         return explicit
     from suggest import plugins
 
-    champion = plugins.lookup(plugins.CHAMPION, "champion")
-    if champion is None:
-        return "default"
     try:
-        uri = champion()  # the MLflow registry's imports mlflow: only at startup / reload
+        uri = plugins.in_child_process("champion")  # the MLflow registry's client stays out of the server
         if uri and _readable(str(uri)):
             return str(uri)
     except Exception as exc:  # no MLflow store, no champion: fall back quietly
@@ -42,7 +39,7 @@ def _readable(uri: str) -> bool:
     from suggest.errors import ModelFormatError, ModelIntegrityError
     from suggest.model.suggester import FORMAT_VERSION, Suggester
 
-    resolved = plugins.resolve(uri)
+    resolved = plugins.in_child_process("resolve", uri)
     if resolved is None:
         return True
     try:
@@ -60,9 +57,14 @@ def _readable(uri: str) -> bool:
 
 
 def load_model(ref: str) -> Any:
+    """Load ``ref``; a registry reference is resolved in a child process (``plugins.in_child_process``), so that
+    neither the master nor a worker that reloads imports the registry's client (MLflow: about 100 MB each)."""
     import suggest
+    from suggest import plugins
+    from suggest.model.loading import load_resolved
 
-    return suggest.load_model(ref)
+    resolved = plugins.in_child_process("resolve", ref) if plugins.resolver_for(ref) is not None else None
+    return load_resolved(ref, resolved) if resolved is not None else suggest.load_model(ref)
 
 
 WARM_UP_TEXT = (

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -175,3 +176,153 @@ def build_spec() -> dict[str, Any]:
             content = op["responses"][extra["status"]]["content"]
             content[extra["media_type"]] = content.pop(JSON)
     return spec
+
+
+# ----------------------------------------------------------------------------- the README's API section
+MARKDOWN_BEGIN = ("<!-- BEGIN API reference: generated from the OpenAPI document by `python -m api.openapi --markdown "
+                  "README.md`; change api/schemas.py and rerun it, do not edit by hand -->")
+MARKDOWN_END = "<!-- END API reference -->"
+
+
+def current_spec() -> dict[str, Any]:
+    """The OpenAPI document of an app built for the purpose: a throw-away chart store, no model loaded."""
+    import tempfile
+
+    from api.app import create_app
+    from api.config import ApiConfig
+
+    with tempfile.TemporaryDirectory(prefix="openapi-") as tmp:
+        app = create_app(ApiConfig(database_url=f"sqlite:///{tmp}/charts.db", rate_limit=""), model=object())
+        with app.app_context():
+            spec = build_spec()
+        app.extensions["db_engine"].dispose()
+    return spec
+
+
+def _schema(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` followed, and a nullable ``anyOf: [X, null]`` read as X."""
+    while "$ref" in node:
+        node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    options = [option for option in node.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) == 1:
+        node = {**_schema(spec, options[0]), **{k: v for k, v in node.items() if k != "anyOf"}}
+    return node
+
+
+def _type(spec: dict[str, Any], node: dict[str, Any]) -> str:
+    node = _schema(spec, node)
+    if "enum" in node:
+        return " \\| ".join(f"`{value}`" for value in node["enum"] if value is not None)
+    if "anyOf" in node:
+        return " or ".join(_type(spec, option) for option in node["anyOf"] if option.get("type") != "null")
+    if node.get("type") == "array":
+        return f"array of {_type(spec, node.get('items', {}))}"
+    if "format" in node:
+        return f"{node.get('type', 'string')} ({node['format']})"
+    return node.get("type", "object")
+
+
+def _limits(node: dict[str, Any]) -> str:
+    """The bounds a schema puts on a value, in words."""
+    bounds = [("minLength", "at least {} characters"), ("maxLength", "at most {} characters"),
+              ("minimum", ">= {}"), ("exclusiveMinimum", "> {}"), ("maximum", "<= {}"), ("exclusiveMaximum", "< {}"),
+              ("minItems", "at least {} items"), ("maxItems", "at most {} items")]
+    said = [text.format(node[key]) for key, text in bounds if key in node]
+    if "default" in node and node["default"] is not None:
+        said.append(f"default `{json.dumps(node['default'])}`")
+    return "; ".join(said)
+
+
+def _notes(description: str | None, schema: dict[str, Any]) -> str:
+    """A field's description and its bounds, for one table cell."""
+    said = [(description or "").strip().rstrip("."), _limits(schema)]
+    return ". ".join(filter(None, said)).replace("|", "\\|").replace("\n", " ")
+
+
+def _field_rows(spec: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> list[str]:
+    """One table row per field of an object schema, nested objects (also in arrays) as ``parent[].field``."""
+    schema = _schema(spec, schema)
+    rows = []
+    required = set(schema.get("required", []))
+    for name, node in schema.get("properties", {}).items():
+        resolved = _schema(spec, node)
+        notes = _notes(node.get("description") or resolved.get("description"), resolved)
+        rows.append(f"| `{prefix}{name}` | {_type(spec, node)} | {'yes' if name in required else 'no'} | {notes} |")
+        items = _schema(spec, resolved.get("items", {})) if resolved.get("type") == "array" else None
+        if items is not None and "properties" in items:
+            rows += _field_rows(spec, items, f"{prefix}{name}[].")
+        elif "properties" in resolved:
+            rows += _field_rows(spec, resolved, f"{prefix}{name}.")
+    return rows
+
+
+def _parameter_rows(spec: dict[str, Any], parameters: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for parameter in parameters:
+        if parameter["in"] not in ("query", "header"):
+            continue
+        schema = _schema(spec, parameter.get("schema", {}))
+        notes = _notes(parameter.get("description") or schema.get("description"), schema)
+        where = "header" if parameter["in"] == "header" else "query"
+        rows.append(f"| `{parameter['name']}` ({where}) | {_type(spec, schema)} | "
+                    f"{'yes' if parameter.get('required') else 'no'} | {notes} |")
+    return rows
+
+
+def markdown(spec: dict[str, Any]) -> str:
+    """The README's API reference: every operation (who may call it, what it does), then the fields of every
+    request body and the query parameters and request headers of every operation."""
+    lines = [MARKDOWN_BEGIN, "", "| endpoint | token | what it does |", "|---|---|---|"]
+    details = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            endpoint = f"`{method.upper()} {path}`"
+            lines.append(f"| {endpoint} | {op.get('x-role', 'none')} | {op.get('summary', '').replace('|', '/')} |")
+            rows = _parameter_rows(spec, op.get("parameters", []))
+            body = op.get("requestBody")
+            if body is not None:
+                content = next(iter(body["content"].values()))
+                rows += _field_rows(spec, content["schema"])
+            if rows:
+                body_note = "" if body is None else (" (JSON body, required)" if body.get("required") else
+                                                     " (JSON body, optional)")
+                details += ["", f"**{endpoint}**{body_note}", "", "| field | type | required | notes |",
+                            "|---|---|---|---|", *rows]
+    return "\n".join(lines + details + ["", MARKDOWN_END]) + "\n"
+
+
+def replace_section(document: str, section: str) -> str:
+    """``document`` with the text from ``MARKDOWN_BEGIN`` to ``MARKDOWN_END`` replaced by ``section``."""
+    start, end = document.find(MARKDOWN_BEGIN), document.find(MARKDOWN_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"the document has no generated API section ({MARKDOWN_BEGIN!r} ... {MARKDOWN_END!r})")
+    return document[:start] + section.rstrip("\n") + document[end + len(MARKDOWN_END):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m api.openapi", description="Print the OpenAPI document, or "
+                                     "the README's API reference generated from it.")
+    parser.add_argument("--markdown", nargs="?", const="-", metavar="FILE",
+                        help="the API reference in Markdown: printed, or written between the markers in FILE")
+    args = parser.parse_args(argv)
+    spec = current_spec()
+    if args.markdown is None:
+        print(json.dumps(spec, indent=2))
+    elif args.markdown == "-":
+        print(markdown(spec), end="")
+    else:
+        path = Path(args.markdown)
+        path.write_text(replace_section(path.read_text(encoding="utf-8"), markdown(spec)), encoding="utf-8")
+        print(f"{path}: API reference regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from api import openapi  # the module the routes registered their operations with, not this __main__ copy
+
+    sys.exit(openapi.main())

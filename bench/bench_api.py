@@ -230,16 +230,18 @@ def create_token(env: dict[str, str], role: str = "coder", user: str = "bench") 
 
 
 def start_server(model: str, workers: int, threads: int, workdir: Path, env: dict[str, str] | None = None,
-                 port: int | None = None, own_process_group: bool = False) -> tuple[subprocess.Popen, int, Path]:
+                 port: int | None = None, own_process_group: bool = False,
+                 serve_options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int, Path]:
     """``suggest serve`` on ``port`` (default: a free loopback port), once it answers ``/readyz``: (process, port,
     log file, appended to). ``own_process_group``: the server (gunicorn's master) leads a process group of its own,
-    which its workers join, so that ``os.killpg`` stops them all and nothing else."""
+    which its workers join, so that ``os.killpg`` stops them all and nothing else. ``serve_options`` are more
+    options of ``suggest serve``."""
     env = env or server_env(workdir)
     port = port or _free_port()
     log_path = workdir / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--model", model, "--port", str(port),
-                                 "--workers", str(workers), "--threads", str(threads)],
+                                 "--workers", str(workers), "--threads", str(threads), *serve_options],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=own_process_group)
     deadline = time.monotonic() + 900  # the default model is built on first use on a fresh machine
     probe = Client(port, "")

@@ -18,6 +18,9 @@ at run time with the ``register_*`` functions, which take precedence:
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -89,3 +92,56 @@ def resolve(ref: str) -> ResolvedModel | None:
         return None
     folder, version, *sha256 = resolver(ref)
     return ResolvedModel(Path(folder), str(version), sha256[0] if sha256 else None)
+
+
+def champion() -> str | None:
+    """The reference of the registry's champion, or None when no champion plug-in is installed or it names none."""
+    found = lookup(CHAMPION, "champion")
+    return None if found is None else found()
+
+
+# What a child process may run for ``in_child_process``: the plug-in calls that import a registry client.
+_CHILD_CALLS: dict[str, Callable[..., Any]] = {"resolve": resolve, "champion": champion}
+
+
+def in_child_process(call: str, *args: str) -> Any:
+    """``resolve(ref)`` or ``champion()`` run in a child Python process: the plug-in's imports (MLflow's registry
+    client, about 100 MB) stay out of this one. For the server, whose master and workers would each carry them.
+    Plug-ins registered at run time exist in this process only, so they are called here. A ``SuggestError`` of the
+    child is raised again here, with its class and message."""
+    group = RESOLVERS if call == "resolve" else CHAMPION
+    if any(g == group for g, _ in _registered):
+        return _CHILD_CALLS[call](*args)
+    done = subprocess.run([sys.executable, "-m", "suggest.plugins", call, *args], capture_output=True, text=True,
+                          check=False)
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"the {call} plug-in failed in its child process: {done.stderr.strip()[-500:]}") from None
+    if "error" in answer:
+        from suggest import errors
+
+        error = getattr(errors, answer["error"], errors.SuggestError)
+        raise error(answer["message"])
+    value = answer["value"]
+    return ResolvedModel(Path(value["folder"]), value["version"], value["sha256"]) if call == "resolve" and value \
+        else value
+
+
+def _child_main(argv: list[str]) -> int:
+    """``python -m suggest.plugins resolve REF | champion``: the call's result as one line of JSON."""
+    from suggest.errors import SuggestError
+
+    try:
+        value = _CHILD_CALLS[argv[0]](*argv[1:])
+    except SuggestError as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+        return 0
+    if isinstance(value, ResolvedModel):
+        value = {"folder": str(value.folder), "version": value.version, "sha256": value.sha256}
+    print(json.dumps({"value": value}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -201,8 +201,7 @@ class RidgeOneVsRest(BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         if "_coef_csc" not in self.__dict__:
-            self._class_index = {c: j for j, c in enumerate(self.classes_)}
-            self._coef_csc = self.coef_.tocsc()
+            self._index_features_by_code()
         j = self._class_index.get(code)
         if j is None:
             return []
@@ -213,6 +212,18 @@ class RidgeOneVsRest(BaseEstimator):
         positive = np.flatnonzero(contributions > 0)
         best = positive[np.argsort(-contributions[positive], kind="stable")[:k]]
         return [int(col_idx[i]) for i in best]
+
+    def _index_features_by_code(self) -> None:
+        """The weights by code (CSC) that ``top_features`` reads."""
+        self._class_index = {c: j for j, c in enumerate(self.classes_)}
+        self._coef_csc = self.coef_.tocsc()
+
+    def __setstate__(self, state: dict) -> None:
+        # Built when the model is loaded, not on a first request: under gunicorn the master loads the model and
+        # every worker shares these arrays, where each would otherwise build its own copy (16 MB for the default).
+        super().__setstate__(state)
+        if "coef_" in self.__dict__:
+            self._index_features_by_code()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
-from suggest.pipeline.normalize import Normalizer
+from suggest.pipeline.normalize import Normalizer, remember
 from suggest.pipeline.resources import load_json, load_lexicon
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
@@ -221,9 +221,7 @@ class TermIndex:
             word = m.key
             cached = ids_cache.get(word)
             if cached is None:
-                cached = (self._word_ids(word), self._needed_said(word))
-                if len(ids_cache) < 500_000:
-                    ids_cache[word] = cached
+                cached = remember(ids_cache, word, (self._word_ids(word), self._needed_said(word)))
             ids, said = cached
             for i in said:
                 needed_starts[i].append(m.start)

@@ -85,10 +85,7 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
         return Suggester.load(folder)
     resolved = plugins.resolve(ref_str)
     if resolved is not None:
-        model = Suggester.load(resolved.folder, resolved.sha256)
-        # The registry's version number exists only once the model is registered: the card says "local".
-        model.card_ = model.card_.with_registry(resolved.version, ref_str)
-        return model
+        return load_resolved(ref_str, resolved)
     if ref_str.startswith("models:/"):
         raise ModelNotFoundError(
             f"{ref_str!r}: no resolver for registry URIs is installed (the training package registers one)"
@@ -101,3 +98,13 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
             f"no model at {ref_str!r}: give a folder holding {MODEL_FILE}, 'default', or a models:/ URI"
         )
     return Suggester.load(folder)
+
+
+def load_resolved(ref: str, resolved: plugins.ResolvedModel):
+    """Load the model a registry reference ``ref`` was resolved to (checked against the registry's sha256)."""
+    from suggest.model.suggester import Suggester
+
+    model = Suggester.load(resolved.folder, resolved.sha256)
+    # The registry's version number exists only once the model is registered: the card says "local".
+    model.card_ = model.card_.with_registry(resolved.version, ref)
+    return model

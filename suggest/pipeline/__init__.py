@@ -59,10 +59,25 @@ def doc_text(doc) -> str:
     return text if text is not None else doc.text
 
 
+#: Words the shared pipeline's vocabulary may learn before it is built anew. spaCy adds a lexeme (and its string)
+#: for every word it has not seen and never drops one: a server reading random text grew without bound.
+MAX_LEARNED_WORDS = 100_000
+
+
 @lru_cache(maxsize=1)
+def _shared_nlp() -> tuple[Language, int]:
+    nlp = build_nlp()
+    return nlp, len(nlp.vocab)
+
+
 def get_nlp() -> Language:
-    """The process-wide pipeline instance (built once)."""
-    return build_nlp()
+    """The process-wide pipeline instance: built once, and again when its vocabulary has learned
+    ``MAX_LEARNED_WORDS`` words (documents made before keep the vocabulary they were made with)."""
+    nlp, built_with = _shared_nlp()
+    if len(nlp.vocab) - built_with > MAX_LEARNED_WORDS:
+        _shared_nlp.cache_clear()
+        nlp, _ = _shared_nlp()
+    return nlp
 
 
 def assess(text: str, start: int, end: int) -> dict[str, bool]:

@@ -26,6 +26,19 @@ _SCOPE_END = frozenset({"with", "but", "of", "in", "on", "at", "to", "due", "fro
 _SCOPE_SPLIT = frozenset({"or", "and"})
 _SCOPE_BREAK = re.compile(r"[,;:.()\[\]\n]")
 _SCOPE_WORDS = 4
+
+#: How many entries a per-word cache keeps before it starts over. Texts bring new words for ever (numbers, names,
+#: typos, junk), and a server reads texts for months: each of its workers kept up to 500,000 words in each cache,
+#: hundreds of MB after a long fuzz run. 50,000 holds a clinic's vocabulary.
+WORD_CACHE_LIMIT = 50_000
+
+
+def remember(cache: dict, key, value):
+    """Store ``value`` under ``key`` in a per-word cache, which is emptied first when full; returns ``value``."""
+    if len(cache) >= WORD_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 # Suffixes, longest first; a stem keeps at least 4 characters.
 _SUFFIXES = (
     "ations", "ation", "ically", "ical", "ially", "ious", "ings", "ing", "ions", "ion", "ies", "ied",
@@ -41,7 +54,7 @@ def _load(name: str, key: str) -> dict:
         return {}
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=WORD_CACHE_LIMIT)
 def stem(word: str) -> str:
     """Light suffix stemmer: folds plurals and adjective forms, keeps -itis/-osis endings."""
     if len(word) <= 4 or word.isdigit() or any(ch.isdigit() for ch in word):
@@ -139,9 +152,8 @@ class Normalizer:
         """Content stems of one lowercase word: its abbreviation expansion, stop words removed (cached)."""
         cached = self._cache.get(word)
         if cached is None:
-            cached = tuple(self.word_stem(w) for w in self.expansions.get(word, (word,)) if w not in self.stopwords)
-            if len(self._cache) < 500_000:
-                self._cache[word] = cached
+            cached = remember(self._cache, word, tuple(self.word_stem(w) for w in self.expansions.get(word, (word,))
+                                                       if w not in self.stopwords))
         return cached
 
     def words(self, text: str) -> Iterator[Word]:

@@ -186,3 +186,20 @@ def test_an_answer_with_another_model_or_an_undocumented_status_fails(app, clien
     assert client.get("/v1/me", headers=coder).status_code == 500
     monkeypatch.undo()
     assert client.get("/v1/me", headers=coder).status_code == 200
+
+
+def test_the_readme_api_reference_is_the_one_generated_from_this_document(client):
+    from pathlib import Path
+
+    from api.openapi import MARKDOWN_BEGIN, MARKDOWN_END, markdown, replace_section
+
+    spec = client.get("/openapi.json").get_json()
+    generated = markdown(spec)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme.count(MARKDOWN_BEGIN) == readme.count(MARKDOWN_END) == 1
+    assert replace_section(readme, generated) == readme, \
+        "the README's API reference is stale: run `python -m api.openapi --markdown README.md` and commit README.md"
+    # What a client must send, as the schemas say it: the feedback items and a saved chart's required codes.
+    assert "| `items[].action` | `accepted` \\| `rejected` \\| `added` | yes |" in generated
+    saving = generated.split("**`POST /v1/charts`**")[1].split("**`")[0]
+    assert "| `codes` | array of string | yes |" in saving and "| `Idempotency-Key` (header) |" in saving

@@ -5,12 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +155,41 @@ def test_a_refused_request_with_an_unread_body_does_not_cost_the_connection(serv
         response.read()
         assert response.status == 403
     connection.close()
+
+
+#: The parts of the README's sample output that differ from run to run, and what stands for them.
+_SAMPLE_VARIABLES = {"(MLflow champion, else default)": r".+", "icd10cm-suggester local (default)": r".+",
+                     "sqlite:////path/to/project/var/charts.db": r"sqlite:///\S+", "8080": r"\d+",
+                     "[2026-12-01 00:38:32 +0000]": r"\[[^]]+\]", "26.2.0": r"\S+"}
+
+
+def test_the_readme_shows_what_the_server_prints(served):
+    """The README's sample of ``make serve`` against what the server printed, line by line and in order (the
+    sign-in lines apart: they are printed on a terminal only, and this server's output goes to a file)."""
+    _base, log_path, _env, _cwd = served
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    sample = next(block for block in readme.split("```")[1::2] if "suggest serve: listening on" in block)
+    shown = [line for line in sample.splitlines() if line.startswith(("suggest serve:", "[")) and "token" not in line]
+    assert len(shown) >= 6
+    patterns = []
+    for line in shown:
+        pattern = re.escape(line)
+        for literal, wildcard in _SAMPLE_VARIABLES.items():
+            pattern = pattern.replace(re.escape(literal), wildcard)
+        patterns.append(re.sub(r"\d{4,}", r"\\d+", pattern))  # process ids
+    deadline = time.monotonic() + 30  # the last worker may still be booting
+    while (missing := _first_missing(patterns, log_path.read_text().splitlines())) is not None:
+        assert time.monotonic() < deadline, f"the README shows {shown[missing]!r}; the server printed:\n" + \
+            "\n".join(log_path.read_text().splitlines()[:20])
+        time.sleep(0.5)
+
+
+def _first_missing(patterns: list[str], lines: list[str]) -> int | None:
+    """The index of the first pattern no line matches after the lines that matched the patterns before it."""
+    at = 0
+    for k, pattern in enumerate(patterns):
+        found = next((i for i in range(at, len(lines)) if re.fullmatch(pattern, lines[i])), None)
+        if found is None:
+            return k
+        at = found + 1
+    return None

@@ -70,6 +70,18 @@ def test_top_features_are_the_words_that_add_most(data):
     assert clf.top_features(x, "Z99.9") == []
 
 
+def test_an_unpickled_classifier_has_its_weights_by_code_ready(data):
+    """Built when loaded (in the server's master, shared by the workers), not on a worker's first request."""
+    import pickle
+
+    X, Y, classes = data
+    clf = RidgeOneVsRest(keep_weights=10_000).fit(X, Y, classes)
+    expected = clf.top_features(X[0], classes[1], k=2)
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert "_coef_csc" in loaded.__dict__ and (loaded._coef_csc != clf.coef_.tocsc()).nnz == 0
+    assert loaded.top_features(X[0], classes[1], k=2) == expected
+
+
 def test_neighbour_votes_in_blocks_equal_one_block(data, monkeypatch):
     import suggest.model.classifier as classifier
 

@@ -140,3 +140,28 @@ def test_building_the_cli_imports_no_heavy_dependency():
         "parser = build_parser()\n"
         "assert {'train', 'serve', 'codes', 'predict'} <= set(parser._subparsers._group_actions[0].choices)\n"
     ))
+
+
+def test_registry_look_ups_for_the_server_run_in_a_child_process(small_model_dir, tmp_path, monkeypatch):
+    """MLflow's client (about 100 MB) stays out of the server: the child answers, its errors keep their class, and a
+    resolver registered at run time (it exists in this process only) is called here."""
+    import subprocess
+
+    from suggest import plugins
+    from suggest.errors import ModelNotFoundError
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    children = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: children.append(args) or real_run(args, **kw))
+    assert plugins.in_child_process("champion") is None  # no registry yet
+    with pytest.raises(ModelNotFoundError, match="no alias 'champion'"):
+        plugins.in_child_process("resolve", "models:/nobody@champion")
+    assert [args[1:4] for args in children] == [["-m", "suggest.plugins", "champion"],
+                                                ["-m", "suggest.plugins", "resolve"]]
+    plugins.register_resolver("models", lambda ref: (small_model_dir, "3"))
+    try:
+        resolved = plugins.in_child_process("resolve", "models:/here@champion")
+    finally:
+        plugins.unregister(plugins.RESOLVERS, "models")
+    assert resolved == plugins.ResolvedModel(small_model_dir, "3") and len(children) == 2
