@@ -194,6 +194,7 @@ class CodingRules:
         plain = rules["plain_statement"]
         self.plain_sections = frozenset(plain["sections"])
         self.plain_min_share = float(plain["min_share_of_threshold"])
+        self.plain_line_words = frozenset(plain["whole_line_words"])
         self.plain_excluded = _refs(plain["excluded_codes"])
         self.plain_why: str = plain["why"]
         self.plain_not_alone = frozenset(w.lower() for w in plain["not_alone"])
@@ -398,7 +399,7 @@ class _Run:
                 best_in_category[c.code[:3]] = c
         spans = [(s, e, c) for c in self.codes for s, e in c.spans[: len(c.sections)]]
         for c in list(best_in_category.values()):
-            if c.selected or c.confidence < self.r.plain_min_share * self.threshold or _matches(self.r.plain_excluded, c.code):
+            if c.selected or _matches(self.r.plain_excluded, c.code):
                 continue
             plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
                      if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
@@ -412,8 +413,19 @@ class _Run:
                      if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)
                      and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
                                  for os, oe, o in spans)]
-            if plain:
+            if plain and (c.confidence >= self.r.plain_min_share * self.threshold
+                          or any(self._whole_line(s, e) for s, e in plain)):
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
+
+    def _whole_line(self, start: int, end: int) -> bool:
+        """Whether the mention is the whole of its line but for numbering, punctuation and side words: an
+        assessment item that is the diagnosis itself ("2. Bilateral medial epicondylitis.")."""
+        text = self.chart.text
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        rest = (text[line_start:start] + " " + text[end:line_end]).lower()
+        return all(word in self.r.plain_line_words for word in re.findall(r"[a-z]+", rest))
 
     def _full_mentions(self, c: RuledCode) -> list[tuple[int, int]]:
         """The affirmed dictionary mentions of ``c`` that state its whole term."""

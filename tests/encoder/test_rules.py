@@ -355,6 +355,19 @@ def test_a_diagnosis_stated_plainly_in_the_assessment_is_selected():
     assert selected(_with_mentions({"E11.9": (0.1, "assessment_and_plan")}, setting="mentions")) == set()
 
 
+@pytest.mark.parametrize("line, coded", [
+    ("2. Bilateral medial epicondylitis.", True),  # the assessment item is the diagnosis itself
+    ("Discussed medial epicondylitis and bracing.", False),  # a low score and a passing mention: not selected
+])
+def test_an_assessment_line_that_is_the_diagnosis_is_selected_however_low_its_score(codeset, line, coded):
+    text = f"ASSESSMENT\n{line}\n"
+    out = run({"M77.00": 0.01}, text, codeset=codeset,
+              mentions={"M77.00": _mention(text, "medial epicondylitis", "assessment_and_plan")})
+    assert bool(selected(out)) is coded
+    if coded:  # and, called bilateral, it is the right and the left code
+        assert selected(out) == {"M77.01", "M77.02"}
+
+
 def test_an_antidiabetic_drug_brings_its_documented_diabetes():
     out = _with_mentions({"E11.9": (0.02, "history_of_present_illness")}, text="Medications: metformin 500 mg bid.")
     assert {"Z79.84", "E11.9"} <= selected(out)
