@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from api.errors import ApiError
 from api.store import normalize_code, normalize_codes
-from suggest.completeness import ChartForm, Finding, check_codes, not_billable_finding
+from suggest.completeness import SEVERITY_ORDER, ChartForm, Finding, check_codes, not_billable_finding
 
 
 class UnconfirmedFindings(Exception):
@@ -83,8 +83,8 @@ def code_findings(text: str, codes: list[str], codeset, model, form: ChartForm |
     from suggest.code_edits import code_mentions
 
     mentions = code_mentions(text, model) if hasattr(model, "term_index_") else None
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(check_codes(codes, codeset, text=text, form=form, mentions=mentions), key=lambda f: order[f.severity])
+    return sorted(check_codes(codes, codeset, text=text, form=form, mentions=mentions),
+                  key=lambda f: SEVERITY_ORDER[f.severity])
 
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:

@@ -110,8 +110,9 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
 def create_chart_once(session: Session, body: ChartCreate, who: Principal, key: str,
                       digest: str, before_create: Callable[[], None] | None = None) -> tuple[ChartRow, bool]:
     """``(chart, replayed)``: the chart this user saved earlier with ``key`` (its current state; replayed True), or a
-    new one recorded under the key (``before_create`` is called first, and may raise to save nothing). Two requests racing with one key: the unique (user, key) constraint lets one
-    commit; the other rolls back its chart and replays the winner's. The caller commits."""
+    new one recorded under the key (``before_create`` is called first, and may raise to save nothing). Two requests
+    racing with one key: the unique (user, key) constraint lets one commit; the other rolls back its chart and
+    replays the winner's. The caller commits."""
     replay = _idempotent_chart(session, who, key, digest)
     if replay is not None:
         return replay, True

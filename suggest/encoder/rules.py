@@ -329,6 +329,28 @@ class _Run:
         c.confidence = min(c.confidence, self.r.dropped_share * self.threshold)
         c.rules.append(RuleNote(rule, "dropped", why))
 
+    def replace(self, olds: Sequence[RuledCode], code: str, rule: str, why: str,
+                spans: Iterable[tuple[int, int]] = (), drop_why: str | None = None) -> None:
+        """Drop ``olds`` (but ``code``) for ``code``, selected at the best of their confidences (and the threshold)."""
+        confidence = max(self.threshold, *(o.confidence for o in olds))
+        for o in olds:
+            if o.code != code:
+                self.drop(o, rule, drop_why or why)
+        self.select(code, confidence, rule, why, spans)
+
+    @staticmethod
+    def dropped(c: RuledCode) -> bool:
+        """Whether a rule has dropped ``c``."""
+        return any(n.action == "dropped" for n in c.rules)
+
+    @staticmethod
+    def full_mentions(c: RuledCode, past_counts: bool = False) -> list[tuple[int, int]]:
+        """The dictionary mentions of ``c`` that state its whole term, affirmed (with ``past_counts``, a past or
+        problem-list mention counts too)."""
+        return [c.spans[i] for i, (flags, coverage) in enumerate(zip(c.assertions, c.coverages))
+                if coverage >= 0.999 and not any(flag for name, flag in flags.items()
+                                                 if not (past_counts and name == "historical"))]
+
     def select(self, code: str, confidence: float, rule: str, why: str, spans: Iterable[tuple[int, int]] = ()) -> RuledCode | None:
         """Select ``code`` (adding it when it is not a candidate) at least at ``confidence``."""
         if code not in self.codeset:
@@ -427,11 +449,6 @@ class _Run:
         rest = (text[line_start:start] + " " + text[end:line_end]).lower()
         return all(word in self.r.plain_line_words for word in re.findall(r"[a-z]+", rest))
 
-    def _full_mentions(self, c: RuledCode) -> list[tuple[int, int]]:
-        """The affirmed dictionary mentions of ``c`` that state its whole term."""
-        return [c.spans[i] for i, (flags, coverage) in enumerate(zip(c.assertions, c.coverages))
-                if coverage >= 0.999 and not any(flags.values())]
-
     def specific_over_unspecified(self) -> None:
         """An unspecified code gives way to a code of its category stated in full on the same words and more."""
         for c in self.selected():
@@ -441,15 +458,14 @@ class _Run:
             better = []
             for o in self.codes:
                 if o is c or o.selected or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
-                        or any(n.action == "dropped" for n in o.rules) or "unspecified" in self._description(o.code).lower():
+                        or self.dropped(o) or "unspecified" in self._description(o.code).lower():
                     continue
-                if any(s < ce and cs < e and e - s > ce - cs for s, e in self._full_mentions(o) for cs, ce in own):
+                if any(s < ce and cs < e and e - s > ce - cs for s, e in self.full_mentions(o) for cs, ce in own):
                     better.append(o)
             if better:
                 best = max(better, key=lambda o: o.confidence)
-                confidence = c.confidence
-                self.drop(c, "specific_over_unspecified", f"{self.r.specific_why} ({best.code})")
-                self.select(best.code, max(confidence, self.threshold), "specific_over_unspecified", self.r.specific_why)
+                self.replace([c], best.code, "specific_over_unspecified", self.r.specific_why,
+                             drop_why=f"{self.r.specific_why} ({best.code})")
 
     def neoplasm_sites(self) -> None:
         """"Metastatic breast cancer" is a breast primary that has spread (C50.- + C79.9), not a secondary of the
@@ -603,8 +619,8 @@ class _Run:
         for condition, drugs in drugs_for.items():
             if any(c.selected and _matches(condition, c.code) for c in self.codes):
                 continue
-            stated = [c for c in self.codes if _matches(condition, c.code) and self._stated_in_full(c)
-                      and not any(n.action == "dropped" for n in c.rules)]
+            stated = [c for c in self.codes if _matches(condition, c.code) and self.full_mentions(c, past_counts=True)
+                      and not self.dropped(c)]
             if stated:
                 best = max(stated, key=lambda c: c.confidence)
                 self.select(best.code, self.threshold, "treated_condition",
@@ -620,17 +636,7 @@ class _Run:
             hits = self._affirmed_hits(sentence)
             if not hits:
                 continue
-            confidence = max(self.threshold, max(c.confidence for c in chosen))
-            for c in chosen:
-                self.drop(c, "site_in_findings", why)
-            self.select(becomes, confidence, "site_in_findings", why, hits[:3])
-
-    @staticmethod
-    def _stated_in_full(c: RuledCode) -> bool:
-        """Whether a dictionary mention of ``c`` states its whole term and is not negated, uncertain, hypothetical
-        or a relative's (a past or problem-list mention counts)."""
-        return any(coverage >= 0.999 and not any(flag for name, flag in flags.items() if name != "historical")
-                   for coverage, flags in zip(c.coverages, c.assertions))
+            self.replace(chosen, becomes, "site_in_findings", why, hits[:3])
 
     def _affirmed_hits(self, pattern: re.Pattern, inside: Sequence[tuple[int, int]] = (),
                        sections_skipped: frozenset[str] = frozenset({"family_history"}),
@@ -798,12 +804,7 @@ class _Run:
         why = exam["why_with"] if findings else exam["why_without"]
         if findings:
             why = f"{why} ({', '.join(c.code for c in findings[:4])})"
-        best = max(current, key=lambda c: c.confidence)
-        confidence, spans = max(best.confidence, self.threshold), list(best.spans)
-        for c in current:
-            if c.code != want:
-                self.drop(c, "general_exam", why)
-        self.select(want, confidence, "general_exam", why, spans)
+        self.replace(current, want, "general_exam", why, list(max(current, key=lambda c: c.confidence).spans))
 
     def companion(self) -> None:
         for c in self.selected():
@@ -814,7 +815,7 @@ class _Run:
                     continue
                 share = self.r.companion_share if pair.min_share is None else pair.min_share
                 options = [o for o in self.codes if _matches(pair.second, o.code)
-                           and not any(n.action == "dropped" for n in o.rules)
+                           and not self.dropped(o)
                            and o.confidence >= share * self.threshold
                            and (not pair.needs_affirmed or any(not any(a.values()) for a in o.assertions))]
                 if options:

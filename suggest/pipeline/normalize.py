@@ -9,14 +9,12 @@ light suffix stemmer that folds inflections (fractures → fractur, diabetic →
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from suggest.pipeline.resources import load_json, read_text
+from suggest.pipeline.resources import load_json, read_tsv
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _WORD_AFTER = re.compile(r" {1,2}(?:[A-Za-z]{2,}|[1-9](?:st|nd|rd|th)\b)")
@@ -69,12 +67,8 @@ def stem(word: str) -> str:
 
 def load_drug_classes() -> dict[str, str]:
     """Drug names and the words of their class in the code set (``resources/drug_classes.tsv``)."""
-    try:
-        text = read_text("drug_classes.tsv")
-    except FileNotFoundError:
-        return {}
-    rows = csv.DictReader(io.StringIO(text), delimiter="\t")
-    return {row["drug"].strip().lower(): row["class"].strip().lower() for row in rows if row.get("drug")}
+    return {row["drug"].strip().lower(): row["class"].strip().lower()
+            for row in read_tsv("drug_classes.tsv") if row.get("drug")}
 
 
 def lower_same_length(text: str) -> str:
