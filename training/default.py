@@ -7,6 +7,7 @@ model (:func:`training.train.train`) and is saved to ``<models_dir>/default``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -40,6 +41,32 @@ DEFAULT_CONFIG = {"ranker_exclude_features": ["clf_score", "clf_rank", "knn_scor
                   "classifier_keep_weights": 1000, "cv_holdout_codes": 0.2, "phrase_min_charts": 0}
 
 
+def material_fingerprint() -> str:
+    """A short hash of what the synthetic charts are made from: the generator's code and data, the engine's
+    resources it draws phrasings from (the lexicon), and the code-set release.
+
+    It names the cached corpora, so that a checkout whose generator or lexicon changed generates them anew
+    instead of training on charts the previous version wrote.
+    """
+    import suggest.resources
+    from suggest.codeset import load_codeset
+
+    synth_dir = Path(__file__).resolve().parent / "synth"
+    resources_dir = Path(suggest.resources.__file__).resolve().parent
+    files = [path for folder, patterns in ((synth_dir, ("*.py", "*.json")), (resources_dir, ("*.tsv", "*.json")))
+             for pattern in patterns for path in folder.glob(pattern)]
+    return fingerprint_files(files, load_codeset().release)
+
+
+def fingerprint_files(files: list[Path], release: str) -> str:
+    """12 hex digits of a SHA-256 over ``release`` and the names and contents of ``files`` (in name order)."""
+    digest = hashlib.sha256(release.encode())
+    for path in sorted(files, key=lambda p: (p.parent.name, p.name)):
+        digest.update(f"{path.parent.name}/{path.name}".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts: int | None = None) -> Path:
     """Generate the synthetic corpus, train, save to ``models_dir/default``; returns the folder.
 
@@ -56,8 +83,9 @@ def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts
     n = n_charts or int(os.environ.get("SUGGEST_DEFAULT_N", DEFAULT_TRAIN_CHARTS))
     data_dir = models_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    train_path = data_dir / f"synthetic-train-seed{DEFAULT_SEED}-n{n}.jsonl"
-    dev_path = data_dir / f"synthetic-dev-seed{DEFAULT_SEED + 1}-n{DEFAULT_DEV_CHARTS}.jsonl"
+    material = material_fingerprint()
+    train_path = data_dir / f"synthetic-train-seed{DEFAULT_SEED}-n{n}-{material}.jsonl"
+    dev_path = data_dir / f"synthetic-dev-seed{DEFAULT_SEED + 1}-n{DEFAULT_DEV_CHARTS}-{material}.jsonl"
     if not train_path.exists():
         write_jsonl(generate_charts(n, DEFAULT_SEED), train_path)
     if not dev_path.exists():
@@ -65,7 +93,7 @@ def build_default_model(models_dir: Path, *, track: bool | None = None, n_charts
     train_paths = [train_path]
     n_codeset = int(os.environ.get("SUGGEST_DEFAULT_CODESET_N", DEFAULT_CODESET_CHARTS))
     if n_codeset > 0:
-        codeset_path = data_dir / f"codeset-charts-seed{DEFAULT_SEED}-n{n_codeset}.jsonl"
+        codeset_path = data_dir / f"codeset-charts-seed{DEFAULT_SEED}-n{n_codeset}-{material}.jsonl"
         if not codeset_path.exists():
             write_jsonl(generate_codeset_charts(n_codeset, DEFAULT_SEED), codeset_path)
         train_paths.append(codeset_path)
