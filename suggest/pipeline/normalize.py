@@ -24,6 +24,7 @@ _SCOPE_END = frozenset({"with", "but", "of", "in", "on", "at", "to", "due", "fro
 _SCOPE_SPLIT = frozenset({"or", "and"})
 _SCOPE_BREAK = re.compile(r"[,;:.()\[\]\n]")
 _SCOPE_WORDS = 4
+_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
 
 #: How many entries a per-word cache keeps before it starts over. Texts bring new words for ever (numbers, names,
 #: typos, junk), and a server reads texts for months: each of its workers kept up to 500,000 words in each cache,
@@ -107,7 +108,8 @@ class Normalizer:
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"joined_prefixes": frozenset(), "contextual": {}, **state})
+        self.__dict__.update({"joined_prefixes": frozenset(), "contextual": {}, "ruled_out_after_no": frozenset(),
+                              **state})
         self._cache = {}
 
     def __init__(self, abbreviations: dict[str, str] | None = None, word_forms: dict | None = None,
@@ -117,6 +119,7 @@ class Normalizer:
         self.stopwords = frozenset(forms.get("stopwords", []))
         self.side_letters: dict[str, str] = forms.get("side_letters", {})
         self.joined_prefixes = frozenset(forms.get("joined_prefixes", []))
+        self.ruled_out_after_no = frozenset(forms.get("ruled_out_after_no", []))
         abbreviations = abbreviations if abbreviations is not None else _load("abbreviations.json", "expansions")
         contextual = contextual if contextual is not None else _load("abbreviations.json", "contextual")
         self._cache: dict[str, tuple[str, ...]] = {}
@@ -195,7 +198,8 @@ class Normalizer:
         In "without perforation or abscess of intestine, with bleeding" perforation (group 1) and abscess
         (group 2) are ruled out, intestine and bleeding are not. This is the composition of code descriptions
         ("with coma" / "without coma"), not assertion: "no", "denies" and the like are ConText's
-        (:mod:`suggest.pipeline.context`).
+        (:mod:`suggest.pipeline.context`), except "no" before a word the code set composes with "without"
+        ("no FB", "no tophi": ``ruled_out_after_no`` in ``word_forms.json``).
         """
         scope = 0
         group = 0
@@ -206,7 +210,8 @@ class Normalizer:
             gap = text[prev_end:m.start]
             if scope and (_SCOPE_BREAK.search(gap) or word in _SCOPE_END):
                 scope = 0
-            if word in _NEGATORS or (word == "o" and prev_word == "w" and gap == "/"):
+            if (word in _NEGATORS or (word == "o" and prev_word == "w" and gap == "/")
+                    or (word == "no" and self._composes_with_no(text, m.end))):
                 scope = _SCOPE_WORDS
                 group += 1
                 yield m, 0
@@ -220,6 +225,11 @@ class Normalizer:
             else:
                 yield m, 0
             prev_end, prev_word = m.end, word
+
+    def _composes_with_no(self, text: str, end: int) -> bool:
+        """Whether the word after a "no" ending at ``end`` is one the code set composes with "without"."""
+        following = _NEXT_WORD.match(text, end)
+        return following is not None and following.group(1).lower() in self.ruled_out_after_no
 
     def side_word(self, text: str, m: re.Match) -> str | None:
         """The side a capital single letter stands for ("R" in "R knee pain" -> "right"), else None: only a

@@ -37,6 +37,11 @@ def test_side_letters(normalizer, text, expected):
     ("L AC jt subluxation", ["left", "acromioclavicular", "joint", "sublux"]),
     ("Cu deficiency", ["copper", "deficiency"]),
     ("disc degeneration at C5-6", ["disc", "degener", "c5", "c6"]),
+    ("lac L long finger", ["lacer", "left", "middl", "finger"]),
+    ("distal phalanx fx 3rd toe", ["dist", "phalanx", "fractur", "lesser", "toe"]),
+    ("crush injury 2nd finger", ["crush", "injury", "index", "finger"]),
+    ("intentional OD on methadone", ["intention", "poison", "methadon"]),
+    ("gout 2/2 lead exposure", ["gout", "secondary", "lead", "exposur"]),
 ])
 def test_contextual_abbreviations_read_as_their_meaning(normalizer, text, expected_stems):
     assert normalizer.stems(text) == expected_stems
@@ -57,6 +62,27 @@ def test_a_detail_not_documented_is_the_code_sets_unspecified(normalizer):
     spans = {text[w.start:w.end]: w.key for w in normalizer.words(text)}
     assert normalizer.expansions[spans["not documented"]] == ("unspecified",)
     assert "=unspecified" not in {w.key for w in normalizer.words("fracture not displaced")}
+
+
+@pytest.mark.parametrize(("clinician", "code_set"), [
+    ("vulvar leukoplakia", "leukoplakia of vulva"),
+    ("penile agenesis", "agenesis of penis"),
+    ("corneal ulcer", "ulcer of cornea"),
+    ("nondisplaced talar body fx", "nondisplaced fracture of body of talus"),
+    ("buckle fx distal radius", "torus fracture of lower end of radius"),
+    ("pinky laceration", "laceration of little finger"),
+    ("intertroch fx", "intertrochanteric fracture"),
+])
+def test_clinicians_words_read_as_the_code_sets(normalizer, clinician, code_set):
+    content = set(normalizer.stems(code_set)) - {"lower", "end", "of"}
+    assert content <= set(normalizer.stems(clinician)) | {"distal"}, (clinician, code_set)
+
+
+def test_no_before_a_word_the_code_set_composes_with_without_rules_it_out(normalizer):
+    ruled_out = {w.text for w, group in normalizer.polar_words("lac L great toe, no FB, gout with no tophi") if group}
+    assert ruled_out == {"fb", "tophi"}
+    # any other "no" is ConText's to read as a negated mention, not the code set's composition
+    assert not any(group for _, group in normalizer.polar_words("no fever, no cough"))
 
 
 def test_capital_eye_abbreviations(normalizer):
