@@ -420,6 +420,10 @@ class _Run:
             if held is None or c.confidence > held.confidence:
                 best_in_category[c.code[:3]] = c
         spans = [(s, e, c) for c in self.codes for s, e in c.spans[: len(c.sections)]]
+        # Only another code's full statement can hold this one: "bilateral breast cysts" is no statement of
+        # "cyst of bilateral orbits", so it does not swallow "breast cysts".
+        statements = [(s, e, c) for c in self.codes
+                      for (s, e), coverage in zip(c.spans[: len(c.sections)], c.coverages) if coverage >= 0.999]
         for c in list(best_in_category.values()):
             if c.selected or _matches(self.r.plain_excluded, c.code):
                 continue
@@ -432,7 +436,7 @@ class _Run:
             # condition: history_beside_current drops it once the current code is selected.
             histories = [pair.first for pair in self.r.history_pairs if _matches(pair.second, c.code)]
             plain = [(s, e) for s, e in plain
-                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in spans)
+                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
                      and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
                                  for os, oe, o in spans)]
             if plain and (c.confidence >= self.r.plain_min_share * self.threshold

@@ -383,6 +383,17 @@ def test_a_phrase_inside_a_longer_statement_is_not_a_plain_statement():
     assert out["E23.2"].selected and not out["E11.9"].selected
 
 
+def test_a_partial_match_of_another_code_does_not_swallow_a_plain_statement():
+    text = "Assessment: bilateral breast cysts."
+    # "cyst of bilateral orbits" matches the longer span only in part (no orbit in the text)
+    ruled = [RuledCode("H05.813", 0.01, False, [(12, 34)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[0.6]),
+             RuledCode("N60.09", 0.1, False, [(22, 34)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    load_codeset())}
+    assert ("plain_statement", "selected") in rules_of(out, "N60.09")
+    assert selected(out) == {"N60.01", "N60.02"}  # and, called bilateral, it is the right and the left cyst
+
+
 def test_metastatic_site_cancer_is_the_primary_site_with_an_unspecified_secondary():
     ruled = [RuledCode("C50.919", 0.8, True, [(12, 36)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
              RuledCode("C79.81", 0.6, True, [(12, 36)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
