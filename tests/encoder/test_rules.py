@@ -70,6 +70,16 @@ def test_hypertension_heart_failure_and_ckd_is_i13(codeset):
     assert selected(out) == {"I13.0", "I50.22", "N18.30"}
 
 
+@pytest.mark.parametrize("codes, expected", [
+    ({"N40.0": 0.9, "R39.198": 0.8}, {"N40.1", "R39.198"}),  # enlarged prostate with difficulty urinating
+    ({"N40.0": 0.9, "R35.1": 0.7}, {"N40.1", "R35.1"}),      # ... with nocturia
+    ({"N40.0": 0.9}, {"N40.0"}),                             # no urinary symptom: stays N40.0
+    ({"K21.9": 0.9, "K20.90": 0.7}, {"K21.00"}),             # reflux with esophagitis
+])
+def test_a_condition_with_its_documented_companion_takes_the_combination_code(codeset, codes, expected):
+    assert selected(run(codes, codeset=codeset)) == expected
+
+
 def test_hypertension_with_ckd_stage_5(codeset):
     assert selected(run({"I10": 0.9, "N18.5": 0.6}, codeset=codeset)) == {"I12.0", "N18.5"}
 
