@@ -42,6 +42,7 @@ def test_side_letters(normalizer, text, expected):
     ("crush injury 2nd finger", ["crush", "injury", "index", "finger"]),
     ("intentional OD on methadone", ["intention", "poison", "methadon"]),
     ("gout 2/2 lead exposure", ["gout", "secondary", "lead", "exposur"]),
+    ("AIDS", ["acquir", "immun", "deficiency", "syndrom"]),
 ])
 def test_contextual_abbreviations_read_as_their_meaning(normalizer, text, expected_stems):
     assert normalizer.stems(text) == expected_stems
@@ -52,6 +53,8 @@ def test_contextual_abbreviations_read_as_their_meaning(normalizer, text, expect
     ("cervical os closed", "eye"),               # lowercase os is not the left eye
     ("insulin 10 units ac and hs", "acromioclavicular"),
     ("K 4.1 mmol/L", "potassium"),
+    ("discussed nicotine cessation aids", "syndrom"),  # aids, not AIDS
+    ("wears hearing aids", "immun"),
 ])
 def test_contextual_abbreviations_need_their_context(normalizer, text, absent):
     assert absent not in normalizer.stems(text)
