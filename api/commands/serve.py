@@ -177,11 +177,33 @@ def _serve(args: argparse.Namespace) -> int:
 
     print(f"suggest serve: listening on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr,
           flush=True)
+    limit_malloc_arenas()
     # The loaded model is long-lived: frozen, the workers' garbage collector leaves its objects (and so the
     # memory pages they share with the master) alone.
     gc.freeze()
     _Server().run()
     return 0
+
+
+#: glibc malloc arenas a process may have (``mallopt(M_ARENA_MAX)``): its default, 8 per core, gives each of a
+#: worker's threads a heap of its own, which each keep freed memory.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas() -> bool:
+    """Cap glibc's malloc arenas at ``MALLOC_ARENAS`` for this process and the workers it forks, unless the
+    ``MALLOC_ARENA_MAX`` environment variable sets it; whether the cap was set (False off glibc)."""
+    import ctypes
+    import ctypes.util
+
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):
+        return False
 
 
 def _ensure_default_model(explicit_ref: str | None) -> None:
