@@ -41,7 +41,12 @@ from suggest.errors import ModelFormatError
 from suggest.model import integrity
 from suggest.model.analysis import ChartAnalysis, analyse_docs
 from suggest.model.card import DataFingerprint, ModelCard, TrainingSizes
-from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, VocabularyArrays, make_vectorizer
+from suggest.model.classifier import (
+    NeighbourVotes,
+    RidgeOneVsRest,
+    VocabularyArrays,
+    make_vectorizer,
+)
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates

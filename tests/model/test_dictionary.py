@@ -3,7 +3,6 @@
 import pickle
 
 import numpy as np
-
 import pytest
 
 from suggest.codeset import load_codeset
