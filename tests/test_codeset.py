@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -433,3 +434,34 @@ def test_side_family_is_empty_without_right_and_left_siblings(codes):
     assert codes.side_family("H40.119") == {}  # not billable: it takes a 7th character
     # "Unilateral primary osteoarthritis": the bilateral code is another category (M17.0), not a sibling
     assert codes.side_family("M17.11") == {}
+
+
+def test_caches_of_other_versions_are_kept(tmp_path, monkeypatch):
+    """Checkouts of other versions share the cache folder: a load must not remove their caches."""
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
+    xml = tmp_path / "icd10cm-tabular-October-1-2026.xml"
+    xml.write_text(_MINI_RELEASE)
+    digest = hashlib.sha256(xml.read_bytes()).hexdigest()
+    other_version = tmp_path / "cache" / f"codeset-v0.0-{digest[:32]}.pickle"
+    other_version.parent.mkdir()
+    other_version.write_bytes(b"another version's cache")
+    load_codeset(xml)
+    assert other_version.read_bytes() == b"another version's cache"
+    assert len(list((tmp_path / "cache").glob("codeset-*.pickle"))) == 2
+
+
+def test_tables_answer_like_the_parsed_nodes(codes):
+    """The packed tables give back every node as parsed, and nothing for what is not a code."""
+    from suggest.codeset._tabular import parse_tabular
+
+    parsed = parse_tabular(default_xml_path())
+    assert list(codes._nodes) == list(parsed.nodes)
+    for code in list(parsed.nodes)[::97] + ["S72.001", "E11.22", "B20"]:
+        assert codes._nodes[code] == parsed.nodes[code]
+    expected = {CodeSet._with_seventh(code, char): (code, char)
+                for code, node in parsed.nodes.items() for char in node.seventh_allowed}
+    assert dict(codes._expanded.items()) == expected
+    assert codes._expanded["S72.001A"] == ("S72.001", "A") and codes._expanded["E11.37X1"] == ("E11.37", "1")
+    for missing in ("", "S72.001AX", "E11.9\x00", "É11", "e11.9", "S72.001Z"):
+        assert missing not in codes._nodes and missing not in codes._expanded
+        assert codes._nodes.get(missing) is None

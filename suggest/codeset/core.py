@@ -152,20 +152,28 @@ class CodeSet:
     """
 
     def __init__(self, parsed: ParsedRelease, index: Any = None):
+        import numpy as np
+
+        from suggest.codeset._packed import PackedNodes, SeventhCharacterCodes
+
+        if not isinstance(parsed.nodes, PackedNodes):
+            parsed.nodes = PackedNodes(parsed.nodes)
         self._parsed = parsed
         self._nodes = parsed.nodes
         self.release: str = parsed.release
-        #: 7th-character code -> (stem, character)
-        self._expanded: dict[str, tuple[str, str]] = {}
-        self._billable: list[str] = []
+        expanded: dict[str, tuple[str, str]] = {}
+        billable: list[str] = []
         for code, node in self._nodes.items():
             if node.seventh_allowed:
                 for char in node.seventh_allowed:
                     full = self._with_seventh(code, char)
-                    self._expanded[full] = (code, char)
-                    self._billable.append(full)
+                    expanded[full] = (code, char)
+                    billable.append(full)
             elif not node.children:
-                self._billable.append(code)
+                billable.append(code)
+        #: 7th-character code -> (stem, character)
+        self._expanded = SeventhCharacterCodes(expanded)
+        self._billable = np.array([code.encode("ascii") for code in billable], dtype=bytes)
         self._index = index
         self._index_lock = threading.Lock()
         self._inherited_memo: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
@@ -238,7 +246,7 @@ class CodeSet:
 
     def billable_codes(self) -> list[str]:
         """All billable codes in tabular order (74,719 for FY2026)."""
-        return list(self._billable)
+        return [code.decode("ascii") for code in self._billable.tolist()]
 
     def codes(self) -> Iterator[str]:
         """Every code in tabular order: categories, subcategories, stems and 7th-character codes."""
@@ -619,9 +627,10 @@ def load_codeset(xml_path: str | os.PathLike | None = None) -> CodeSet:
 
 
 def _cache_version() -> str:
+    from suggest.codeset._packed import TABLES_VERSION
     from suggest.codeset._search import INDEX_VERSION
 
-    return f"{PARSER_VERSION}.{INDEX_VERSION}"
+    return f"{PARSER_VERSION}.{INDEX_VERSION}.{TABLES_VERSION}"
 
 
 def _cache_file(digest: str) -> Path:
@@ -663,9 +672,7 @@ def _store_cache(path: Path, digest: str, codeset: CodeSet) -> None:
             except BaseException:
                 os.unlink(tmp.name)
                 raise
+        # Caches of other versions are left alone: checkouts of other versions share this folder.
         os.replace(tmp.name, cache)
-        for stale in cache.parent.glob(f"codeset-v*-{digest[:32]}.pickle"):
-            if stale != cache:
-                stale.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not write code-set cache %s (%s); the next load will parse again", cache, exc)

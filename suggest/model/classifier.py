@@ -51,6 +51,55 @@ def make_vectorizer(ngram_max: int, min_df: int, max_features: int) -> TfidfVect
     )
 
 
+class VocabularyArrays:
+    """A fitted vectorizer's vocabulary (n-gram -> column) as sorted byte strings and their columns.
+
+    The vectorizer's own ``vocabulary_`` is a dict of 27,000 strings and ints whose reference counts every
+    transform writes, which copies their pages into every worker of a pre-forking server; these arrays are read
+    without touching any object of the model. ``fitted`` is the vectorizer they were built from.
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer):
+        self.fitted = vectorizer
+        terms = sorted(vectorizer.vocabulary_)  # UTF-8 bytes sort in the order of the code points
+        self.sorted_terms = np.array([t.encode("utf-8") for t in terms], dtype=bytes)
+        self.sorted_columns = np.array([vectorizer.vocabulary_[t] for t in terms], dtype=np.int32)
+        self.names = np.empty(len(terms), dtype=self.sorted_terms.dtype)
+        self.names[self.sorted_columns] = self.sorted_terms
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def name(self, column: int) -> str:
+        return self.names[column].decode("utf-8")
+
+    def columns_of(self, terms: list[str]) -> np.ndarray:
+        """The column of each n-gram, -1 for those not in the vocabulary."""
+        encoded = [t.encode("utf-8") for t in terms]
+        if not encoded or not len(self.sorted_terms):
+            return np.full(len(encoded), -1, dtype=np.int32)
+        fits = np.array([0 < len(e) <= self.sorted_terms.itemsize for e in encoded], dtype=bool)
+        keys = np.array(encoded, dtype=self.sorted_terms.dtype)  # too long ones are cut: ``fits`` drops them
+        at = np.minimum(np.searchsorted(self.sorted_terms, keys), len(self.sorted_terms) - 1)
+        return np.where(fits & (self.sorted_terms[at] == keys), self.sorted_columns[at], -1).astype(np.int32)
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """``fitted.transform(texts)``: the same TF-IDF rows, counted through the arrays."""
+        analyze = self.fitted.build_analyzer()
+        indptr, columns, counts = [0], [], []
+        for text in texts:
+            found = self.columns_of(analyze(text))
+            unique, n = np.unique(found[found >= 0], return_counts=True)
+            columns.append(unique)
+            counts.append(n)
+            indptr.append(indptr[-1] + len(unique))
+        X = sp.csr_matrix((np.concatenate(counts), np.concatenate(columns), np.asarray(indptr)),
+                          shape=(len(texts), len(self)), dtype=self.fitted.dtype)
+        if self.fitted.binary:
+            X.data.fill(1)
+        return self.fitted._tfidf.transform(X, copy=False)
+
+
 def linear_kernel(X: sp.csr_matrix) -> np.ndarray:
     """``X X^T`` as a dense float64 array, built in row blocks."""
     X = sp.csr_matrix(X, dtype=np.float64)

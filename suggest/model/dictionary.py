@@ -169,7 +169,33 @@ class TermIndex:
             c for c in codes if (info := codeset.get(c)) is not None and not info.billable
             and any(codeset.seventh_character_code(c, char) for char in info.seventh_characters)
         )
+        self._pack()
         return self
+
+    def _pack(self) -> None:
+        """Move the per-term and per-code Python lists, tuples and dicts into numpy arrays (CSR-style: ``*_ptr_``
+        bounds each row's slice of ``*_ids_``). A request reads these; as Python objects their reference counts are
+        written, which copies the pages holding them into every worker of a pre-forking server. Models saved before
+        are converted when loaded."""
+        if "vocab_" not in self.__dict__:
+            return
+        stems = sorted(self.vocab_, key=self.vocab_.__getitem__)
+        self.stems_ = np.array(stems, dtype=str)
+        self.stem_order_ = np.argsort(self.stems_, kind="stable").astype(np.int32)
+        self.stems_sorted_ = self.stems_[self.stem_order_]
+        self.term_stem_ptr_, self.term_stem_ids_ = _ragged(self.term_stems_)
+        self.term_number_ptr_, self.term_number_ids_ = _ragged(self.term_numbers_)
+        self.code_group_ptr_ = _bounds(self.code_negated_)
+        self.group_stem_ptr_, self.group_stem_ids_ = _ragged([g for groups in self.code_negated_ for g in groups])
+        codes = self.codes_
+        self.codes_ = np.array(codes, dtype=str)
+        self.code_is_seventh_stem_ = np.array([c in self.seventh_stems_ for c in codes], dtype=bool)
+        for name in ("vocab_", "term_stems_", "term_numbers_", "code_negated_", "seventh_stems_"):
+            del self.__dict__[name]
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pack()
 
     @staticmethod
     def _target_code(codeset, code: str) -> str | None:
@@ -196,7 +222,14 @@ class TermIndex:
 
     def _word_ids(self, word: str) -> tuple[int, ...]:
         """Vocabulary ids of a lowercase word's content stems (-1 for stems no term uses)."""
-        return tuple(self.vocab_.get(stem, -1) for stem in self.normalizer_.word_stems(word))
+        return tuple(self._stem_id(stem) for stem in self.normalizer_.word_stems(word))
+
+    def _stem_id(self, stem: str) -> int:
+        i = int(self.stems_sorted_.searchsorted(stem))
+        return int(self.stem_order_[i]) if i < len(self.stems_sorted_) and self.stems_sorted_[i] == stem else -1
+
+    def _term_stems(self, term: int) -> list[int]:
+        return self.term_stem_ids_[self.term_stem_ptr_[term]: self.term_stem_ptr_[term + 1]].tolist()
 
     def _needed_said(self, word: str) -> tuple[int, ...]:
         """The needed words (indexes into ``_NEEDED_WORDS``) a lowercase word says, itself or through what it
@@ -233,7 +266,6 @@ class TermIndex:
                     ends.append(end)
         if not ids_list:
             return []
-        vocab = self.vocab_
         tok_vocab = np.asarray(ids_list, dtype=np.int64)
         tok_start = np.asarray(starts, dtype=np.int64)
         tok_sent = np.maximum(np.searchsorted(np.asarray(sentence_starts, dtype=np.int64), tok_start, "right") - 1, 0)
@@ -246,7 +278,7 @@ class TermIndex:
         n_sent = int(tok_sent.max()) + 1
         pairs = np.array(list(positions.keys()), dtype=np.int64)
         indicator = sp.csr_matrix(
-            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=(n_sent, len(vocab))
+            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=(n_sent, len(self.stems_))
         )
         # One sparse product gives, per (sentence, term), the matched weight plus 1000 x the matched word count.
         scores = (indicator @ self.packed_t_).tocoo()
@@ -285,7 +317,7 @@ class TermIndex:
         best: dict[tuple[int, int], Mention] = {}
         for k in order[first]:
             s, t = int(sent_ids[k]), int(term_ids[k])
-            stems = self.term_stems_[t]
+            stems = self._term_stems(t)
             window = _smallest_window([positions.get((s, v), []) for v in stems])
             if window is None:
                 continue
@@ -295,7 +327,7 @@ class TermIndex:
                 continue
             code_id = int(code_ids[k])
             best[(s, code_id)] = Mention(
-                code=self.codes_[code_id],
+                code=str(self.codes_[code_id]),
                 start=starts[lo],
                 end=ends[hi],
                 sentence=s,
@@ -305,7 +337,8 @@ class TermIndex:
                 kind=int(self.term_kind_[t]),
                 n_matched=n_found,
             )
-        self._resolve_seventh(text, sentence_starts, best.values())
+        self._resolve_seventh(text, sentence_starts,
+                              [m for (_, code_id), m in best.items() if self.code_is_seventh_stem_[code_id]])
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
 
@@ -317,19 +350,26 @@ class TermIndex:
         needs = int(self.term_needs_[term])
         if needs and any(needs >> i & 1 and sentence not in found for i, found in enumerate(needed_sentences)):
             return True
-        if any((sentence, v) not in positions for v in self.term_numbers_[term]):
+        numbers = self.term_number_ids_[self.term_number_ptr_[term]: self.term_number_ptr_[term + 1]].tolist()
+        if any((sentence, v) not in positions for v in numbers):
             return True
-        own = self.term_stems_[term]
-        return any(all((sentence, v) in positions for v in group) and not set(group) <= set(own)
-                   for group in self.code_negated_[self.term_code_[term]])
+        code = self.term_code_[term]
+        groups = range(self.code_group_ptr_[code], self.code_group_ptr_[code + 1])
+        if not groups:
+            return False
+        own = set(self._term_stems(term))
+        for g in groups:
+            group = self.group_stem_ids_[self.group_stem_ptr_[g]: self.group_stem_ptr_[g + 1]].tolist()
+            if all((sentence, v) in positions for v in group) and not set(group) <= own:
+                return True
+        return False
 
-    def _resolve_seventh(self, text: str, sentence_starts: list[int], mentions) -> None:
-        """Give the mentions of 7th-character stems the character their sentence documents (in place), and a
+    def _resolve_seventh(self, text: str, sentence_starts: list[int], stems: list[Mention]) -> None:
+        """Give the mentions ``stems`` of 7th-character stems the character their sentence documents (in place), and a
         poisoning the intent its sentence documents first ("intentional sertraline overdose": T43.222).
 
         The context is the sentence without the mention's own words ("dry" in "dry macular degeneration"
         names the condition, not its stage)."""
-        stems = [m for m in mentions if m.code in self.seventh_stems_]
         if not stems:
             return
         from suggest.codeset import load_codeset
@@ -349,6 +389,18 @@ class TermIndex:
             resolved = self.seventh_.resolve(codeset, m.code, contexts[key])
             if resolved is not None:
                 m.code = resolved.code
+
+
+def _bounds(rows: list) -> np.ndarray:
+    """CSR-style bounds of ``rows``: row ``i`` is ``[bounds[i], bounds[i + 1])`` of their concatenation."""
+    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=bounds[1:])
+    return bounds
+
+
+def _ragged(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ints as CSR-style bounds and their concatenation."""
+    return _bounds(rows), np.array([v for r in rows for v in r], dtype=np.int32)
 
 
 def _smallest_window(position_lists: list[list[int]]) -> tuple[int, int, int] | None:

@@ -41,7 +41,12 @@ from suggest.errors import ModelFormatError
 from suggest.model import integrity
 from suggest.model.analysis import ChartAnalysis, analyse_docs
 from suggest.model.card import DataFingerprint, ModelCard, TrainingSizes
-from suggest.model.classifier import NeighbourVotes, RidgeOneVsRest, make_vectorizer
+from suggest.model.classifier import (
+    NeighbourVotes,
+    RidgeOneVsRest,
+    VocabularyArrays,
+    make_vectorizer,
+)
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
@@ -578,7 +583,7 @@ class Suggester(BaseEstimator):
         codeset = load_codeset()
         analyses = analyse_docs(get_nlp(), self.term_index_, texts, keep_docs=True,
                                 learned=getattr(self, "learned_index_", None))
-        X = self.vectorizer_.transform(texts)
+        X = self._vocabulary().transform(texts)
         clf_scores: list[dict[str, float]] = [dict() for _ in texts]
         self._scores_into(self.classifier_, X, range(len(texts)), clf_scores)
         knn = self.knn_.predict_scores(X)
@@ -656,10 +661,24 @@ class Suggester(BaseEstimator):
             index = self.__dict__["_class_index_cache"] = {code: j for j, code in enumerate(self.classes_)}
         return index
 
+    def _vocabulary(self) -> VocabularyArrays:
+        """The TF-IDF vocabulary in arrays (:class:`VocabularyArrays`), built when the model is loaded or fitted."""
+        found = self.__dict__.get("_vocabulary_cache")
+        if found is None or found.fitted is not self.vectorizer_:
+            found = self.__dict__["_vocabulary_cache"] = VocabularyArrays(self.vectorizer_)
+        return found
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_class_index_cache", None)
+        state.pop("_vocabulary_cache", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        # Built in the process that loads the model (the server's master), so that its workers share it.
+        super().__setstate__(state)
+        if "vectorizer_" in self.__dict__:
+            self._vocabulary()
 
     def _suggestion(self, cand: CandidateRows, coded: RuledCode, codeset, text: str, analysis: ChartAnalysis) -> Suggestion:
         from suggest.model.analysis import assert_char_span
@@ -706,10 +725,10 @@ class Suggester(BaseEstimator):
         from suggest.pipeline import no_assertion
         from suggest.pipeline.sections import PREAMBLE
 
-        names = _feature_names(self.vectorizer_)
+        vocabulary = self._vocabulary()
         evidence: list[Evidence] = []
         for f in self.classifier_.top_features(x, code, k=2):
-            m = _phrase_pattern(names[f]).search(text)
+            m = _phrase_pattern(vocabulary.name(f)).search(text)
             if m is None:
                 continue
             section, flags = PREAMBLE, no_assertion()
@@ -863,18 +882,6 @@ def _row_dict(scores: sp.csr_matrix, i: int, columns: list[str]) -> dict[str, fl
     """Row ``i`` of a sparse (charts x codes) score matrix as {code: score}, positive scores only."""
     start, end = scores.indptr[i], scores.indptr[i + 1]
     return {columns[j]: float(v) for j, v in zip(scores.indices[start:end], scores.data[start:end]) if v > 0}
-
-
-_FEATURE_NAMES: dict[int, np.ndarray] = {}
-
-
-def _feature_names(vectorizer) -> np.ndarray:
-    """The vectorizer's feature names, computed once per loaded model."""
-    key = id(vectorizer)
-    if key not in _FEATURE_NAMES:
-        _FEATURE_NAMES.clear()
-        _FEATURE_NAMES[key] = vectorizer.get_feature_names_out()
-    return _FEATURE_NAMES[key]
 
 
 @functools.lru_cache(maxsize=8192)

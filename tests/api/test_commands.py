@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from api_support import bearer, make_app
 
 from suggest.cli import main
@@ -76,3 +77,15 @@ def test_serve_rebuilds_an_unsigned_default_model_rather_than_load_it(tmp_path, 
     err = capsys.readouterr().err
     assert "the default model has no signature" in err and "building it" in err
     assert suggest.load_model("default").suggest("Essential hypertension.").suggestions
+
+
+def test_allocator_settings_leave_an_explicit_arena_limit_alone(monkeypatch):
+    from api.commands import serve
+
+    if serve._glibc() is None:
+        pytest.skip("not glibc")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert serve.limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert serve.limit_malloc_arenas() is True
+    assert serve.release_free_heap() is True

@@ -105,3 +105,18 @@ def test_neighbour_votes_exclude_the_chart_itself(data):
     assert with_self.shape == without.shape == (5, 5)
     np.testing.assert_allclose(np.asarray(with_self.sum(axis=1)).ravel() > 0, True)
     assert not np.allclose(with_self.toarray(), without.toarray())
+
+
+def test_vocabulary_arrays_transform_as_the_vectorizer():
+    from suggest.model.classifier import VocabularyArrays, make_vectorizer
+
+    train = ["Type 2 diabetes mellitus with hyperglycemia", "Essential hypertension, stable on lisinopril 10mg",
+             "Chronic kidney disease stage 3a", "Café-au-lait spots; diabetes follow-up"]
+    vectorizer = make_vectorizer(2, 1, 1000).fit(train)
+    arrays = VocabularyArrays(vectorizer)
+    texts = ["Diabetes mellitus type 2, hypertension stable.", "", "words the vocabulary never saw",
+             "kidney " * 50 + "supercalifragilisticexpialidocious-disease-mellitus", "CAFÉ au lait; stage 3a 10mg"]
+    expected, found = vectorizer.transform(texts), arrays.transform(texts)
+    assert found.dtype == expected.dtype and found.shape == expected.shape
+    assert (found != expected).nnz == 0 and found.nnz == expected.nnz > 0
+    assert [arrays.name(j) for j in range(len(arrays))] == list(vectorizer.get_feature_names_out())

@@ -2,6 +2,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 
 from suggest.codeset import load_codeset
@@ -125,3 +126,37 @@ def test_unspecified_complications_need_a_complication_named(index):
 
     assert coverage("Type 2 diabetes mellitus.") < 0.9
     assert coverage("Type 2 diabetes mellitus with complications.") > 0.999
+
+
+def test_an_index_saved_with_python_lists_loads_into_the_same_matches(index):
+    """Models saved before the index kept its tables in arrays hold them as dicts, lists and tuples: loading
+    converts them, and the converted index matches exactly as the one fitted now."""
+    def rows(bounds, ids):
+        return [tuple(ids[bounds[i]: bounds[i + 1]].tolist()) for i in range(len(bounds) - 1)]
+
+    state = {k: v for k, v in index.__dict__.items() if not k.startswith("_")}
+    groups = rows(index.group_stem_ptr_, index.group_stem_ids_)
+    codes = [str(c) for c in index.codes_]
+    state.update(
+        vocab_={str(stem): i for i, stem in enumerate(index.stems_)},
+        codes_=codes,
+        term_stems_=[list(r) for r in rows(index.term_stem_ptr_, index.term_stem_ids_)],
+        term_numbers_=rows(index.term_number_ptr_, index.term_number_ids_),
+        code_negated_=[tuple(groups[g] for g in range(index.code_group_ptr_[c], index.code_group_ptr_[c + 1]))
+                       for c in range(len(codes))],
+        seventh_stems_=frozenset(c for c, stem in zip(codes, index.code_is_seventh_stem_) if stem),
+    )
+    for name in ("stems_", "stem_order_", "stems_sorted_", "term_stem_ptr_", "term_stem_ids_", "term_number_ptr_",
+                 "term_number_ids_", "code_group_ptr_", "group_stem_ptr_", "group_stem_ids_", "code_is_seventh_stem_"):
+        del state[name]
+    old = TermIndex.__new__(TermIndex)
+    old.__setstate__(state)
+    assert isinstance(old.codes_, np.ndarray) and "vocab_" not in old.__dict__
+    texts = ["Type 2 diabetes without complications. Type 1 diabetes with hyperglycemia.",
+             "Closed fracture of the left femoral neck, follow-up visit, healing well.",
+             "Intentional sertraline overdose. Diabetes with coma. Hypertension and CKD stage 3a.",
+             "Other specified anemia. Diabetes with unspecified complications: neuropathy."]
+    for text in texts:
+        starts = next(process(get_nlp(), [text]))._.sentence_starts
+        assert old.match(text, starts) == index.match(text, starts)
+        assert index.match(text, starts)
