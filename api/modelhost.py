@@ -37,7 +37,7 @@ def _readable(uri: str) -> bool:
     warning, rather than stopping the server from starting."""
     from suggest import plugins
     from suggest.errors import ModelFormatError, ModelIntegrityError
-    from suggest.model.suggester import FORMAT_VERSION, Suggester
+    from suggest.model.suggester import READABLE_FORMATS, Suggester
 
     resolved = plugins.in_child_process("resolve", uri)
     if resolved is None:
@@ -47,7 +47,7 @@ def _readable(uri: str) -> bool:
     except ModelFormatError:
         log.warning("the registry champion %s (version %s) was saved in format %s, this release reads %s: serving "
                     "the default model; train and promote a new champion", uri, resolved.version,
-                    Suggester.saved_format(resolved.folder), FORMAT_VERSION)
+                    Suggester.saved_format(resolved.folder), sorted(READABLE_FORMATS))
         return False
     except ModelIntegrityError as exc:
         log.warning("the registry champion %s (version %s) fails its integrity check, so it is not loaded: serving "

@@ -43,7 +43,7 @@ class ModelCard(BaseModel):
 
     name: str = Field(description="Model name, reported in every API response.")
     version: str = Field("local", description="Registry version once registered; 'local' before.")
-    format_version: int = Field(description="Saved-model format; a release reads only its own.")
+    format_version: int = Field(description="Saved-model format; a release reads the formats in suggest.model.suggester.READABLE_FORMATS.")
     created: str = Field(description="UTC time the fit finished (ISO 8601).")
     config: dict[str, Any] = Field(description="The estimator's hyper-parameters (SuggesterConfig).")
     codeset_release: str = Field(description="The ICD-10-CM release the model codes against.")

@@ -29,12 +29,12 @@ def default_model_state(folder: Path | None = None) -> str:
     """``"ready"``, ``"missing"``, ``"stale"`` (saved in a format this release cannot read) or ``"unsigned"``
     (saved before models were signed: see :mod:`suggest.model.integrity`). "ready" is not a verified signature."""
     from suggest.model.integrity import SIGNATURE_FILE
-    from suggest.model.suggester import FORMAT_VERSION, MODEL_FILE, Suggester
+    from suggest.model.suggester import MODEL_FILE, READABLE_FORMATS, Suggester
 
     folder = folder or default_model_dir()
     if not (folder / MODEL_FILE).exists():
         return "missing"
-    if Suggester.saved_format(folder) != FORMAT_VERSION:
+    if Suggester.saved_format(folder) not in READABLE_FORMATS:
         return "stale"
     return "ready" if (folder / SIGNATURE_FILE).exists() else "unsigned"
 

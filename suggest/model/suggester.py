@@ -61,8 +61,11 @@ CARD_FILE = "model_card.json"
 #: hyper-parameters, typed model card, classes_ over the code set; 4: the matcher's fitted state holds
 #: 7th-character stems, ruled-out phrases, required numbers and "other" terms; 5: the care setting and the
 #: "uncertain" assertion, which the ranker's features read; 6: contextual abbreviations and hyphenated prefixes
-#: in the normaliser, and the ranker's matched-stem features).
-FORMAT_VERSION = 6
+#: in the normaliser, and the ranker's matched-stem features; 7: the matcher's fitted state in arrays, which a
+#: release reading only format 6 cannot use).
+FORMAT_VERSION = 7
+#: Formats this release loads: a format-6 model's matcher is converted to arrays when it is loaded.
+READABLE_FORMATS = frozenset({6, 7})
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
 #: ``suggest_batch`` codes a larger batch in chunks of this many charts, so that its memory does not grow with it.
@@ -784,10 +787,10 @@ class Suggester(BaseEstimator):
     @classmethod
     def _check_format(cls, folder: Path) -> None:
         found = cls.saved_format(folder)
-        if found != FORMAT_VERSION:
+        if found not in READABLE_FORMATS:
             raise ModelFormatError(
-                f"{folder}: the model was saved in format {found}, this release reads format "
-                f"{FORMAT_VERSION}: train it again (the default model is rebuilt by 'suggest train --default')"
+                f"{folder}: the model was saved in format {found}, this release reads formats "
+                f"{sorted(READABLE_FORMATS)}: train it again (the default model is rebuilt by 'suggest train --default')"
             )
 
     @staticmethod

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from suggest.cli import main
+from suggest.model.suggester import READABLE_FORMATS
 
 import charts_support
 from charts_support import FAST
@@ -175,7 +176,7 @@ def test_a_champion_this_release_cannot_read_is_replaced(registry, capsys):
     assert main(["promote", "--name", registry, "--version", "2"]) == 0
     card_path = resolve_model_uri(f"models:/{registry}/2") / "model_card.json"
     card = json.loads(card_path.read_text())
-    card_path.write_text(json.dumps({**card, "format_version": card["format_version"] - 1}))
+    card_path.write_text(json.dumps({**card, "format_version": min(READABLE_FORMATS) - 1}))
     with pytest.raises(ModelFormatError, match="train it again"):
         suggest.load_model(f"models:/{registry}@champion")
     capsys.readouterr()
@@ -194,7 +195,7 @@ def test_the_service_serves_the_default_model_rather_than_a_champion_it_cannot_r
     assert _readable(uri)
     card_path = resolve_model_uri(f"models:/{registry}/3") / "model_card.json"
     card = json.loads(card_path.read_text())
-    card_path.write_text(json.dumps({**card, "format_version": card["format_version"] - 1}))
+    card_path.write_text(json.dumps({**card, "format_version": min(READABLE_FORMATS) - 1}))
     assert not _readable(uri)
 
 
