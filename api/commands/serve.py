@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import gc
 import json
 import os
@@ -201,7 +202,9 @@ _M_ARENA_MAX = -8
 TRIM_EVERY_REQUESTS = 100
 
 
+@functools.lru_cache(maxsize=1)
 def _glibc():
+    """The C library when it is glibc (with ``mallopt`` and ``malloc_trim``), else None; looked up once."""
     import ctypes
     import ctypes.util
 

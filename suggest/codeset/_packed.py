@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,31 @@ class CodeKeys:
         return (code.decode("ascii") for code in self._codes.tolist())
 
 
-class PackedNodes(Mapping[str, Node]):
+class _PackedMapping(Mapping[str, Any]):
+    """A read-only mapping whose keys are :class:`CodeKeys` rows; a subclass builds the value of a row."""
+
+    _keys: CodeKeys
+
+    def _value(self, row: int) -> Any:
+        raise NotImplementedError
+
+    def __getitem__(self, code: str) -> Any:
+        row = self._keys.row(code) if isinstance(code, str) else -1
+        if row < 0:
+            raise KeyError(code)
+        return self._value(row)
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and self._keys.row(code) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class PackedNodes(_PackedMapping):
     """A read-only ``{code: Node}`` in tabular order; each lookup decodes a new ``Node`` from the blob."""
 
     def __init__(self, nodes: Mapping[str, Node]):
@@ -58,32 +83,17 @@ class PackedNodes(Mapping[str, Node]):
         np.cumsum([len(r) for r in records], out=self._offsets[1:])
         self._blob = b"".join(records)
 
-    def _node(self, row: int) -> Node:
+    def _value(self, row: int) -> Node:
         return Node(*marshal.loads(self._blob[self._offsets[row]: self._offsets[row + 1]]))
 
-    def __getitem__(self, code: str) -> Node:
-        row = self._keys.row(code) if isinstance(code, str) else -1
-        if row < 0:
-            raise KeyError(code)
-        return self._node(row)
-
-    def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and self._keys.row(code) >= 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def items(self) -> Iterator[tuple[str, Node]]:  # type: ignore[override]
-        return ((self._keys.code(row), self._node(row)) for row in range(len(self._keys)))
+        return ((self._keys.code(row), self._value(row)) for row in range(len(self._keys)))
 
     def values(self) -> Iterator[Node]:  # type: ignore[override]
-        return (self._node(row) for row in range(len(self._keys)))
+        return (self._value(row) for row in range(len(self._keys)))
 
 
-class SeventhCharacterCodes(Mapping[str, tuple[str, str]]):
+class SeventhCharacterCodes(_PackedMapping):
     """A read-only ``{7th-character code: (stem, character)}``."""
 
     def __init__(self, expanded: Mapping[str, tuple[str, str]]):
@@ -91,17 +101,5 @@ class SeventhCharacterCodes(Mapping[str, tuple[str, str]]):
         self._stems = np.array([stem.encode("ascii") for stem, _ in expanded.values()], dtype=bytes)
         self._chars = np.array([char.encode("ascii") for _, char in expanded.values()], dtype="S1")
 
-    def __getitem__(self, code: str) -> tuple[str, str]:
-        row = self._keys.row(code) if isinstance(code, str) else -1
-        if row < 0:
-            raise KeyError(code)
+    def _value(self, row: int) -> tuple[str, str]:
         return self._stems[row].decode("ascii"), self._chars[row].decode("ascii")
-
-    def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and self._keys.row(code) >= 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
