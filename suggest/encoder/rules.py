@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from suggest.codeset.notes import CodeRef, excludes1_conflicts
 from suggest.encoder.patient import Patient
+from suggest.pipeline.alternation import literal_alternation
 from suggest.pipeline.normalize import default_normalizer
 from suggest.pipeline.resources import load_json, read_text
 
@@ -117,8 +118,8 @@ class _RefIndex:
 
 
 def _phrases(words: Iterable[str]) -> re.Pattern:
-    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<![\w])(?:{alternation})(?![\w])", re.IGNORECASE)
+    """Any of ``words`` as whole words, in any case, the longest first."""
+    return re.compile(rf"(?<![\w]){literal_alternation(words)}(?![\w])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
