@@ -49,22 +49,51 @@ class CodeKeys:
         return (code.decode("ascii") for code in self._codes.tolist())
 
 
+_MISSING = object()
+
+
 class _PackedMapping(Mapping[str, Any]):
-    """A read-only mapping whose keys are :class:`CodeKeys` rows; a subclass builds the value of a row."""
+    """A read-only mapping whose keys are :class:`CodeKeys` rows; a subclass builds the value of a row.
+
+    The values (and the misses) of the last few thousand codes looked up are kept: a batch of charts asks about
+    the same few thousand codes hundreds of thousands of times, and a binary search with a decode costs
+    microseconds. The cache is the process's own and is not pickled."""
 
     _keys: CodeKeys
+    #: Looked-up codes kept per mapping; the cache starts again when it is full (a few MB at most).
+    CACHE_LIMIT = 8192
 
     def _value(self, row: int) -> Any:
         raise NotImplementedError
 
+    def _lookup(self, code: object) -> Any:
+        cache = self.__dict__.get("_cache")
+        if cache is None:
+            cache = self.__dict__["_cache"] = {}
+        found = cache.get(code, _MISSING) if isinstance(code, str) else None
+        if found is _MISSING:
+            row = self._keys.row(code)  # type: ignore[arg-type]
+            found = self._value(row) if row >= 0 else None
+            if len(cache) >= self.CACHE_LIMIT:
+                cache.clear()
+            cache[code] = found
+        return found
+
     def __getitem__(self, code: str) -> Any:
-        row = self._keys.row(code) if isinstance(code, str) else -1
-        if row < 0:
+        found = self._lookup(code)
+        if found is None:
             raise KeyError(code)
-        return self._value(row)
+        return found
+
+    def get(self, code: str, default: Any = None) -> Any:  # type: ignore[override]
+        found = self._lookup(code)
+        return default if found is None else found
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and self._keys.row(code) >= 0
+        return self._lookup(code) is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)

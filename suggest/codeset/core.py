@@ -40,6 +40,10 @@ _NEAR_MATCH_LIMIT = 10
 _DESCENDANTS_IN_VALIDATION = 20
 _ANCESTOR_NOTE_KINDS = ("excludes1", "excludes2", "inclusion_terms", "code_also")
 _SIDE_WORDS = re.compile(r"\b(right|left|bilateral|unspecified)\b", re.IGNORECASE)
+_NOT_CODE_CHARS = re.compile(r"[\s.]")
+#: Strings already normalised (``CodeSet.normalize`` is called for every look-up), up to this many.
+_NORMALIZED: dict[str, str] = {}
+_NORMALIZED_LIMIT = 50_000
 Side = Literal["right", "left", "bilateral", "unspecified"]
 
 
@@ -189,8 +193,15 @@ class CodeSet:
         >>> CodeSet.normalize(" s72001a ")
         'S72.001A'
         """
-        plain = re.sub(r"[\s.]", "", str(code)).upper()
-        return plain if len(plain) <= 3 else f"{plain[:3]}.{plain[3:]}"
+        found = _NORMALIZED.get(code) if isinstance(code, str) else None
+        if found is None:
+            plain = _NOT_CODE_CHARS.sub("", str(code)).upper()
+            found = plain if len(plain) <= 3 else f"{plain[:3]}.{plain[3:]}"
+            if isinstance(code, str):
+                if len(_NORMALIZED) >= _NORMALIZED_LIMIT:
+                    _NORMALIZED.clear()
+                _NORMALIZED[code] = found
+        return found
 
     @staticmethod
     def _with_seventh(stem: str, char: str) -> str:
@@ -331,13 +342,14 @@ class CodeSet:
         return found
 
     def _find_default_child(self, code: str) -> str | None:
-        descendants = self.billable_descendants(code)
-        if len(descendants) == 1:
-            return descendants[0]
+        first_two = self.billable_descendants(code, limit=2)
+        if len(first_two) == 1:
+            return first_two[0]
         # The tabular list's convention: a category's ".9" child is its unspecified (or uncomplicated) form.
         for child in self.children(code):
             if child[-1] == "9" and self.is_billable(child):
                 return child
+        descendants = self.billable_descendants(code)
         unspecified = [c for c in descendants
                        if "unspecified" in (d := (self.description(c) or "").lower()) and "with unspecified" not in d]
         if not unspecified:

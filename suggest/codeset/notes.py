@@ -7,6 +7,7 @@ Shared by the chart checks (:mod:`suggest.completeness`) and the coding rules ap
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _CODE = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
@@ -41,6 +42,27 @@ class CodeRef:
 
     def __str__(self) -> str:
         return self.lo if self.hi is None else f"{self.lo}-{self.hi}"
+
+
+class CodeRefs(tuple):
+    """Several :class:`CodeRef` matched together: the prefixes by one ``str.startswith`` over all of them, the
+    ranges by comparison (rule data tests hundreds of thousands of (references, code) pairs per batch)."""
+
+    def __new__(cls, refs: Iterable[CodeRef]) -> CodeRefs:
+        self = super().__new__(cls, refs)
+        self._prefixes = tuple(r.lo.replace(".", "") for r in self if r.hi is None)
+        self._ranges = tuple((r.lo.replace(".", ""), r.hi.replace(".", "")) for r in self if r.hi is not None)
+        return self
+
+    def __getnewargs__(self) -> tuple[tuple[CodeRef, ...]]:
+        return (tuple(self),)
+
+    def matches(self, code: str) -> bool:
+        """Whether one of the references matches ``code``."""
+        plain = code.replace(".", "")
+        if plain.startswith(self._prefixes):
+            return True
+        return any(lo <= plain[: len(lo)] and plain[: len(hi)] <= hi for lo, hi in self._ranges)
 
 
 def parse_code_refs(note: str) -> list[CodeRef]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from suggest.codeset.notes import CodeRef, excludes1_conflicts
+from suggest.codeset.notes import CodeRef, CodeRefs, excludes1_conflicts
 from suggest.encoder.patient import Patient
 from suggest.pipeline.alternation import literal_alternation
 from suggest.pipeline.normalize import default_normalizer
@@ -77,11 +77,13 @@ class ChartFacts:
     assert_span: Callable[[int, int], tuple[str, dict[str, bool]]] | None = None
 
 
-def _refs(values: Iterable[str]) -> tuple[CodeRef, ...]:
-    return tuple(CodeRef.parse(v) for v in values)
+def _refs(values: Iterable[str]) -> CodeRefs:
+    return CodeRefs(CodeRef.parse(v) for v in values)
 
 
 def _matches(refs: Sequence[CodeRef], code: str) -> bool:
+    if isinstance(refs, CodeRefs):
+        return refs.matches(code)
     return any(r.matches(code) for r in refs)
 
 
@@ -184,6 +186,7 @@ class CodingRules:
                            for c in rules["companions"]]
         self.history_pairs = [_Pair(_refs(p["history"]), _refs(p["current"]), p["why"])
                               for p in rules["history_beside_current"]["pairs"]]
+        self._history_index = _RefIndex(self.history_pairs, lambda pair: pair.second)
         self.companion_share = float(rules["companion_min_share_of_threshold"])
         self.dropped_share = float(rules["dropped_confidence_share_of_threshold"])
         self.vaccination = rules["vaccination"]
@@ -276,6 +279,10 @@ class CodingRules:
     def integral_rows_for(self, symptom: str) -> tuple[_Pair, ...]:
         """The integral-symptom rows whose symptoms include ``symptom``."""
         return self._integral_index.matching(symptom)
+
+    def history_rows_for(self, current: str) -> tuple[_Pair, ...]:
+        """The history-beside-current rows whose current condition includes ``current``."""
+        return self._history_index.matching(current)
 
     def demographic_conflict(self, code: str, patient: Patient) -> str | None:
         """Why ``code`` does not fit the patient's sex or age (``None`` when it fits or they are unknown)."""
@@ -435,7 +442,7 @@ class _Run:
             # statement of its own.
             # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
             # condition: history_beside_current drops it once the current code is selected.
-            histories = [pair.first for pair in self.r.history_pairs if _matches(pair.second, c.code)]
+            histories = [pair.first for pair in self.r.history_rows_for(c.code)]
             plain = [(s, e) for s, e in plain
                      if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
                      and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
