@@ -588,6 +588,7 @@ class CodeSet:
 
 # --------------------------------------------------------------------- loading
 _LOADED: dict[Path, CodeSet] = {}
+_DEFAULT_LOADED: list[CodeSet] = []  # the default release, once loaded
 _LOAD_LOCK = threading.Lock()
 
 
@@ -618,9 +619,13 @@ def load_codeset(xml_path: str | os.PathLike | None = None) -> CodeSet:
     """
     from suggest.errors import SuggestError
 
+    if xml_path is None and _DEFAULT_LOADED:  # every suggestion asks: finding the package's file costs more
+        return _DEFAULT_LOADED[0]
     path = Path(xml_path).expanduser().resolve() if xml_path is not None else default_xml_path()
     with _LOAD_LOCK:
         if path in _LOADED:
+            if xml_path is None:
+                _DEFAULT_LOADED[:] = [_LOADED[path]]
             return _LOADED[path]
         try:
             data = path.read_bytes()
@@ -635,6 +640,8 @@ def load_codeset(xml_path: str | os.PathLike | None = None) -> CodeSet:
             codeset = CodeSet(parsed)
             _store_cache(path, hashlib.sha256(data).hexdigest(), codeset)
         _LOADED[path] = codeset
+        if xml_path is None:
+            _DEFAULT_LOADED[:] = [codeset]
         return codeset
 
 

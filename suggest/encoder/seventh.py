@@ -50,6 +50,8 @@ class SeventhCharacterResolver:
     def __init__(self, rewrites: list[tuple[str, str]] | None = None):
         rules = rewrites if rewrites is not None else [tuple(r) for r in load_json("seventh_character_cues.json")["rewrites"]]
         self.rewrites = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), replacement) for pattern, replacement in rules]
+        # Most passages hold none of the phrases: one search over all of them spares the substitutions.
+        self._any_rewrite = re.compile("|".join(p.pattern for p, _ in self.rewrites) or "(?!)", re.IGNORECASE)
         self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._defaults: dict[str, str] = {}
         self._own: dict[str, frozenset[str]] = {}
@@ -57,8 +59,9 @@ class SeventhCharacterResolver:
     def context(self, text: str) -> frozenset[str]:
         """The stems a passage of chart text contributes, after rewriting clinicians' phrases and expanding
         abbreviations ("subseq", "init") as the dictionary does."""
-        for pattern, replacement in self.rewrites:
-            text = pattern.sub(f" {replacement} ", text)
+        if self._any_rewrite.search(text):
+            for pattern, replacement in self.rewrites:
+                text = pattern.sub(f" {replacement} ", text)
         expansions = default_normalizer().expansions
         return frozenset(stem(w) for word in _WORD.findall(text.lower())
                          for w in expansions.get(word, (word,)) if w not in _STOP)
@@ -107,7 +110,12 @@ class SeventhCharacterResolver:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_stems"], state["_defaults"], state["_own"] = {}, {}, {}
+        state.pop("_any_rewrite", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._any_rewrite = re.compile("|".join(p.pattern for p, _ in self.rewrites) or "(?!)", re.IGNORECASE)
 
 
 def _default_char(definitions: dict[str, str]) -> str:

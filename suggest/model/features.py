@@ -165,17 +165,22 @@ def _siblings(codeset, code: str) -> tuple[str, ...]:
     return found
 
 
+def _has_seventh(codeset, code: str) -> bool:
+    """Whether ``code`` is a 7th-character code."""
+    return codeset.seventh_character_stem(code) not in (None, code)
+
+
 def _same_seventh(codeset, child: str, mentions: list[AssertedMention],
-                  by_code: dict[str, list[AssertedMention]]) -> str:
+                  seventh_mentions: dict[str, list[AssertedMention]]) -> str:
     """``child`` (a category's default code) with the 7th character that the chart gave the codes read from the same
-    or overlapping words ("Penetrating wound of orbit, sequela": S05.40XS, not the default S05.40XA)."""
+    or overlapping words ("Penetrating wound of orbit, sequela": S05.40XS, not the default S05.40XA).
+    ``seventh_mentions`` are the mentions of the chart's 7th-character codes."""
     stem = codeset.seventh_character_stem(child)
     if stem is None or stem == child:
         return child
     spans = [(am.mention.start, am.mention.end) for am in mentions]
-    chars = {other[-1] for other, ms in by_code.items()
-             if other != child and codeset.seventh_character_stem(other) not in (None, other)
-             and any(s < am.mention.end and am.mention.start < e for am in ms for s, e in spans)}
+    chars = {other[-1] for other, ms in seventh_mentions.items()
+             if other != child and any(s < am.mention.end and am.mention.start < e for am in ms for s, e in spans)}
     if len(chars) != 1:
         return child
     return codeset.seventh_character_code(stem, chars.pop()) or child
@@ -201,13 +206,16 @@ def build_candidates(
         by_code[am.mention.code].append(am)
     sources: dict[str, list[str]] = {code: ["dictionary"] for code in by_code}
     # A documented category with nothing more specific goes to its unspecified child ("pneumonia" -> J18.9).
+    seventh_mentions = {code: ms for code, ms in by_code.items() if _has_seventh(codeset, code)}
     for code in list(by_code):
         child = codeset.default_child(code) if not _facts(codeset, code).billable else None
         if child is not None:
-            child = _same_seventh(codeset, child, by_code[code], by_code)
+            child = _same_seventh(codeset, child, by_code[code], seventh_mentions)
         if child is not None and child not in by_code:
             by_code[child] = list(by_code[code])
             sources[child] = ["dictionary", "hierarchy"]
+            if _has_seventh(codeset, child):
+                seventh_mentions[child] = by_code[child]
     # Siblings: a code matched in full brings the codes for the other sides (for an injury, with the same
     # 7th character), as the Tabular List shows them to a coder: the side is where text and code most often part.
     for code, ms in list(by_code.items()):

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from suggest.pipeline.resources import load_json, read_tsv
 
@@ -81,8 +82,7 @@ def lower_same_length(text: str) -> str:
     return "".join(ch if len(low := ch.lower()) != 1 else low for ch in text)
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     """One word of a text: its span, its lowercase surface, and the key its stems are looked up under (the
     surface, or what a side letter or a contextual abbreviation stands for)."""
 
@@ -177,7 +177,9 @@ class Normalizer:
                         skip_to = joined.end()
                         yield Word(start, joined.end(), lowered[start:joined.end()], word + joined.group())
                         continue
-                yield Word(start, m.end(), word, self.side_word(text, m) or word)
+                end = m.end()
+                side = self.side_word(text, m) if end - start == 1 else None  # only a letter can be a side
+                yield Word(start, end, word, side or word)
 
     def iter_stems(self, text: str, keep_stopwords: bool = False) -> Iterator[tuple[str, int, int]]:
         """Stems of ``text`` with the character span of the word each came from."""
