@@ -39,6 +39,7 @@ def test_quick_bench_writes_speed_memory_and_robustness_numbers(tmp_path):
     assert set(speed) == {"model", "model_2proc", "model_1_thread", "notebook", "dictionary"}
     for method in speed.values():
         assert method["batch"]["charts_per_s_median"] > 0
+        assert method["batch_vs_notebook"] > 0  # the targets are multiples of the notebook's rate in the same run
         assert 0 < method["single"]["p50_ms"] <= method["single"]["p95_ms"] <= method["single"]["p99_ms"]
 
     stages = sections["memory"]["stages"]
