@@ -23,7 +23,7 @@ from api.lockout import FailedAuthLockout
 from api.config import ApiConfig
 from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
-from api.modelhost import ModelHost, ServedModel, champion_version_of, load_model, resolve_model_ref
+from api.modelhost import ModelHost, ServedModel, serve_model
 from api.responses import Error, dump
 from api.routes import bp_service, bp_v1
 from api.web import log_safe, read_model_state
@@ -60,9 +60,8 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     if model is not None:
         served = ServedModel(model, ref="in-process")
     else:
-        ref = resolve_model_ref(config.model_ref)
-        log.info("loading model %s", ref)
-        served = ServedModel(load_model(ref), ref, champion_version=champion_version_of(ref))
+        log.info("loading model %s", config.model_ref or "(the registry's champion, else the default model)")
+        served = serve_model(config.model_ref)
     host = ModelHost(served)
     app.extensions["model_host"] = host
     app.extensions["model_generation"] = read_model_state(app).get("generation", 0)

@@ -539,15 +539,20 @@ def model_reload():
     `model` is `default`, a `models:/` URI, or a model folder inside the models folder; nothing else on the disk is
     read.
     """
-    from api.modelhost import resolve_model_ref
+    from api.modelhost import UNKNOWN, find_champion, resolve_model_ref
 
     config = current_app.extensions["suggest_config"]
     ref = parse_body(ReloadRequest).model if request.get_data(cache=True) else None
-    ref = _servable_model_ref(ref) if ref else resolve_model_ref(config.model_ref)
+    champion = UNKNOWN
+    if ref:
+        ref = _servable_model_ref(ref)
+    else:
+        champion = UNKNOWN if config.model_ref else find_champion()
+        ref = resolve_model_ref(config.model_ref, champion)
     host = current_app.extensions["model_host"]
     old = host.served
     try:
-        served = host.reload(ref)
+        served = host.reload(ref, champion)
     except ModelNotFoundError as exc:
         raise NotFound(f"{exc}; still serving the previous model", field="model") from None
     except ModelIntegrityError as exc:

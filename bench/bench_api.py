@@ -207,6 +207,46 @@ def in_process_baseline(model_ref: str, charts: list[str], n: int = 200) -> dict
     return _percentiles(times)
 
 
+def in_process_batch_rate(model_ref: str, charts: list[str], n_jobs: int = 2, repeats: int = 3) -> dict:
+    """Charts per second of ``suggest_batch`` over all ``charts`` in this process with ``n_jobs`` processes (median
+    of ``repeats``, after a warm-up): what the HTTP service is compared with."""
+    import suggest
+
+    model = suggest.load_model(model_ref)
+    model.suggest_batch(charts, top_k=10, n_jobs=n_jobs)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.suggest_batch(charts, top_k=10, n_jobs=n_jobs)
+        rates.append(len(charts) / (time.perf_counter() - start))
+    return {"n_jobs": n_jobs, "charts_per_s_median": round(statistics.median(rates), 1), "runs": len(rates)}
+
+
+def cold_start(workdir: Path, env: dict[str, str]) -> float:
+    """Seconds from ``suggest serve`` (no ``--model``: the registry's champion, else the default model, as
+    ``make serve`` starts it) to its first 200 on ``/readyz``."""
+    port = _free_port()
+    log_path = workdir / "cold-start.log"
+    started = time.perf_counter()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--port", str(port), "--workers", "2"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    probe = Client(port, "")
+    try:
+        while time.perf_counter() - started < 120:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                if probe.exchange("GET", "/readyz", tries=1)[0] == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise SystemExit("server did not become ready within 120 s")
+    finally:
+        stop_server(proc)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -284,12 +324,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         env = server_env(Path(tmp))
         token = create_token(env)
+        starts = [cold_start(Path(tmp), env) for _ in range(3)]
+        results = {"cold_start_s": [round(x, 2) for x in starts]}
+        print(f"cold start, suggest serve to /readyz (2 workers, 3 starts): median {statistics.median(starts):.2f} s "
+              f"(runs {', '.join(f'{x:.2f}' for x in starts)}); target <= 5 s: "
+              f"{'met' if statistics.median(starts) <= 5 else 'NOT met'}")
         proc, port, _log = start_server(args.model, args.workers, args.threads, Path(tmp), env)
         try:
             closed_loop(port, token, charts, args.workers * args.threads, 3.0)  # warm every worker thread
             print(f"server: gunicorn, {args.workers} workers x {args.threads} threads, model {args.model!r}, "
                   f"port {port}")
-            results = {"source": source, "model": args.model, "workers": args.workers, "threads": args.threads}
+            results.update({"source": source, "model": args.model, "workers": args.workers, "threads": args.threads})
             results["healthz_baseline"] = healthz_baseline(port)
             print(f"baseline GET /healthz:            {_fmt(results['healthz_baseline'])}")
             results["open_loop"] = open_loop(port, token, charts, args.rate, args.seconds)
@@ -309,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             stop_server(proc)
     results["in_process_baseline"] = in_process_baseline(args.model, charts)
     print(f"baseline in-process model.suggest: {_fmt(results['in_process_baseline'])}")
+    results["in_process_batch"] = in_process_batch_rate(args.model, charts)
+    share = results["max_throughput"]["throughput_rps"] / results["in_process_batch"]["charts_per_s_median"]
+    results["http_share_of_batch"] = round(share, 3)
+    print(f"baseline in-process suggest_batch, n_jobs=2: {results['in_process_batch']['charts_per_s_median']} charts/s;"
+          f" HTTP max throughput is {share:.0%} of it (target >= 70%: {'met' if share >= 0.7 else 'NOT met'})")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"results written to {args.output}")

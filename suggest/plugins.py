@@ -43,6 +43,15 @@ class ResolvedModel:
     version: str
     sha256: str | None = None
 
+
+@dataclass(frozen=True)
+class ChampionModel:
+    """The registry's champion: its reference (``models:/name/N``) and what resolving it found."""
+
+    uri: str
+    model: ResolvedModel
+
+
 _registered: dict[tuple[str, str], Any] = {}
 
 
@@ -100,17 +109,33 @@ def champion() -> str | None:
     return None if found is None else found()
 
 
+def champion_model() -> ChampionModel | None:
+    """The champion and its resolution (one registry session: a server looks both up when it starts)."""
+    uri = champion()
+    resolved = resolve(str(uri)) if uri else None
+    return ChampionModel(str(uri), resolved) if resolved is not None else None
+
+
 # What a child process may run for ``in_child_process``: the plug-in calls that import a registry client.
-_CHILD_CALLS: dict[str, Callable[..., Any]] = {"resolve": resolve, "champion": champion}
+_CHILD_CALLS: dict[str, Callable[..., Any]] = {"resolve": resolve, "champion": champion,
+                                               "champion_model": champion_model}
+_CHILD_GROUPS = {"resolve": (RESOLVERS,), "champion": (CHAMPION,), "champion_model": (CHAMPION, RESOLVERS)}
+
+
+def _resolved_to_json(value: ResolvedModel) -> dict[str, Any]:
+    return {"folder": str(value.folder), "version": value.version, "sha256": value.sha256}
+
+
+def _resolved_from_json(value: dict[str, Any]) -> ResolvedModel:
+    return ResolvedModel(Path(value["folder"]), value["version"], value["sha256"])
 
 
 def in_child_process(call: str, *args: str) -> Any:
-    """``resolve(ref)`` or ``champion()`` run in a child Python process: the plug-in's imports (MLflow's registry
-    client, about 100 MB) stay out of this one. For the server, whose master and workers would each carry them.
-    Plug-ins registered at run time exist in this process only, so they are called here. A ``SuggestError`` of the
-    child is raised again here, with its class and message."""
-    group = RESOLVERS if call == "resolve" else CHAMPION
-    if any(g == group for g, _ in _registered):
+    """``resolve(ref)``, ``champion()`` or ``champion_model()`` run in a child Python process: the plug-in's
+    imports (MLflow's registry client, about 100 MB) stay out of this one. For the server, whose master and workers
+    would each carry them. Plug-ins registered at run time exist in this process only, so they are called here. A
+    ``SuggestError`` of the child is raised again here, with its class and message."""
+    if any(g in _CHILD_GROUPS[call] for g, _ in _registered):
         return _CHILD_CALLS[call](*args)
     done = subprocess.run([sys.executable, "-m", "suggest.plugins", call, *args], capture_output=True, text=True,
                           check=False)
@@ -124,12 +149,15 @@ def in_child_process(call: str, *args: str) -> Any:
         error = getattr(errors, answer["error"], errors.SuggestError)
         raise error(answer["message"])
     value = answer["value"]
-    return ResolvedModel(Path(value["folder"]), value["version"], value["sha256"]) if call == "resolve" and value \
-        else value
+    if value and call == "resolve":
+        return _resolved_from_json(value)
+    if value and call == "champion_model":
+        return ChampionModel(value["uri"], _resolved_from_json(value["model"]))
+    return value
 
 
 def _child_main(argv: list[str]) -> int:
-    """``python -m suggest.plugins resolve REF | champion``: the call's result as one line of JSON."""
+    """``python -m suggest.plugins resolve REF | champion | champion_model``: the call's result as one line of JSON."""
     from suggest.errors import SuggestError
 
     try:
@@ -138,7 +166,9 @@ def _child_main(argv: list[str]) -> int:
         print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
         return 0
     if isinstance(value, ResolvedModel):
-        value = {"folder": str(value.folder), "version": value.version, "sha256": value.sha256}
+        value = _resolved_to_json(value)
+    elif isinstance(value, ChampionModel):
+        value = {"uri": value.uri, "model": _resolved_to_json(value.model)}
     print(json.dumps({"value": value}))
     return 0
 

@@ -71,12 +71,23 @@ def register(subparsers) -> None:
     p.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
                    help="replace a worker after this many requests, give or take a tenth, so that its memory stays "
                         f"close to what it shares with the master (default {DEFAULT_MAX_REQUESTS}; 0: never)")
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=_serve_then_forget_lookup)
 
 
 def _sign_in_url(host: str, port: int, token: str) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{shown}:{port}/?token={token}"
+
+
+def _serve_then_forget_lookup(args: argparse.Namespace) -> int:
+    """``_serve``; a champion lookup it started and did not use (it stopped early) is dropped, not left for a later
+    caller in this process to take as current."""
+    from api.modelhost import forget_champion_lookup
+
+    try:
+        return _serve(args)
+    finally:
+        forget_champion_lookup()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,6 +106,10 @@ def _serve(args: argparse.Namespace) -> int:
         master = os.getpid()
         atexit.register(lambda: os.getpid() == master and shutil.rmtree(metrics_dir, ignore_errors=True))
 
+    from api.modelhost import start_champion_lookup
+
+    if not args.model:  # the registry's answer (a child process) comes while the rest is imported and loaded
+        start_champion_lookup()
     from gunicorn.app.base import BaseApplication
 
     from api.app import create_app, ensure_admin_token, has_active_token
@@ -240,10 +255,8 @@ def _ensure_default_model(explicit_ref: str | None) -> None:
     from api.modelhost import resolve_model_ref
     from suggest.model.loading import DEFAULT_MODEL, build_default_model, default_model_dir, default_model_state
 
-    if resolve_model_ref(explicit_ref) != DEFAULT_MODEL:
-        return
     state = default_model_state()
-    if state == "ready":
+    if state == "ready" or resolve_model_ref(explicit_ref) != DEFAULT_MODEL:
         return
     why = {"missing": "no default model", "stale": "the default model was saved by an older release",
            "unsigned": "the default model has no signature (it was saved before models were signed)"}[state]

@@ -185,6 +185,28 @@ def test_a_champion_that_fails_its_check_is_passed_over_for_the_default_model(tm
     assert "models:/suggester/3 (version 3) fails its integrity check" in caplog.text
 
 
+def test_the_server_serves_the_champion_it_looked_up_while_loading(tmp_path, small_model_dir):
+    import json
+
+    from api.modelhost import serve_model
+    from suggest import plugins
+    from suggest.model.integrity import SIGNATURE_FILE
+
+    signed = json.loads((small_model_dir / SIGNATURE_FILE).read_text(encoding="utf-8"))["sha256"]
+    plugins.register(plugins.CHAMPION, "champion", lambda: "models:/suggester/7")
+    plugins.register_resolver("models", lambda ref: (small_model_dir, "7", signed))
+    try:
+        champion = serve_model(None)
+        # An explicit folder that holds the champion's file is served from the folder, with the champion's version.
+        folder = serve_model(str(small_model_dir))
+    finally:
+        plugins.unregister(plugins.CHAMPION, "champion")
+        plugins.unregister(plugins.RESOLVERS, "models")
+    assert champion.ref == "models:/suggester/7" and champion.model.card_.version == "7"
+    assert folder.ref == str(small_model_dir) and folder.champion_version == "7"
+    assert champion.model.suggest("asthma").suggestions
+
+
 def test_a_reload_in_one_worker_reaches_the_others(tmp_path, small_model, monkeypatch):
     """Workers share the database: a reload in one is picked up by the others at their next poll."""
     import time

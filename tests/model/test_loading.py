@@ -165,3 +165,24 @@ def test_registry_look_ups_for_the_server_run_in_a_child_process(small_model_dir
     finally:
         plugins.unregister(plugins.RESOLVERS, "models")
     assert resolved == plugins.ResolvedModel(small_model_dir, "3") and len(children) == 2
+
+
+def test_the_champion_and_its_files_are_found_in_one_child_process(tmp_path, monkeypatch, small_model_dir):
+    import subprocess
+
+    from suggest import plugins
+
+    monkeypatch.setenv("SUGGEST_MODELS_DIR", str(tmp_path))
+    children = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: children.append(args) or real_run(args, **kw))
+    assert plugins.in_child_process("champion_model") is None  # no registry yet
+    assert [args[1:4] for args in children] == [["-m", "suggest.plugins", "champion_model"]]
+    plugins.register(plugins.CHAMPION, "champion", lambda: "models:/here/3")
+    plugins.register_resolver("models", lambda ref: (small_model_dir, "3", "abc"))
+    try:
+        found = plugins.in_child_process("champion_model")
+    finally:
+        plugins.unregister(plugins.CHAMPION, "champion")
+        plugins.unregister(plugins.RESOLVERS, "models")
+    assert found == plugins.ChampionModel("models:/here/3", plugins.ResolvedModel(small_model_dir, "3", "abc"))
