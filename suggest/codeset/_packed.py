@@ -8,6 +8,7 @@ objects it returns, which are freed with the request.
 
 from __future__ import annotations
 
+import functools
 import marshal
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -49,35 +50,31 @@ class CodeKeys:
         return (code.decode("ascii") for code in self._codes.tolist())
 
 
-_MISSING = object()
-
-
 class _PackedMapping(Mapping[str, Any]):
     """A read-only mapping whose keys are :class:`CodeKeys` rows; a subclass builds the value of a row.
 
-    The values (and the misses) of the last few thousand codes looked up are kept: a batch of charts asks about
-    the same few thousand codes hundreds of thousands of times, and a binary search with a decode costs
-    microseconds. The cache is the process's own and is not pickled."""
+    The values (and the misses) of the few thousand codes looked up most recently are kept (least recently used
+    first out): a batch of charts asks about the same few thousand codes hundreds of thousands of times, and a binary
+    search with a decode costs microseconds. The cache is the process's own and is not pickled."""
 
     _keys: CodeKeys
-    #: Looked-up codes kept per mapping; the cache starts again when it is full (a few MB at most).
+    #: Looked-up codes kept per mapping (a few MB at most).
     CACHE_LIMIT = 8192
 
     def _value(self, row: int) -> Any:
         raise NotImplementedError
 
     def _lookup(self, code: object) -> Any:
-        cache = self.__dict__.get("_cache")
-        if cache is None:
-            cache = self.__dict__["_cache"] = {}
-        found = cache.get(code, _MISSING) if isinstance(code, str) else None
-        if found is _MISSING:
-            row = self._keys.row(code)  # type: ignore[arg-type]
-            found = self._value(row) if row >= 0 else None
-            if len(cache) >= self.CACHE_LIMIT:
-                cache.clear()
-            cache[code] = found
-        return found
+        cached = self.__dict__.get("_cached")
+        if cached is None:
+            cached = self.__dict__["_cached"] = functools.lru_cache(maxsize=self.CACHE_LIMIT)(self.peek)
+        return cached(code) if isinstance(code, str) else None
+
+    def peek(self, code: str) -> Any:
+        """The value of ``code`` (None when it is not a key), read without keeping it: for walks over many codes,
+        which would push the often used ones out of the cache."""
+        row = self._keys.row(code) if isinstance(code, str) else -1
+        return self._value(row) if row >= 0 else None
 
     def __getitem__(self, code: str) -> Any:
         found = self._lookup(code)
@@ -93,7 +90,7 @@ class _PackedMapping(Mapping[str, Any]):
         return self._lookup(code) is not None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+        return {k: v for k, v in self.__dict__.items() if k != "_cached"}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)

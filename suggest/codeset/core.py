@@ -351,10 +351,28 @@ class CodeSet:
                 return child
         descendants = self.billable_descendants(code)
         unspecified = [c for c in descendants
-                       if "unspecified" in (d := (self.description(c) or "").lower()) and "with unspecified" not in d]
+                       if "unspecified" in (d := self._walk_description(c).lower()) and "with unspecified" not in d]
         if not unspecified:
             return None
-        return min(unspecified, key=lambda c: (len(self.ancestors(c)), c))
+        return min(unspecified, key=lambda c: (self._walk_depth(c), c))
+
+    def _walk_description(self, code: str) -> str:
+        """``description(code)`` for a walk over many codes: read without filling the look-up caches."""
+        node = self._nodes.peek(code)
+        if node is not None:
+            return node.description
+        expanded = self._expanded.peek(code)
+        return self._expanded_description(*expanded) if expanded is not None else ""
+
+    def _walk_depth(self, code: str) -> int:
+        """``len(ancestors(code))`` for a walk over many codes: read without filling the look-up caches."""
+        expanded = self._expanded.peek(code)
+        current = expanded[0] if expanded is not None else getattr(self._nodes.peek(code), "parent", None)
+        depth = 0
+        while current is not None:
+            depth += 1
+            current = self._nodes.peek(current).parent
+        return depth
 
     def billable_descendants(self, code: str, limit: int | None = None) -> list[str]:
         """Billable codes under a code in tabular order (the code itself if it is billable)."""
@@ -367,7 +385,7 @@ class CodeSet:
         stack = [key]
         while stack and (limit is None or len(out) < limit):
             current = stack.pop()
-            node = self._nodes[current]
+            node = self._nodes.peek(current)
             if node.seventh_allowed:
                 out.extend(self._with_seventh(current, c) for c in node.seventh_allowed)
             elif not node.children:
