@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.batching import SuggestCoalescer
+
 log = logging.getLogger(__name__)
 
 
@@ -190,6 +192,11 @@ class ServedModel:
     ref: str
     loaded_at: float = field(default_factory=time.time)
     champion_version: str | None = None  # see champion_version_of
+    #: Suggests the single charts that requests ask for at the same time in one batch.
+    coalescer: SuggestCoalescer = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.coalescer = SuggestCoalescer(self.model)
 
     @property
     def card(self) -> dict:

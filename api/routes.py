@@ -150,9 +150,9 @@ def suggest():
     served = served_model()
     specialty = chart_checks.checked_specialty(body.specialty, served.model)
     t0 = time.perf_counter()
-    result = served.model.suggest(body.text, top_k=body.top_k, specialty=specialty,
-                                  min_confidence=body.min_confidence, setting=body.setting,
-                                  patient=_patient(body.patient))
+    result = served.coalescer.suggest(body.text, top_k=body.top_k, specialty=specialty,
+                                      min_confidence=body.min_confidence, setting=body.setting,
+                                      patient=_patient(body.patient))
     metrics.MODEL_LATENCY.labels("suggest").observe(time.perf_counter() - t0)
     out = result.to_dict()
     return SuggestResponse(model=_model_header(served),

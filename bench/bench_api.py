@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients for max throughput (default 20)")
     parser.add_argument("--max-seconds", type=float, default=10.0, help="max-throughput duration (default 10 s)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8, as suggest serve)")
     parser.add_argument("--output", type=Path, default=Path("bench/results/api.json"))
     args = parser.parse_args(argv)
 

@@ -1,6 +1,6 @@
 """Memory of the whole server: ``python -m bench.serving_memory`` (``make bench-memory``).
 
-Starts the real server (``suggest serve``: gunicorn, ``--workers`` 2 then 4, 4 threads each) on the default model
+Starts the real server (``suggest serve``: gunicorn, ``--workers`` 2 then 4, 8 threads each) on the default model
 and a throw-away chart store, sends ``POST /v1/suggest`` requests from 4 client threads, and after 1,000 and after
 10,000 requests reads the memory of the master and of every worker from ``/proc/PID/smaps_rollup``:
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="model reference to serve (default: default)")
     parser.add_argument("--workers", default="2,4", help="worker counts, one server each (default 2,4)")
     parser.add_argument("--requests", default="1000,10000", help="request counts to read the memory at")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8, as suggest serve)")
     parser.add_argument("--max-requests", type=int, help="suggest serve's --max-requests (default: its default; "
                                                           "0 measures workers that are never replaced)")
     parser.add_argument("--json", type=Path, help="results file (default bench/results/serving-memory-*.json)")

@@ -67,7 +67,9 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    p.add_argument("--threads", type=int, default=8,
+                   help="threads per worker (default 8): requests that arrive together are suggested in one batch, "
+                        "so more threads make larger batches")
     p.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
                    help="replace a worker after this many requests, give or take a tenth, so that its memory stays "
                         f"close to what it shares with the master (default {DEFAULT_MAX_REQUESTS}; 0: never)")
