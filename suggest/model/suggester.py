@@ -561,11 +561,15 @@ class Suggester(BaseEstimator):
         rules = default_rules()
         out = []
         for r, text in enumerate(texts):
-            cand, probs, doc = scored.candidates[r], scored.probabilities[r], scored.analyses[r].doc
+            cand, probs, doc = scored.candidates[r], scored.probabilities[r].tolist(), scored.analyses[r].doc
+            threshold = float(self.threshold_)
             coded = []
-            for j, code in enumerate(cand.codes):
-                mentions = cand.mentions.get(code, [])
-                coded.append(RuledCode(code, float(probs[j]), bool(probs[j] >= self.threshold_),
+            for code, p in zip(cand.codes, probs):
+                mentions = cand.mentions.get(code)
+                if not mentions:  # most candidates: proposed by the classifier or the hierarchy only
+                    coded.append(RuledCode(code, p, p >= threshold))
+                    continue
+                coded.append(RuledCode(code, p, p >= threshold,
                                        [(am.mention.start, am.mention.end) for am in mentions],
                                        [am.flags for am in mentions],
                                        sections=[am.section for am in mentions],
