@@ -187,16 +187,18 @@ def test_a_champion_this_release_cannot_read_is_replaced(registry, capsys):
 
 
 def test_the_service_serves_the_default_model_rather_than_a_champion_it_cannot_read(registry, capsys):
-    from api.modelhost import _readable
+    from api.modelhost import resolve_model_ref
+    from suggest import plugins
     from training.registry import resolve_model_uri
 
     assert main(["promote", "--name", registry, "--version", "3", "--force"]) == 0
     uri = f"models:/{registry}@champion"
-    assert _readable(uri)
+    champion = plugins.ChampionModel(uri, plugins.resolve(uri))
+    assert resolve_model_ref(None, champion) == uri
     card_path = resolve_model_uri(f"models:/{registry}/3") / "model_card.json"
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "format_version": min(READABLE_FORMATS) - 1}))
-    assert not _readable(uri)
+    assert resolve_model_ref(None, champion) == "default"
 
 
 def test_training_records_the_model_files_sha256_on_the_registered_version(trained, registry):
@@ -219,7 +221,8 @@ def test_a_signed_file_that_is_not_the_registered_one_is_refused_and_its_champio
     from mlflow import MlflowClient
 
     import suggest
-    from api.modelhost import _readable
+    from api.modelhost import resolve_model_ref
+    from suggest import plugins
     from suggest.errors import ModelIntegrityError
     from suggest.model.integrity import file_sha256
     from training.registry import resolve_model_uri
@@ -228,13 +231,13 @@ def test_a_signed_file_that_is_not_the_registered_one_is_refused_and_its_champio
     uri = f"models:/{registry}@champion"
     folder = resolve_model_uri(uri)
     MlflowClient().set_model_version_tag(registry, "2", "model_sha256", file_sha256(folder / "model.joblib"))
-    assert _readable(uri)
+    assert resolve_model_ref(None, plugins.ChampionModel(uri, plugins.resolve(uri))) == uri
     other = resolve_model_uri(f"models:/{registry}/1")
     for name in ("model.joblib", "model.joblib.sig"):
         shutil.copyfile(other / name, folder / name)
     with pytest.raises(ModelIntegrityError, match="not the file the registry recorded"):
         suggest.load_model(uri)
-    assert not _readable(uri)
+    assert resolve_model_ref(None, plugins.ChampionModel(uri, plugins.resolve(uri))) == "default"
     capsys.readouterr()
     # The weak version would not beat version 2, but version 2 can no longer be loaded.
     assert main(["promote", "--name", registry, "--version", "1"]) == 0
