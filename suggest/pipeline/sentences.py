@@ -36,18 +36,24 @@ class ClinicalSentencizer:
             rf"(?P<prev>[^\n]?)[ \t]*\n[ \t]*(?=(?P<next>(?:{bullets})[ \t]|[^a-z\s]))"
         )
         self._line_break_after_punct = re.compile(rf"[{terminal}:][ \t]*\n\s*(?=\S)")
-        self._after_terminal = re.compile(rf"(?P<word>[\w.]*)(?P<p>[{terminal}])[ \t]+(?=(?P<next>\S))")
+        self._terminal = re.compile(rf"[{terminal}][ \t]+(?=(\S))")
+        self._word_run = re.compile(r"[\w.]+")
 
     def starts(self, text: str) -> list[int]:
         """Character offsets where sentences start (always includes the first non-space character)."""
         found = {m.end() for m in self._blank_line.finditer(text)}
         found.update(m.end() for m in self._line_break.finditer(text))
         found.update(m.end() for m in self._line_break_after_punct.finditer(text))
-        for m in self._after_terminal.finditer(text):
-            word = m.group("word").lower()
-            if m.group("p") == "." and (word in self.abbreviations or (word.isdigit() and len(word) <= 2)):
+        # Terminal punctuation and the run of word characters and dots it ends ("Dr." -> "Dr"), found from the
+        # ends of the runs: a pattern that tried "[\w.]*" at every character cost a third of the pipeline.
+        run_start = {m.end(): m.start() for m in self._word_run.finditer(text)}
+        for m in self._terminal.finditer(text):
+            at = m.start()
+            punct = text[at]
+            word = text[run_start.get(at + 1 if punct == "." else at, at): at].lower()
+            if punct == "." and (word in self.abbreviations or (word.isdigit() and len(word) <= 2)):
                 continue  # "Dr. Smith", "1. Hypertension"
-            if m.group("p") == "." and m.group("next")[0].islower() and len(word) <= 3:
+            if punct == "." and m.group(1).islower() and len(word) <= 3:
                 continue  # "approx. two"
             found.add(m.end())
         first = len(text) - len(text.lstrip())

@@ -73,3 +73,38 @@ def test_real_notes_have_their_sections(shared_dir):
         names = {s.name for s in get_nlp()(note)._.sections}
         found_assessment += "assessment_and_plan" in names
     assert found_assessment >= 0.95 * len(notes)
+
+
+def _reference_terminal_starts(splitter, text):
+    """Sentence starts after terminal punctuation, found by the plain pattern the splitter's faster search replaced."""
+    import re
+
+    from suggest.pipeline.resources import load_json
+
+    terminal = "".join(re.escape(p) for p in load_json("sentence_rules.json")["terminal_punctuation"])
+    found = set()
+    for m in re.finditer(rf"(?P<word>[\w.]*)(?P<p>[{terminal}])[ \t]+(?=(?P<next>\S))", text):
+        word = m.group("word").lower()
+        if m.group("p") == "." and (word in splitter.abbreviations or (word.isdigit() and len(word) <= 2)):
+            continue
+        if m.group("p") == "." and m.group("next")[0].islower() and len(word) <= 3:
+            continue
+        found.add(m.end())
+    return found
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aB1é_ .!?;:\n\tDr", max_size=60))
+def test_sentences_after_terminal_punctuation_are_found_as_by_the_plain_pattern(text):
+    from suggest.pipeline.resources import load_json
+    from suggest.pipeline.sentences import ClinicalSentencizer
+
+    splitter = ClinicalSentencizer(load_json("sentence_rules.json"))
+    other = {m.end() for m in splitter._blank_line.finditer(text)} | \
+        {m.end() for m in splitter._line_break.finditer(text)} | \
+        {m.end() for m in splitter._line_break_after_punct.finditer(text)} | {len(text) - len(text.lstrip())}
+    assert set(splitter.starts(text)) == other | _reference_terminal_starts(splitter, text)
