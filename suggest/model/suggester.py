@@ -69,7 +69,7 @@ READABLE_FORMATS = frozenset({6, 7})
 #: Charts run through the pipeline at once while collecting the ranker's training rows.
 _RANKER_CHUNK = 256
 #: ``suggest_batch`` codes a larger batch in chunks of this many charts, so that its memory does not grow with it.
-BATCH_CHUNK = 64
+BATCH_CHUNK = 32
 EMPTY_TEXT_WARNING = "empty text: nothing to code"
 NO_WORDS_WARNING = "no words in the text (only digits, punctuation or symbols): nothing to code"
 #: A letter of any script: text without one holds no clinical statement to code.

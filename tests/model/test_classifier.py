@@ -92,6 +92,22 @@ def test_neighbour_votes_in_blocks_equal_one_block(data, monkeypatch):
     np.testing.assert_allclose(knn.predict_scores(X, exclude=np.arange(60)).toarray(), whole, atol=1e-6)
 
 
+def test_neighbour_votes_keep_one_copy_of_the_training_charts_and_save_them_as_fitted(data):
+    import pickle
+
+    import scipy.sparse as sp
+
+    X, Y, _ = data
+    knn = NeighbourVotes(n_neighbors=3).fit(X, Y)
+    fitted = knn.X_.copy()
+    before = knn.predict_scores(X[:5]).toarray()
+    assert np.shares_memory(knn.X_.data, knn._support_t.data)  # X_ is now a view of the transpose the products use
+    assert (knn.X_ != fitted).nnz == 0
+    loaded = pickle.loads(pickle.dumps(knn))
+    assert sp.isspmatrix_csr(loaded.X_) and (loaded.X_ != fitted).nnz == 0
+    np.testing.assert_array_equal(loaded.predict_scores(X[:5]).toarray(), before)
+
+
 def test_linear_kernel_matches_the_sparse_product(data):
     X, _, _ = data
     np.testing.assert_allclose(linear_kernel(X), (X @ X.T).toarray())
