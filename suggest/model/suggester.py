@@ -892,14 +892,15 @@ def _settle_runtime() -> None:
 
     After the imports and a model there are about 190,000 tracked objects, nearly all of them the libraries'
     functions and types; a full collection walks them all, which cost a quarter of a batch's time. They live as
-    long as the process, so they are frozen (``gc.freeze``); the unfreeze and collection before it let a model
-    loaded earlier and dropped since be collected."""
+    long as the process, so they are frozen (``gc.freeze``) after a collection of what is not frozen yet. What an
+    earlier freeze holds stays frozen: unfreezing it in a forked server worker (a model reload) would have the
+    collector touch, and so copy, every page the worker shares with its master. (A model dropped after it was
+    frozen is still freed by reference counting; only reference cycles in it stay.)"""
     from suggest.codeset import load_codeset
     from suggest.pipeline import get_nlp
 
     load_codeset()
     get_nlp()
-    gc.unfreeze()
     gc.collect()
     gc.freeze()
 

@@ -186,3 +186,17 @@ def test_the_champion_and_its_files_are_found_in_one_child_process(tmp_path, mon
         plugins.unregister(plugins.CHAMPION, "champion")
         plugins.unregister(plugins.RESOLVERS, "models")
     assert found == plugins.ChampionModel("models:/here/3", plugins.ResolvedModel(small_model_dir, "3", "abc"))
+
+
+def test_a_loaded_model_is_out_of_the_garbage_collectors_reach_and_earlier_freezes_stay(small_model_dir):
+    """Full collections walked the libraries' objects at a quarter of a batch's time: loading freezes them, and
+    never unfreezes what is frozen already (in a forked worker that would copy every shared page)."""
+    import gc
+
+    import suggest
+
+    gc.freeze()
+    before = gc.get_freeze_count()
+    model = suggest.load_model(small_model_dir)
+    assert gc.get_freeze_count() >= before > 0
+    assert model.suggest("asthma").suggestions is not None
