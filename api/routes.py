@@ -543,12 +543,8 @@ def model_reload():
 
     config = current_app.extensions["suggest_config"]
     ref = parse_body(ReloadRequest).model if request.get_data(cache=True) else None
-    champion = UNKNOWN
-    if ref:
-        ref = _servable_model_ref(ref)
-    else:
-        champion = UNKNOWN if config.model_ref else find_champion()
-        ref = resolve_model_ref(config.model_ref, champion)
+    champion = UNKNOWN if ref or config.model_ref else find_champion()
+    ref = _servable_model_ref(ref) if ref else resolve_model_ref(config.model_ref, champion)
     host = current_app.extensions["model_host"]
     old = host.served
     try:

@@ -225,26 +225,11 @@ def in_process_batch_rate(model_ref: str, charts: list[str], n_jobs: int = 2, re
 def cold_start(workdir: Path, env: dict[str, str]) -> float:
     """Seconds from ``suggest serve`` (no ``--model``: the registry's champion, else the default model, as
     ``make serve`` starts it) to its first 200 on ``/readyz``."""
-    port = _free_port()
-    log_path = workdir / "cold-start.log"
     started = time.perf_counter()
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--port", str(port), "--workers", "2"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    probe = Client(port, "")
-    try:
-        while time.perf_counter() - started < 120:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                if probe.exchange("GET", "/readyz", tries=1)[0] == 200:
-                    return time.perf_counter() - started
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise SystemExit("server did not become ready within 120 s")
-    finally:
-        stop_server(proc)
+    proc, _port, _log = start_server(None, 2, 8, workdir, env, poll_seconds=0.02)
+    ready = time.perf_counter() - started
+    stop_server(proc)
+    return ready
 
 
 def _free_port() -> int:
@@ -269,19 +254,21 @@ def create_token(env: dict[str, str], role: str = "coder", user: str = "bench") 
     return created.stdout.strip().splitlines()[-1]
 
 
-def start_server(model: str, workers: int, threads: int, workdir: Path, env: dict[str, str] | None = None,
+def start_server(model: str | None, workers: int, threads: int, workdir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, own_process_group: bool = False,
-                 serve_options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int, Path]:
-    """``suggest serve`` on ``port`` (default: a free loopback port), once it answers ``/readyz``: (process, port,
-    log file, appended to). ``own_process_group``: the server (gunicorn's master) leads a process group of its own,
-    which its workers join, so that ``os.killpg`` stops them all and nothing else. ``serve_options`` are more
+                 serve_options: tuple[str, ...] = (), poll_seconds: float = 0.5) -> tuple[subprocess.Popen, int, Path]:
+    """``suggest serve`` on ``port`` (default: a free loopback port), once it answers ``/readyz`` (asked every
+    ``poll_seconds``): (process, port, log file, appended to). ``model`` None: no ``--model`` (the registry's
+    champion, else the default model). ``own_process_group``: the server (gunicorn's master) leads a process group of
+    its own, which its workers join, so that ``os.killpg`` stops them all and nothing else. ``serve_options`` are more
     options of ``suggest serve``."""
     env = env or server_env(workdir)
     port = port or _free_port()
     log_path = workdir / "server.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", "--model", model, "--port", str(port),
-                                 "--workers", str(workers), "--threads", str(threads), *serve_options],
+        proc = subprocess.Popen([sys.executable, "-m", "suggest", "serve", *(["--model", model] if model else []),
+                                 "--port", str(port), "--workers", str(workers), "--threads", str(threads),
+                                 *serve_options],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=own_process_group)
     deadline = time.monotonic() + 900  # the default model is built on first use on a fresh machine
     probe = Client(port, "")
@@ -293,7 +280,7 @@ def start_server(model: str, workers: int, threads: int, workdir: Path, env: dic
                 return proc, port, log_path
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(poll_seconds)
     proc.kill()
     raise SystemExit("server did not become ready")
 

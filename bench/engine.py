@@ -203,6 +203,13 @@ def write_results(report: dict[str, Any], prefix: str, path: Path | None = None)
     return path
 
 
+def batch_rates(run_seconds: Sequence[float], n_charts: int, mean_words: float) -> dict[str, float]:
+    """Charts per second (median and best) of batch runs over ``n_charts`` charts that took ``run_seconds``."""
+    rates = [n_charts / s for s in run_seconds]
+    return {"charts_per_s_median": statistics.median(rates), "charts_per_s_best": max(rates),
+            "runs": len(rates), "words_per_s_median": statistics.median(rates) * mean_words}
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     value = fn()
@@ -504,10 +511,8 @@ def run_speed(b: Bench) -> dict[str, Any]:
 
     def throughput(predict: Callable[[list[str]], Any]) -> dict[str, float]:
         predict(batch_texts[:16])  # warm-up: lazy loads (code set, pipeline) are not counted
-        runs = [timed(lambda: predict(batch_texts))[1] for _ in range(b.sizes.batch_repeats)]
-        rates = [len(batch_texts) / r for r in runs]
-        return {"charts_per_s_median": statistics.median(rates), "charts_per_s_best": max(rates),
-                "runs": len(runs), "words_per_s_median": statistics.median(rates) * words}
+        return batch_rates([timed(lambda: predict(batch_texts))[1] for _ in range(b.sizes.batch_repeats)],
+                           len(batch_texts), words)
 
     def latency(predict_one: Callable[[str], Any]) -> dict[str, float]:
         for text in latency_texts[:10]:
@@ -620,12 +625,9 @@ def reference_speed(b: Bench, texts: list[str], n_batch: int, n_latency: int) ->
     if proc.returncode != 0:
         raise RuntimeError(" | ".join(proc.stderr.strip().splitlines()[-2:]) or f"exit {proc.returncode}")
     measured = json.loads(proc.stdout.strip().splitlines()[-1])
-    rates = [n_batch / r for r in measured["runs"]]
     words = statistics.fmean(len(t.split()) for t in texts[:n_batch])
     return {"label": f"reference build {b.reference}, default model, one process",
-            "batch": {"charts_per_s_median": statistics.median(rates), "charts_per_s_best": max(rates),
-                      "runs": len(rates), "words_per_s_median": statistics.median(rates) * words},
-            "single": percentiles_ms(measured["single"])}
+            "batch": batch_rates(measured["runs"], n_batch, words), "single": percentiles_ms(measured["single"])}
 
 
 #: Peak RSS of the running interpreter, in MiB. ``ru_maxrss`` survives fork + exec on Linux (a child of a big

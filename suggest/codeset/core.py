@@ -41,9 +41,6 @@ _DESCENDANTS_IN_VALIDATION = 20
 _ANCESTOR_NOTE_KINDS = ("excludes1", "excludes2", "inclusion_terms", "code_also")
 _SIDE_WORDS = re.compile(r"\b(right|left|bilateral|unspecified)\b", re.IGNORECASE)
 _NOT_CODE_CHARS = re.compile(r"[\s.]")
-#: Strings already normalised (``CodeSet.normalize`` is called for every look-up), up to this many.
-_NORMALIZED: dict[str, str] = {}
-_NORMALIZED_LIMIT = 50_000
 Side = Literal["right", "left", "bilateral", "unspecified"]
 
 
@@ -193,15 +190,7 @@ class CodeSet:
         >>> CodeSet.normalize(" s72001a ")
         'S72.001A'
         """
-        found = _NORMALIZED.get(code) if isinstance(code, str) else None
-        if found is None:
-            plain = _NOT_CODE_CHARS.sub("", str(code)).upper()
-            found = plain if len(plain) <= 3 else f"{plain[:3]}.{plain[3:]}"
-            if isinstance(code, str):
-                if len(_NORMALIZED) >= _NORMALIZED_LIMIT:
-                    _NORMALIZED.clear()
-                _NORMALIZED[code] = found
-        return found
+        return _normalized(code) if isinstance(code, str) else _normalized(str(code))
 
     @staticmethod
     def _with_seventh(stem: str, char: str) -> str:
@@ -602,6 +591,12 @@ class CodeSet:
             seventh_characters=self._seventh_characters(node),
             notes=notes,
         )
+
+
+@functools.lru_cache(maxsize=50_000)  # every look-up normalises its code first
+def _normalized(code: str) -> str:
+    plain = _NOT_CODE_CHARS.sub("", code).upper()
+    return plain if len(plain) <= 3 else f"{plain[:3]}.{plain[3:]}"
 
 
 # --------------------------------------------------------------------- loading

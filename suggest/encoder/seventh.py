@@ -50,8 +50,7 @@ class SeventhCharacterResolver:
     def __init__(self, rewrites: list[tuple[str, str]] | None = None):
         rules = rewrites if rewrites is not None else [tuple(r) for r in load_json("seventh_character_cues.json")["rewrites"]]
         self.rewrites = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), replacement) for pattern, replacement in rules]
-        # Most passages hold none of the phrases: one search over all of them spares the substitutions.
-        self._any_rewrite = re.compile("|".join(p.pattern for p, _ in self.rewrites) or "(?!)", re.IGNORECASE)
+        self._any_rewrite = _any_of(self.rewrites)
         self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._defaults: dict[str, str] = {}
         self._own: dict[str, frozenset[str]] = {}
@@ -115,7 +114,12 @@ class SeventhCharacterResolver:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._any_rewrite = re.compile("|".join(p.pattern for p, _ in self.rewrites) or "(?!)", re.IGNORECASE)
+        self._any_rewrite = _any_of(self.rewrites)
+
+
+def _any_of(rewrites: list[tuple[re.Pattern, str]]) -> re.Pattern:
+    """One search for any of the rewrites' phrases: most passages hold none, and then no substitution runs."""
+    return re.compile("|".join(p.pattern for p, _ in rewrites) or "(?!)", re.IGNORECASE)
 
 
 def _default_char(definitions: dict[str, str]) -> str:

@@ -559,10 +559,10 @@ class Suggester(BaseEstimator):
 
         codeset = load_codeset()
         rules = default_rules()
+        threshold = float(self.threshold_)
         out = []
         for r, text in enumerate(texts):
             cand, probs, doc = scored.candidates[r], scored.probabilities[r].tolist(), scored.analyses[r].doc
-            threshold = float(self.threshold_)
             coded = []
             for code, p in zip(cand.codes, probs):
                 mentions = cand.mentions.get(code)
