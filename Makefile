@@ -7,14 +7,14 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser serve test fuzz durability bench bench-memory bench-scaling bench-probe train evaluate mlflow-ui clean
+.PHONY: install browser jdbc serve test fuzz durability bench bench-memory bench-scaling bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,spark]'
 	@touch $(STAMP)
 
 # Debian's Chromium for the browser tests (playwright's own browser download cannot run here).
@@ -26,10 +26,20 @@ browser:
 	  else echo "make: chromium missing and not root; run 'sudo apt-get install chromium' for the browser tests"; fi; \
 	fi
 
+# Debian's JDBC drivers, for Spark jobs that read the chart store (no Maven repository is reachable).
+JDBC_JARS := /usr/share/java/xerial-sqlite-jdbc.jar /usr/share/java/postgresql.jar
+jdbc:
+	@if ! ls $(JDBC_JARS) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxerial-sqlite-jdbc-java \
+	      libpostgresql-jdbc-java >/dev/null) || echo "make: could not install the JDBC drivers; JDBC tests will be skipped"; \
+	  else echo "make: JDBC drivers missing and not root; run 'sudo apt-get install libxerial-sqlite-jdbc-java libpostgresql-jdbc-java'"; fi; \
+	fi
+
 serve: install
 	$(BIN)/suggest serve --host $(HOST) --port $(PORT)
 
-test: install browser
+test: install browser jdbc
 	$(BIN)/python -m pytest -q
 
 # Schemathesis against the real server, 50,000 requests and more (SUGGEST_FUZZ_EXAMPLES per operation and token);

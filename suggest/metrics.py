@@ -141,3 +141,95 @@ def evaluate_predictions(
     out["ece"] = expected_calibration_error(confs, hits)
     out["n_charts"] = float(len(predictions))
     return out
+
+
+# --------------------------------------------------------------------------- additive form, for distributed runs
+
+#: Equal-width bins of the ECE (as :func:`expected_calibration_error`'s default).
+ECE_BINS = 10
+
+
+@dataclass(slots=True)
+class ChartStatistics:
+    """One chart's share of the headline metrics, in a form that sums over charts (a Spark job adds them up in
+    parallel and :func:`metrics_from_totals` finishes): the same numbers as :func:`evaluate_predictions`."""
+
+    has_gold: int
+    average_precision: float
+    precision_at: list[float]
+    recall_at: list[float]
+    gold_codes: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    #: (code, tp, fp, fn) of every code gold or selected on the chart: macro F1 needs them summed by code.
+    code_counts: list[tuple[str, int, int, int]]
+    ece_count: list[int]
+    ece_confidence: list[float]
+    ece_hits: list[int]
+
+    @classmethod
+    def of(cls, gold: Sequence[str], prediction: RankedPrediction, ks: Sequence[int] = DEFAULT_KS) -> ChartStatistics:
+        gold_set = set(gold)
+        ranked = prediction.codes
+        top = list(dict.fromkeys(ranked))
+        hits_at = [sum(1 for c in top[:k] if c in gold_set) for k in ks]
+        selected = {c for c, s in zip(ranked, prediction.selected, strict=True) if s}
+        counts = [(c, int(c in selected and c in gold_set), int(c in selected and c not in gold_set),
+                   int(c in gold_set and c not in selected)) for c in sorted(selected | gold_set)]
+        ece_count, ece_confidence, ece_hits = [0] * ECE_BINS, [0.0] * ECE_BINS, [0] * ECE_BINS
+        for code, confidence in zip(ranked, prediction.confidences, strict=True):
+            b = min(int(confidence * ECE_BINS), ECE_BINS - 1)
+            ece_count[b] += 1
+            ece_confidence[b] += float(confidence)
+            ece_hits[b] += code in gold_set
+        return cls(
+            has_gold=int(bool(gold_set)),
+            average_precision=average_precision(gold_set, ranked),
+            precision_at=[h / k if gold_set else 0.0 for h, k in zip(hits_at, ks, strict=True)],
+            recall_at=[h / len(gold_set) if gold_set else 0.0 for h in hits_at],
+            gold_codes=len(gold),
+            true_positives=sum(c[1] for c in counts),
+            false_positives=sum(c[2] for c in counts),
+            false_negatives=sum(c[3] for c in counts),
+            code_counts=counts,
+            ece_count=ece_count,
+            ece_confidence=ece_confidence,
+            ece_hits=ece_hits,
+        )
+
+
+def metrics_from_totals(
+    *,
+    charts: int,
+    charts_with_gold: int,
+    average_precision_sum: float,
+    precision_at_sums: Sequence[float],
+    recall_at_sums: Sequence[float],
+    true_positives: int,
+    false_positives: int,
+    false_negatives: int,
+    macro_f1: float,
+    ece_count: Sequence[int],
+    ece_confidence: Sequence[float],
+    ece_hits: Sequence[int],
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, float]:
+    """The headline metrics of :func:`evaluate_predictions` from :class:`ChartStatistics` summed over the charts
+    (``macro_f1``: the mean over codes with gold occurrences of ``2 tp / (2 tp + fp + fn)``, codes' counts summed)."""
+    with_gold = max(charts_with_gold, 1)
+    out: dict[str, float] = {"map": average_precision_sum / with_gold if charts_with_gold else 0.0}
+    for k, p, r in zip(ks, precision_at_sums, recall_at_sums, strict=True):
+        out[f"p@{k}"] = p / with_gold if charts_with_gold else 0.0
+        out[f"r@{k}"] = r / with_gold if charts_with_gold else 0.0
+    tp, fp, fn = true_positives, false_positives, false_negatives
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    out["micro_precision"] = precision
+    out["micro_recall"] = recall
+    out["micro_f1"] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    out["macro_f1"] = float(macro_f1)
+    pairs = sum(ece_count)
+    out["ece"] = float(sum(abs(h - c) for h, c in zip(ece_hits, ece_confidence, strict=True)) / pairs) if pairs else 0.0
+    out["n_charts"] = float(charts)
+    return out

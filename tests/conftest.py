@@ -7,6 +7,7 @@ Tests that need the read-only corpora beside the project (``../shared``) take th
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,28 @@ def _server_secret(tmp_path_factory):
         os.environ.pop("SUGGEST_SECRET_FILE", None)
     else:
         os.environ["SUGGEST_SECRET_FILE"] = previous
+
+
+def _spark_missing() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install '.[spark]')"
+    if shutil.which("java") is None:
+        return "Java is missing (Spark needs Java 17 or newer)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (``local[2]``) for the test session; skipped with a reason where pyspark or Java is
+    missing."""
+    reason = _spark_missing()
+    if reason:
+        pytest.skip(reason)
+    from suggest.spark.session import SparkOptions, spark_session
+
+    session = spark_session(SparkOptions(master="local[2]", app_name="icd10cm-suggest-tests",
+                                         conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"}))
+    yield session
+    session.stop()

@@ -8,6 +8,7 @@ import json
 import sys
 
 from suggest.commands.args import add_setting_argument
+from suggest.spark.cli import add_engine_argument, add_predict_job_arguments
 
 
 def register(subparsers) -> None:
@@ -17,14 +18,17 @@ def register(subparsers) -> None:
         description="Writes one line per input chart: {\"id\", \"suggestions\": [...]}, best first.",
     )
     p.add_argument("--model", default="default", help="model folder, 'default' or models:/name@alias (default: default)")
-    p.add_argument("--input", required=True, help="JSONL charts ({\"id\", \"text\", ...}); codes are not needed")
-    p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
+    p.add_argument("--input", help="JSONL charts ({\"id\", \"text\", ...}); codes are not needed (with --engine "
+                                   "spark: Parquet, JSONL or CSV, a file or a folder)")
+    p.add_argument("--output", default="-", help="output JSONL (default: stdout; with --engine spark: a folder)")
     p.add_argument("--top-k", type=int, default=20, help="suggestions per chart (default 20)")
     p.add_argument("--batch-size", type=int, default=256, help="charts per batch (default 256)")
     p.add_argument("--jobs", type=int, default=None,
                    help="processes sharing the work, the model inherited by forked workers (default: one per CPU, "
                         "at most 4)")
     add_setting_argument(p)
+    add_engine_argument(p)
+    add_predict_job_arguments(p)
     p.set_defaults(func=_predict)
 
     a = subparsers.add_parser(
@@ -58,6 +62,12 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise SuggestError("--top-k must be at least 1")
+    if args.engine == "spark":
+        from suggest.spark.cli import run_predict_command
+
+        return run_predict_command(args)
+    if args.input is None:
+        raise SuggestError("give the charts with --input FILE.jsonl")
     if args.jobs is not None and args.jobs < 1:
         raise SuggestError("--jobs must be at least 1")
     jobs = args.jobs or min(_available_cpus(), 4)

@@ -112,6 +112,27 @@ def read_verified(folder: str | Path, key: bytes, expected_sha256: str | None = 
     return data
 
 
+def read_pinned(folder: str | Path, sha256: str) -> bytes:
+    """The bytes of ``folder/model.joblib`` if their sha256 is ``sha256``, a digest a trusted process has verified
+    (:func:`verify`) and handed over: a Spark executor, which holds no signing key, loads the copy of the model the
+    driver verified this way.
+
+    Raises
+    ------
+    ModelIntegrityError
+        ``sha256`` is not a digest, or the file is not the one it names.
+    """
+    folder = Path(folder)
+    if not _HEX64.fullmatch(sha256 or ""):
+        raise ModelIntegrityError(f"{folder}: {sha256!r} is not a sha256 digest")
+    data = (folder / MODEL_FILE).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(digest, sha256):
+        raise ModelIntegrityError(f"{folder}: {MODEL_FILE} is not the file that was verified (sha256 {digest}, "
+                                  f"verified {sha256}); refusing to load it")
+    return data
+
+
 def _mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 

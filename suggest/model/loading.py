@@ -8,6 +8,7 @@ library itself imports neither MLflow nor the training code.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from suggest import plugins
@@ -53,6 +54,58 @@ def build_default_model(models_root: Path | None = None) -> Path:
     return Path(builder(models_root or models_dir()))
 
 
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model reference points: the model folder and, for a registry reference, what the registry recorded
+    (the model file's sha256, checked on loading besides the signature, and the version number)."""
+
+    folder: Path
+    sha256: str | None = None
+    registry_ref: str | None = None
+    registry_version: str | None = None
+
+
+def locate_model(ref: str | Path = DEFAULT_MODEL) -> ModelLocation:
+    """Find the model folder ``ref`` names (see :func:`load_model`), unpickling nothing and checking no signature.
+
+    Raises
+    ------
+    ModelNotFoundError
+        The reference names no model (for ``"default"``: none has been built yet, or it is stale).
+    ModelIntegrityError
+        The default model has no signature (it was saved before models were signed).
+    """
+    from suggest.model.suggester import MODEL_FILE
+
+    ref_str = str(ref)
+    if ref_str == DEFAULT_MODEL:
+        folder = default_model_dir()
+        state = default_model_state(folder)
+        if state == "unsigned":
+            raise ModelIntegrityError(f"the default model in {folder} has no signature (it was saved before models "
+                                      f"were signed): {BUILD_DEFAULT_ADVICE}; or, if you trust it, sign "
+                                      f"it with 'suggest model sign {folder}'")
+        if state != "ready":
+            what = "no default model" if state == "missing" else "the default model was saved by an older release"
+            raise ModelNotFoundError(f"{what} in {folder}: {BUILD_DEFAULT_ADVICE}")
+        return ModelLocation(folder)
+    resolved = plugins.resolve(ref_str)
+    if resolved is not None:
+        return ModelLocation(Path(resolved.folder), resolved.sha256, ref_str, resolved.version)
+    if ref_str.startswith("models:/"):
+        raise ModelNotFoundError(
+            f"{ref_str!r}: no resolver for registry URIs is installed (the training package registers one)"
+        )
+    folder = Path(ref_str)
+    if folder.is_file() and folder.name == MODEL_FILE:
+        folder = folder.parent
+    if not (folder / MODEL_FILE).exists():
+        raise ModelNotFoundError(
+            f"no model at {ref_str!r}: give a folder holding {MODEL_FILE}, 'default', or a models:/ URI"
+        )
+    return ModelLocation(folder)
+
+
 def load_model(ref: str | Path = DEFAULT_MODEL):
     """Load a :class:`~suggest.Suggester`; never trains.
 
@@ -69,35 +122,13 @@ def load_model(ref: str | Path = DEFAULT_MODEL):
     ModelIntegrityError
         The model file is unsigned, signed under another key, or not the file that was signed.
     """
-    from suggest.model.suggester import MODEL_FILE, Suggester
+    from suggest.model.suggester import Suggester
 
-    ref_str = str(ref)
-    if ref_str == DEFAULT_MODEL:
-        folder = default_model_dir()
-        state = default_model_state(folder)
-        if state == "unsigned":
-            raise ModelIntegrityError(f"the default model in {folder} has no signature (it was saved before models "
-                                      f"were signed): {BUILD_DEFAULT_ADVICE}; or, if you trust it, sign "
-                                      f"it with 'suggest model sign {folder}'")
-        if state != "ready":
-            what = "no default model" if state == "missing" else "the default model was saved by an older release"
-            raise ModelNotFoundError(f"{what} in {folder}: {BUILD_DEFAULT_ADVICE}")
-        return Suggester.load(folder)
-    resolved = plugins.resolve(ref_str)
-    if resolved is not None:
-        return load_resolved(ref_str, resolved)
-    if ref_str.startswith("models:/"):
-        raise ModelNotFoundError(
-            f"{ref_str!r}: no resolver for registry URIs is installed (the training package registers one)"
-        )
-    folder = Path(ref_str)
-    if folder.is_file() and folder.name == MODEL_FILE:
-        folder = folder.parent
-    if not (folder / MODEL_FILE).exists():
-        raise ModelNotFoundError(
-            f"no model at {ref_str!r}: give a folder holding {MODEL_FILE}, 'default', or a models:/ URI"
-        )
-    return Suggester.load(folder)
+    location = locate_model(ref)
+    if location.registry_ref is not None:
+        return load_resolved(location.registry_ref,
+                             plugins.ResolvedModel(location.folder, location.registry_version or "", location.sha256))
+    return Suggester.load(location.folder)
 
 
 def load_resolved(ref: str, resolved: plugins.ResolvedModel):

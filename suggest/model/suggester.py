@@ -772,8 +772,28 @@ class Suggester(BaseEstimator):
         """
         folder = Path(folder)
         cls._check_format(folder)
-        card = ModelCard.read(folder / CARD_FILE)
         data = integrity.read_verified(folder, integrity.model_signing_key(create=False), expected_sha256)
+        return cls._unpickled(folder, data)
+
+    @classmethod
+    def load_pinned(cls, folder: str | Path, sha256: str) -> Suggester:
+        """Load a copy of a model whose file :meth:`check_loadable` verified elsewhere and whose sha256 it returned
+        (a Spark executor loading the model its driver verified); any other file is refused.
+
+        Raises
+        ------
+        ModelFormatError
+            The model was saved in a format this release cannot read.
+        ModelIntegrityError
+            The model file is not the one ``sha256`` names.
+        """
+        folder = Path(folder)
+        cls._check_format(folder)
+        return cls._unpickled(folder, integrity.read_pinned(folder, sha256))
+
+    @classmethod
+    def _unpickled(cls, folder: Path, data: bytes) -> Suggester:
+        card = ModelCard.read(folder / CARD_FILE)
         model = joblib.load(io.BytesIO(data))
         if not isinstance(model, cls):
             raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
@@ -782,12 +802,12 @@ class Suggester(BaseEstimator):
         return model
 
     @classmethod
-    def check_loadable(cls, folder: str | Path, expected_sha256: str | None = None) -> None:
+    def check_loadable(cls, folder: str | Path, expected_sha256: str | None = None) -> str:
         """Raise what :meth:`load` would raise for ``folder`` (ModelFormatError, ModelIntegrityError), unpickling
-        nothing."""
+        nothing; returns the verified model file's sha256."""
         folder = Path(folder)
         cls._check_format(folder)
-        integrity.verify(folder, integrity.model_signing_key(create=False), expected_sha256)
+        return integrity.verify(folder, integrity.model_signing_key(create=False), expected_sha256)
 
     @classmethod
     def _check_format(cls, folder: Path) -> None:

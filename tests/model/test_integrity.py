@@ -118,3 +118,20 @@ def test_signing_with_an_expected_digest_refuses_another_file(model_copy):
     with pytest.raises(ModelIntegrityError, match="not signed"):
         integrity.sign(model_copy, integrity.model_signing_key(), expected_sha256="0" * 64)
     assert (model_copy / integrity.SIGNATURE_FILE).read_bytes() == before
+
+
+def test_a_pinned_copy_loads_without_the_key_and_any_other_file_is_refused(model_copy, tmp_path, monkeypatch):
+    """What a Spark executor does: the driver verifies the signature and hands over the digest; the executor, which
+    has no server secret, loads a copy only if it is that very file."""
+    digest = Suggester.check_loadable(model_copy)
+    copy = pathlib.Path(shutil.copytree(model_copy, tmp_path / "shipped"))
+    (copy / integrity.SIGNATURE_FILE).unlink()
+    monkeypatch.setenv("SUGGEST_SECRET_FILE", str(tmp_path / "no-secret-here"))
+    assert Suggester.load_pinned(copy, digest).suggest("Essential hypertension.").suggestions
+    marker = tmp_path / "code-ran"
+    plant(copy, marker)
+    with pytest.raises(ModelIntegrityError, match="not the file that was verified"):
+        Suggester.load_pinned(copy, digest)
+    with pytest.raises(ModelIntegrityError, match="not a sha256 digest"):
+        Suggester.load_pinned(copy, "")
+    assert not marker.exists()

@@ -167,6 +167,22 @@ def test_models_uri_resolves_to_a_loadable_cached_folder(registry):
         resolve_model_uri("models:/")
 
 
+def test_a_spark_job_runs_the_registry_champion_and_records_its_version(registry, spark, tmp_path):
+    from suggest.spark.predict import PredictJob, run_predict
+    from suggest.spark.sources import ChartSource
+    from training.registry import promote
+
+    promote("2", name=registry)
+    charts = tmp_path / "charts.jsonl"
+    charts.write_text(json.dumps({"id": "a", "text": "Patient presents with asthma."}) + "\n", encoding="utf-8")
+    output = tmp_path / "out"
+    summary = run_predict(spark, ChartSource(path=str(charts)),
+                          PredictJob(model=f"models:/{registry}@champion", output=str(output), buckets=1))
+    assert (summary.charts, summary.failed, summary.model_version) == (1, 0, "2")
+    row = spark.read.parquet(str(output)).first()
+    assert row["model_version"] == "2" and "J45.909" in [s["code"] for s in row["suggestions"]]
+
+
 def test_a_champion_this_release_cannot_read_is_replaced(registry, capsys):
     """A champion saved in an older model format cannot be served: any readable version replaces it."""
     import suggest

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from suggest.commands.args import add_setting_argument
+from suggest.errors import SuggestError
+from suggest.spark.cli import add_engine_argument
 
 DEFAULT_NAME = "icd10cm-suggester"
 
@@ -41,11 +43,14 @@ def register(subparsers) -> None:
         "with --output also write metrics.json and a self-contained report.html.",
     )
     p.add_argument("--model", default="default", help="model folder, 'default' or models:/name@alias (default: default)")
-    p.add_argument("--data", required=True, type=Path, metavar="GOLD.jsonl", help="gold-coded charts")
-    p.add_argument("--output", type=Path, metavar="DIR", help="write DIR/metrics.json and DIR/report.html")
+    p.add_argument("--data", type=Path, metavar="GOLD.jsonl",
+                   help="gold-coded charts (with --engine spark: Parquet, JSONL or CSV, a file or a folder)")
+    p.add_argument("--output", type=Path, metavar="DIR", help="write DIR/metrics.json and DIR/report.html "
+                                                                "(with --engine spark: metrics.json)")
     p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     add_setting_argument(p)
+    add_engine_argument(p)
     p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(
@@ -144,6 +149,10 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_model, format_metrics_table, load_gold, load_model, write_report
 
+    if args.engine == "spark":
+        return _evaluate_on_spark(args)
+    if args.data is None:
+        raise SuggestError("give the gold-coded charts with --data GOLD.jsonl")
     charts = load_gold(args.data)
     model = load_model(args.model)
     ev = evaluate_model(model, charts, top_k=args.top_k, model_ref=args.model, data_ref=str(args.data),
@@ -155,6 +164,35 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.output:
         written = write_report(ev, args.output)
         print(f"wrote {written['metrics.json']} and {written['report.html']}", file=sys.stderr)
+    return 0
+
+
+def _evaluate_on_spark(args: argparse.Namespace) -> int:
+    """``suggest evaluate --engine spark``: the same metrics, summed by Spark (``suggest.spark.evaluate``)."""
+    from suggest.spark.cli import chart_source, spark_options
+    from suggest.spark.evaluate import run_evaluate
+    from suggest.spark.session import spark_session
+    from training.evaluation import format_metrics_table
+
+    source = chart_source(args, str(args.data) if args.data else None)
+    options = spark_options(args)
+    result = run_evaluate(spark_session(options), source, model=args.model, top_k=args.top_k, setting=args.setting,
+                          options=options)
+    if args.json:
+        print(json.dumps(result.metrics, indent=2))
+    else:
+        print(format_metrics_table(result.metrics, title=f"{args.model} on {source.describe()} (Spark):"))
+    print(f"spark evaluate: {int(result.metrics['n_charts'])} charts evaluated, {result.failed} failed, in "
+          f"{result.seconds:.1f} s; model {result.model} version {result.model_version}", file=sys.stderr)
+    for chart_id, error in result.errors:
+        print(f"  chart {chart_id}: {error}", file=sys.stderr)
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        record = {"model": result.model, "model_version": result.model_version,
+                  "codeset_release": result.codeset_release, "data": source.describe(), "engine": "spark",
+                  "failed": result.failed, "seconds": result.seconds, "metrics": result.metrics}
+        (args.output / "metrics.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.output / 'metrics.json'}", file=sys.stderr)
     return 0
 
 
