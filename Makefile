@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser jdbc serve test fuzz durability bench bench-memory bench-scaling bench-probe train evaluate mlflow-ui clean
+.PHONY: install browser jdbc serve test fuzz durability bench bench-memory bench-scaling bench-spark bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP)
 
@@ -65,6 +65,10 @@ bench-memory: install
 
 bench-scaling: install
 	$(BIN)/python -m bench.scaling
+
+# 100,000 synthetic charts through suggest predict --jobs 2 and through the Spark job on local[2]: charts/s, peak memory.
+bench-spark: install
+	$(BIN)/python -m bench.spark
 
 bench-probe: install
 	$(BIN)/python -m bench.lexicon

@@ -43,19 +43,19 @@ def require_pyspark() -> None:
 
 
 def spark_session(options: SparkOptions | None = None) -> SparkSession:
-    """Get or create the session: ``options.master`` (else the submitted master, else ``local[*]``), the options'
-    settings, this Python for the workers (unless ``PYSPARK_PYTHON`` says otherwise) and, in local mode, the JDBC
+    """Get or create the session: ``options.master`` (else the submitted master, else ``local[*]``) and the options'
+    settings; in local mode also this Python for the workers (unless ``PYSPARK_PYTHON`` says otherwise) and the JDBC
     drivers installed on this machine."""
     require_pyspark()
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     options = options or SparkOptions()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     submitted = SparkConf()
     builder = SparkSession.builder.appName(options.app_name)
     master = options.master or submitted.get("spark.master", None) or "local[*]"
+    if master.startswith("local"):  # elsewhere the cluster's Python is spark-submit's or PYSPARK_PYTHON's to say
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.master(master)
     settings = dict(options.conf)
     jars = [str(p) for p in JDBC_DRIVER_JARS if p.is_file()]

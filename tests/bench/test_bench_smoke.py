@@ -64,3 +64,18 @@ def test_unknown_section_is_a_usage_error_naming_the_sections():
     assert proc.returncode == 2
     assert "unknown section(s) latency" in proc.stderr
     assert "accuracy, aci, speed, memory, train, robustness" in proc.stderr
+
+
+def test_spark_bench_times_both_engines_and_estimates_a_cluster(tmp_path, small_model_dir, spark):
+    """``bench.spark`` on 40 charts: both runs recorded with their rates and peak memory (``spark`` only gives the
+    reason to skip where pyspark or Java is missing)."""
+    out = tmp_path / "spark.json"
+    proc = subprocess.run([sys.executable, "-m", "bench.spark", "--charts", "40", "--model", str(small_model_dir),
+                           "--buckets", "2", "--json", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    for engine in ("local", "spark"):
+        assert report[engine]["charts_per_s"] > 0 and report[engine]["peak_pss_mb"] > 0
+    assert report["spark"]["summary"][0].startswith("spark predict: 40 charts (0 failed)")
+    assert [row["cores_per_node"] for row in report["cluster_estimate"]] == [8, 16, 32]
