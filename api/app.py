@@ -25,6 +25,7 @@ from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
 from api.modelhost import ModelHost, ServedModel, serve_model
 from api.responses import Error, dump
+from api.fhir import FHIR_MAX_BODY_BYTES, bp_fhir, is_fhir_request, register_fhir_errors
 from api.routes import bp_service, bp_v1
 from api.web import log_safe, read_model_state
 
@@ -32,7 +33,7 @@ log = logging.getLogger("api")
 
 #: Paths that need no token.
 PUBLIC_ENDPOINTS = {"service.healthz", "service.readyz", "service.metrics_endpoint", "service.openapi",
-                    "service.docs", "service.index", "static"}
+                    "service.docs", "service.index", "static", "fhir.metadata"}
 
 
 def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
@@ -80,6 +81,7 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntegerConverter  # before the routes are added: they take it then
     app.register_blueprint(bp_service)
     app.register_blueprint(bp_v1)
+    app.register_blueprint(bp_fhir)
     return app
 
 
@@ -122,7 +124,7 @@ def _bound_chunked_body(app: Flask) -> None:
     it is a 413, under it the request goes on with the body and its length (werkzeug would cut it at the limit
     and pass the truncated body on)."""
     environ = request.environ
-    limit = app.config.get("MAX_CONTENT_LENGTH")
+    limit = request.max_content_length
     if not limit or request.content_length is not None or not environ.get("wsgi.input_terminated"):
         return
     if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -156,6 +158,8 @@ def _register_hooks(app: Flask) -> None:
     @app.before_request
     def _start():
         g.t0 = time.perf_counter()
+        if is_fhir_request():  # a note in base64 is a third larger than as JSON text
+            request.max_content_length = max(FHIR_MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0)
         _bound_chunked_body(app)
         token = _bearer()
         g.principal = None
@@ -248,12 +252,18 @@ def _maybe_follow_model_reload(app: Flask) -> None:
 
 
 def _error_response(status: int, body: dict) -> Response:
+    if is_fhir_request():
+        from api.fhir import api_error_expression, outcome_response
+
+        return outcome_response(status, body["error"], api_error_expression(body.get("field")))
     response = jsonify(dump(Error.model_validate(body)))
     response.status_code = status
     return response
 
 
 def _register_errors(app: Flask) -> None:
+    register_fhir_errors(app)
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return _error_response(exc.status, exc.to_dict())
@@ -264,7 +274,7 @@ def _register_errors(app: Flask) -> None:
         messages = {
             404: "not found",
             405: f"method {request.method} not allowed here",
-            413: f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)",
+            413: f"request body too large (limit {request.max_content_length} bytes)",
             429: f"rate limit exceeded ({exc.description})",
         }
         body = {"error": messages.get(status, exc.name.lower())}

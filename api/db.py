@@ -67,6 +67,7 @@ class ChartRow(Base):
     encounter_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     text: Mapped[str] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    signed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     document_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     specialty: Mapped[str | None] = mapped_column(String(64), nullable=True)
     document_type: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -223,6 +223,7 @@ class _ChartFields(_Out):
     encounter_id: str | None
     codes: list[str]
     provider: str | None
+    signed_by: str | None
     document_date: Date | None
     specialty: str | None
     document_type: str | None

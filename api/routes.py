@@ -18,6 +18,7 @@ from flask import (
 
 from api import chart_checks, metrics, store
 from api.errors import ApiError, Forbidden, NotFound, Unavailable
+from api.fhir import chart_create_from_fhir
 from api.openapi import operation
 from api.responses import (
     AuditPage,
@@ -75,6 +76,7 @@ from api.web import (
 from suggest.completeness import SEVERITY_ORDER, ChartForm
 from suggest.encoder.patient import Patient
 from suggest.errors import ModelIntegrityError, ModelNotFoundError
+from suggest.fhir import FHIR_JSON
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -246,7 +248,8 @@ def check_chart():
 
     body = parse_body(CheckRequest)
     text, codes, doc_type = body.text, body.codes, body.document_type
-    fields = {name: getattr(body, name) for name in ("patient_id", "encounter_id", "provider", "document_date")}
+    fields = {name: getattr(body, name) for name in ("patient_id", "encounter_id", "provider", "signed_by",
+                                                     "document_date")}
     if body.chart_id is not None:
         session = db()
         row = store.get_chart(session, body.chart_id)
@@ -298,7 +301,7 @@ def create_chart():
     with the findings, unless `confirm_findings` is true (the override is then recorded in the audit log). With an
     `Idempotency-Key`, a save is done at most once per user and key, even when retries race each other."""
     key = idempotency_key()
-    body = parse_body(ChartCreate)
+    body = chart_create_from_fhir() if request.mimetype == FHIR_JSON else parse_body(ChartCreate)
     session = db()
     who = principal()
     served = served_model()

@@ -138,6 +138,8 @@ _SETTING_DOC = ("Care setting whose coding rules select the codes: outpatient (S
 
 
 _SPECIALTY_DOC = "One of GET /v1/specialties (the specialties the served model knows); 400 otherwise."
+_SIGNED_BY_DOC = ("Who authenticated the document (a FHIR DocumentReference's authenticator): satisfies the signature "
+                  "check when the text holds no signature line.")
 
 
 class PatientInfo(_Body):
@@ -182,6 +184,7 @@ class ChartCreate(_Body):
     codes: list[Code] = Field(max_length=MAX_CODES, description="ICD-10-CM codes of the code set's release; "
                               "normalised (upper case, dotted).")
     provider: NoNul | None = Field(None, max_length=200)
+    signed_by: NoNul | None = Field(None, max_length=200, description=_SIGNED_BY_DOC)
     document_date: DocumentDate = None
     specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
@@ -196,6 +199,7 @@ class ChartPatch(_Body):
     encounter_id: NoNul | None = Field(None, max_length=64)
     text: NoNul = optional_not_null(min_length=1, max_length=MAX_TEXT)
     provider: NoNul | None = Field(None, max_length=200)
+    signed_by: NoNul | None = Field(None, max_length=200, description=_SIGNED_BY_DOC)
     document_date: DocumentDate = None
     specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
@@ -231,6 +235,7 @@ class CheckRequest(_Body):
     encounter_id: NoNul | None = Field(None, max_length=64, description="The form's encounter.")
     provider: NoNul | None = Field(None, max_length=200, description="The form's provider (the signature check "
                                    "still reads the text: the document must be signed).")
+    signed_by: NoNul | None = Field(None, max_length=200, description=_SIGNED_BY_DOC)
     document_date: DocumentDate = None
     patient: PatientInfo | None = Field(None, description="The patient's sex and age from the form, for the age and "
                                         "sex edits (else read from the text).")

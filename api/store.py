@@ -18,7 +18,8 @@ from api.errors import ApiError, Conflict, NotFound
 from api.schemas import MAX_CODES, MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
-META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "document_date", "specialty", "document_type")
+META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "signed_by", "document_date", "specialty",
+               "document_type")
 
 
 def normalize_code(raw: str) -> str | None:
@@ -58,6 +59,7 @@ def chart_to_dict(row: ChartRow, with_text: bool = True) -> dict[str, Any]:
         "encounter_id": row.encounter_id,
         "codes": row.code_list(),
         "provider": row.provider,
+        "signed_by": row.signed_by,
         "document_date": _iso(row.document_date),
         "specialty": row.specialty,
         "document_type": row.document_type,
@@ -91,7 +93,7 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
     now = utcnow()
     row = ChartRow(
         patient_id=body.patient_id, encounter_id=body.encounter_id, text=body.text, provider=body.provider,
-        document_date=body.document_date, specialty=body.specialty, document_type=body.document_type,
+        signed_by=body.signed_by,        document_date=body.document_date, specialty=body.specialty, document_type=body.document_type,
         version=1, created_at=now, created_by=who.user, updated_at=now, updated_by=who.user,
     )
     row.codes = [ChartCode(code=c, position=i) for i, c in enumerate(codes)]

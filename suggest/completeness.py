@@ -73,6 +73,8 @@ class ChartForm:
     patient_id: str | None = None
     encounter_id: str | None = None
     provider: str | None = None
+    #: Who authenticated the document (FHIR ``DocumentReference.authenticator``, a Composition's legal attester).
+    signed_by: str | None = None
     document_date: dt.date | None = None
     sex: str | None = None
     age_years: float | None = None

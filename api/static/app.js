@@ -39,12 +39,18 @@
     return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
   }
   class ApiError extends Error {
-    constructor(status, body) { super((body && body.error) || `HTTP ${status}`); this.status = status; this.body = body; }
+    constructor(status, body) {
+      // A FHIR endpoint answers with an OperationOutcome: its first issue's diagnostics and element path.
+      const issue = body && body.resourceType === "OperationOutcome" && body.issue && body.issue[0];
+      super((body && body.error) || (issue && issue.diagnostics) || `HTTP ${status}`);
+      this.status = status;
+      this.body = issue ? { error: issue.diagnostics, field: (issue.expression || [])[0] } : body;
+    }
   }
-  async function api(method, path, body) {
+  async function api(method, path, body, contentType = "application/json") {
     const headers = { "Authorization": `Bearer ${state.token}` };
     const init = { method, headers };
-    if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    if (body !== undefined) { headers["Content-Type"] = contentType; init.body = JSON.stringify(body); }
     let res;
     try { res = await fetch(path, init); } catch (e) { throw new ApiError(0, { error: "cannot reach the server" }); }
     const data = (res.headers.get("Content-Type") || "").includes("json") ? await res.json().catch(() => null) : null;
@@ -333,7 +339,7 @@
     // date checks that would otherwise read them from the text alone.
     const meta = metaValues();
     const body = { text: $("chart-text").value, codes, document_type: meta.document_type };
-    for (const k of ["patient_id", "encounter_id", "provider", "document_date"]) if (meta[k]) body[k] = meta[k];
+    for (const k of ["patient_id", "encounter_id", "provider", "signed_by", "document_date"]) if (meta[k]) body[k] = meta[k];
     return api("POST", "/v1/charts/check", body);
   }
   async function runCheck() {
@@ -406,7 +412,7 @@
   function metaValues() {
     const v = (id) => $(id).value.trim() || null;
     return { patient_id: v("f-patient"), encounter_id: v("f-encounter"), provider: v("f-provider"),
-      document_date: v("f-date"), specialty: v("f-specialty"), document_type: v("f-doctype") };
+      signed_by: v("f-signed"), document_date: v("f-date"), specialty: v("f-specialty"), document_type: v("f-doctype") };
   }
   async function save(confirmFindings = false) {
     const meta = metaValues();
@@ -457,12 +463,29 @@
     state.suggestions = []; state.current = -1; state.chosen = []; state.chartId = null; state.version = null;
     state.suggestedText = null; state.sentFeedback = new Set(); state.dirty = false;
     state.findings = []; state.checkedText = null;
-    for (const id of ["f-patient", "f-encounter", "f-provider", "f-date", "f-specialty", "f-doctype"]) $(id).value = "";
+    for (const id of ["f-patient", "f-encounter", "f-provider", "f-signed", "f-date", "f-specialty", "f-doctype"]) $(id).value = "";
     $("chart-text").value = "";
     renderSuggestions(); renderChosen();
     $("findings").replaceChildren(); $("warnings").replaceChildren(); $("check-counts").textContent = "";
     renderChartState();
     showView(false);
+  }
+  // A FHIR DocumentReference (or document Bundle) file: the server reads it ($extract) and the form is filled in.
+  const FHIR_FIELDS = { patient_id: "f-patient", encounter_id: "f-encounter", provider: "f-provider", signed_by: "f-signed",
+    document_date: "f-date", document_type: "f-doctype" };
+  async function openFhir(name, content) {
+    let resource;
+    try { resource = JSON.parse(content); } catch (e) { setStatus(`${name} is not valid JSON.`, true); return; }
+    try {
+      const params = await api("POST", "/fhir/r4/DocumentReference/$extract", resource, "application/fhir+json");
+      resetChart();
+      for (const p of params.parameter || []) {
+        const value = p.valueString ?? p.valueDate ?? p.valueDecimal;
+        if (p.name === "text") $("chart-text").value = value;
+        else if (FHIR_FIELDS[p.name]) $(FHIR_FIELDS[p.name]).value = value;
+      }
+      setStatus(`Opened the FHIR document ${name}. Ctrl+Enter to suggest.`); $("chart-text").focus();
+    } catch (e) { fail(`Could not open ${name}`)(e); }
   }
   async function openChart(id) {
     if (state.dirty && !window.confirm("Discard the unsaved changes of the current chart?")) return;
@@ -472,6 +495,7 @@
       state.chartId = chart.id; state.version = chart.version;
       $("f-patient").value = chart.patient_id || ""; $("f-encounter").value = chart.encounter_id || "";
       $("f-provider").value = chart.provider || ""; $("f-date").value = chart.document_date || "";
+      $("f-signed").value = chart.signed_by || "";
       $("f-specialty").value = chart.specialty || ""; $("f-doctype").value = chart.document_type || "";
       $("chart-text").value = chart.text;
       state.chosen = chart.codes.map((code) => ({ code, description: "", source: "saved", confidence: null }));
@@ -541,7 +565,7 @@
     });
     $("btn-edit").addEventListener("click", () => { showView(false); $("chart-text").focus(); });
     $("btn-accept-selected").addEventListener("click", acceptTicked);
-    for (const id of ["f-doctype", "f-patient", "f-encounter", "f-provider", "f-date"]) $(id).addEventListener("change", checkSoon);
+    for (const id of ["f-doctype", "f-patient", "f-encounter", "f-provider", "f-signed", "f-date"]) $(id).addEventListener("change", checkSoon);
     window.addEventListener("beforeunload", (ev) => { if (state.dirty && state.token) { ev.preventDefault(); ev.returnValue = ""; } });
     $("chart-text").addEventListener("input", () => {
       state.dirty = true;
@@ -551,9 +575,14 @@
       const file = ev.target.files[0];
       if (!file) return;
       if (state.dirty && !window.confirm("Discard the unsaved changes of the current chart?")) { ev.target.value = ""; return; }
-      if (file.size > 900000) { setStatus("That file is too large for one chart (limit about 900 kB).", true); return; }
+      const fhirFile = /\.json$/i.test(file.name);  // a FHIR document: its note is in base64, a third larger
+      if (file.size > (fhirFile ? 1500000 : 900000)) { setStatus(`That file is too large for one chart (limit about ${fhirFile ? "1.5 MB" : "900 kB"}).`, true); return; }
       const reader = new FileReader();
-      reader.onload = () => { resetChart(); $("chart-text").value = String(reader.result); setStatus(`Opened ${file.name}. Ctrl+Enter to suggest.`); $("chart-text").focus(); };
+      reader.onload = () => {
+        const content = String(reader.result);
+        if (/^\s*\{/.test(content)) { openFhir(file.name, content); return; }
+        resetChart(); $("chart-text").value = content; setStatus(`Opened ${file.name}. Ctrl+Enter to suggest.`); $("chart-text").focus();
+      };
       reader.onerror = () => setStatus("Could not read that file.", true);
       reader.readAsText(file);
       ev.target.value = "";

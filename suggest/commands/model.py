@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--input", help="JSONL charts ({\"id\", \"text\", ...}); codes are not needed (with --engine "
                                    "spark: Parquet, JSONL or CSV, a file or a folder)")
     p.add_argument("--output", default="-", help="output JSONL (default: stdout; with --engine spark: a folder)")
+    p.add_argument("--format", choices=("jsonl", "fhir"), default="jsonl",
+                   help="the input's format: jsonl (the corpus format) or fhir (a DocumentReference, a Bundle, NDJSON, "
+                        "or a folder of them)")
     p.add_argument("--top-k", type=int, default=20, help="suggestions per chart (default 20)")
     p.add_argument("--batch-size", type=int, default=256, help="charts per batch (default 256)")
     p.add_argument("--jobs", type=int, default=None,
@@ -65,6 +68,9 @@ def _predict(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from suggest.spark.cli import run_predict_command
 
+        if args.format == "fhir":
+            raise SuggestError("--format fhir reads files on this machine: convert them with 'suggest data fhir' for "
+                               "--engine spark")
         return run_predict_command(args)
     if args.input is None:
         raise SuggestError("give the charts with --input FILE.jsonl")
@@ -72,7 +78,12 @@ def _predict(args: argparse.Namespace) -> int:
         raise SuggestError("--jobs must be at least 1")
     jobs = args.jobs or min(_available_cpus(), 4)
     model = suggest.load_model(args.model)
-    charts = list(iter_jsonl(args.input, require_codes=False))
+    if args.format == "fhir":
+        from suggest.fhir.files import read_fhir_charts
+
+        charts = read_fhir_charts(args.input)
+    else:
+        charts = list(iter_jsonl(args.input, require_codes=False))
     out = sys.stdout if args.output == "-" else open(args.output + ".tmp", "w", encoding="utf-8")
     try:
         with tqdm(total=len(charts), unit="chart", disable=not sys.stderr.isatty(), desc="predict") as bar:
@@ -80,7 +91,7 @@ def _predict(args: argparse.Namespace) -> int:
                 batch = charts[start: start + args.batch_size]
                 results = model.suggest_batch([c.text for c in batch], top_k=args.top_k,
                                               specialties=[c.specialty for c in batch], n_jobs=jobs,
-                                              setting=args.setting)
+                                              setting=args.setting, patients=[_patient(c.meta) for c in batch])
                 for chart, result in zip(batch, results, strict=True):
                     line = {"id": chart.id, "setting": result.setting,
                             "suggestions": [s.to_dict() for s in result.suggestions]}
@@ -96,6 +107,15 @@ def _predict(args: argparse.Namespace) -> int:
 
         os.replace(args.output + ".tmp", args.output)
     return 0
+
+
+def _patient(meta: dict):
+    """The patient's sex and age a chart's ``meta`` gives (FHIR documents carry them), else None: read from the text."""
+    from suggest.encoder.patient import Patient
+
+    sex = meta.get("sex") if meta.get("sex") in ("female", "male") else None
+    age = float(meta["age_years"]) if isinstance(meta.get("age_years"), int | float) else None
+    return Patient(sex, age) if sex or age is not None else None
 
 
 def _available_cpus() -> int:

@@ -54,6 +54,12 @@ class RouteRequest:
 
 #: A valid request for every endpoint the app serves (the bad-input and auth-matrix tests start from these and fail
 #: on a route that has none).
+#: A FHIR DocumentReference (a base64 note with its subject) and the references a Claim needs.
+FHIR_DOCUMENT = {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/p1"},
+                 "content": [{"attachment": {"contentType": "text/plain", "data": "QXNzZXNzbWVudDogYXN0aG1hLg=="}}]}
+CLAIM_REFERENCES = {"patient": "Patient/p1", "provider": "Practitioner/1", "insurance": "Coverage/1",
+                    "priority": "normal"}
+
 VALID_REQUESTS = {
     "service.index": RouteRequest(),
     "service.docs": RouteRequest(),
@@ -82,7 +88,20 @@ VALID_REQUESTS = {
     "v1.specialties": RouteRequest(),
     "v1.model_info": RouteRequest(),
     "v1.model_reload": RouteRequest(body={"model": "small"}),  # the small model's folder (models_dir_with_small_model)
+    "fhir.metadata": RouteRequest(),
+    "fhir.suggest_documents": RouteRequest(body=FHIR_DOCUMENT, query={"top_k": "3"}),
+    "fhir.extract_fields": RouteRequest(body=FHIR_DOCUMENT),
+    "fhir.export_chart": RouteRequest(path={"chart_id": CHART}),
+    "fhir.claim_chart": RouteRequest(path={"chart_id": CHART}, query=CLAIM_REFERENCES, body={
+        "resourceType": "Parameters", "parameter": [{"name": "priority", "valueCode": "normal"}]}),
 }
+
+
+def error_message(body: dict) -> str:
+    """The message of an error answer: ``{"error"}`` of the JSON API, the first issue of a FHIR OperationOutcome."""
+    if body.get("resourceType") == "OperationOutcome":
+        return body["issue"][0]["diagnostics"]
+    return body["error"]
 
 
 def served_routes(app) -> list[tuple[str, str, object]]:

@@ -213,7 +213,7 @@ def corpus_failures(app, admin: dict[str, str], kind: str) -> tuple[int, list[st
                 wrong.append(f"{where} is a server error")
             elif response.status_code >= 400:
                 body = response.get_json(silent=True)
-                if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+                if not isinstance(body, dict) or not isinstance(_error_of(body), str):
                     wrong.append(f"{where} without a JSON error")
                 if store_fingerprint(app) != before:
                     wrong.append(f"{where} refused, yet stored something")
@@ -226,3 +226,11 @@ def corpus_failures(app, admin: dict[str, str], kind: str) -> tuple[int, list[st
 def test_bad_input_gets_a_json_refusal_below_500_and_stores_nothing(corpus_app, kind):
     sent, wrong = corpus_failures(*corpus_app, kind)
     assert sent and not wrong, f"{len(wrong)} of {sent}:\n" + "\n".join(wrong)
+
+
+def _error_of(body: dict):
+    """The message of an error: the JSON API's ``error``, or a FHIR OperationOutcome's first issue (FHIR routes)."""
+    if body.get("resourceType") == "OperationOutcome":
+        issues = body.get("issue")
+        return issues[0].get("diagnostics") if isinstance(issues, list) and issues else None
+    return body.get("error")

@@ -411,3 +411,38 @@ def test_the_model_line_shows_the_registry_version_and_code_set(tmp_path, small_
         assert "local" not in line.inner_text()
     finally:
         httpd.shutdown()
+
+
+def test_the_page_opens_a_fhir_document_reference_file(server, page, tmp_path):
+    """A DocumentReference file fills the text and the form (the authenticator signs it: no signature finding)."""
+    import base64
+    import json as jsonlib
+
+    from playwright.sync_api import expect
+
+    base, token = server
+    _sign_in(page, base, token)
+    note = CHART.replace("Electronically signed by John Smith, MD on 03/14/2026\n", "")
+    document = {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/p1"},
+                "date": "2026-03-14T10:30:00Z", "author": [{"display": "Dr Jane Roe"}],
+                "authenticator": {"display": "Dr Jane Roe"},
+                "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]},
+                "content": [{"attachment": {"contentType": "text/plain",
+                                            "data": base64.b64encode(note.encode()).decode()}}]}
+    path = tmp_path / "note.json"
+    path.write_text(jsonlib.dumps(document), encoding="utf-8")
+    page.set_input_files("#file-input", str(path))
+    expect(page.locator("#status")).to_contain_text("Opened the FHIR document note.json")
+    expect(page.locator("#chart-text")).to_have_value(note)
+    expect(page.locator("#f-patient")).to_have_value("Patient/p1")
+    expect(page.locator("#f-signed")).to_have_value("Dr Jane Roe")
+    expect(page.locator("#f-date")).to_have_value("2026-03-14")
+    expect(page.locator("#f-doctype")).to_have_value("progress_note")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status")).to_contain_text("suggestions from")
+    expect(page.locator("#findings [data-rule='patient_name']")).to_have_count(0)
+    expect(page.locator("#findings [data-rule='signature']")).to_have_count(0)
+
+    path.write_text(jsonlib.dumps({**document, "status": "entered-in-error"}), encoding="utf-8")
+    page.set_input_files("#file-input", str(path))
+    expect(page.locator("#status")).to_contain_text("DocumentReference.status")

@@ -1,4 +1,4 @@
-"""``suggest data``: build JSONL corpora (CodiEsp conversion, CSV import, synthetic charts)."""
+"""``suggest data``: build JSONL corpora (CodiEsp conversion, CSV import, FHIR documents, synthetic charts)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from suggest.commands.args import positive_int, print_usage
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "data",
-        help="build JSONL corpora: convert CodiEsp, import CSV, generate synthetic charts",
+        help="build JSONL corpora: convert CodiEsp, import CSV or FHIR, generate synthetic charts",
         description="Build corpora in the project's JSONL format (one chart per line).",
     )
     group = parser.add_subparsers(dest="data_command", metavar="SOURCE")
@@ -31,6 +31,11 @@ def register(subparsers) -> None:
     csv_cmd.add_argument("--output", "-o", required=True, help="JSONL file to write ('-' for stdout)")
     csv_cmd.set_defaults(func=_run_csv)
 
+    fhir = group.add_parser("fhir", help="read FHIR R4 documents (DocumentReference, Bundle, document Bundle, NDJSON)")
+    fhir.add_argument("path", type=Path, help="a FHIR JSON or NDJSON file, or a folder of them")
+    fhir.add_argument("--output", "-o", required=True, help="JSONL file to write ('-' for stdout)")
+    fhir.set_defaults(func=_run_fhir)
+
     synth = group.add_parser("synth", help="generate synthetic coded outpatient charts")
     synth.add_argument("--n", type=positive_int, default=1000, help="number of charts (default 1000)")
     synth.add_argument("--seed", type=int, default=7, help="random seed; same seed, same corpus (default 7)")
@@ -43,6 +48,17 @@ def register(subparsers) -> None:
 def _say(args: argparse.Namespace, message: str) -> None:
     # The summary goes to stderr when the corpus itself goes to stdout.
     print(message, file=sys.stderr if args.output == "-" else sys.stdout)
+
+
+def _run_fhir(args: argparse.Namespace) -> int:
+    from suggest.corpus import write_jsonl
+    from suggest.fhir.files import read_fhir_charts
+
+    charts = read_fhir_charts(args.path)
+    write_jsonl(charts, args.output)
+    coded = sum(1 for c in charts if c.codes)
+    _say(args, f"wrote {len(charts)} charts to {args.output} ({coded} with ICD-10-CM codes from the Conditions)")
+    return 0
 
 
 def _run_codiesp(args: argparse.Namespace) -> int:
