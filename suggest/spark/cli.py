@@ -94,6 +94,14 @@ def run_predict_command(args: argparse.Namespace) -> int:
         raise SuggestError(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}") from None
     options = spark_options(args)
     spark = spark_session(options)
+    announce_ui(spark)
     summary = run_predict(spark, source, job, options)
     print(summary.line(), file=sys.stderr)
     return 0
+
+
+def announce_ui(spark) -> None:
+    """Say where Spark's UI shows the job's progress (each round is a job named after it)."""
+    url = spark.sparkContext.uiWebUrl
+    if url:
+        print(f"Spark UI (progress of each round): {url}", file=sys.stderr)

@@ -123,6 +123,8 @@ def test_code_a_chart_end_to_end(server, page):
     page.click("#tab-find")
     page.fill("#s-code", "Z79.84")
     page.keyboard.press("Enter")
+    # the tab first lists the recent charts: wait for the search's own list before taking its row
+    expect(page.locator("#find-summary")).to_contain_text("1 chart ·")
     row = page.locator("#find-results tr").first
     expect(row).to_contain_text("PT-4242")
     row.focus()

@@ -242,3 +242,23 @@ def test_the_command_line_runs_both_jobs(spark, small_model_dir, charts_jsonl, t
     assert "MAP" in captured.out and "(Spark)" in captured.out and "41 charts evaluated, 0 failed" in captured.err
     record = json.loads((metrics_dir / "metrics.json").read_text())
     assert record["engine"] == "spark" and record["metrics"]["n_charts"] == 41
+
+
+@pytest.mark.shared
+def test_evaluate_on_spark_gives_the_local_metrics_on_codiesp_dev(spark, shared_dir, small_model, small_model_dir,
+                                                                   tmp_path):
+    """The issue's proof: the 250 CodiEsp dev charts (setting mentions), the same numbers either way."""
+    from suggest.corpus import write_jsonl
+    from suggest.spark.evaluate import run_evaluate
+    from suggest.spark.sources import ChartSource
+    from training.codiesp import read_codiesp
+    from training.evaluation import evaluate_model
+
+    charts, _report = read_codiesp(shared_dir / "data" / "codiesp" / "dev", "dev")
+    path = tmp_path / "dev.jsonl"
+    write_jsonl(charts, path)
+    local = evaluate_model(small_model, charts, setting="mentions").metrics
+    result = run_evaluate(spark, ChartSource(path=str(path)), model=str(small_model_dir), setting="mentions")
+    assert result.failed == 0 and result.metrics["n_charts"] == len(charts) == 250
+    for name, value in local.items():
+        assert result.metrics[name] == pytest.approx(value, abs=1e-9), name

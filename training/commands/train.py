@@ -169,15 +169,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_on_spark(args: argparse.Namespace) -> int:
     """``suggest evaluate --engine spark``: the same metrics, summed by Spark (``suggest.spark.evaluate``)."""
-    from suggest.spark.cli import chart_source, spark_options
+    from suggest.spark.cli import announce_ui, chart_source, spark_options
     from suggest.spark.evaluate import run_evaluate
     from suggest.spark.session import spark_session
     from training.evaluation import format_metrics_table
 
     source = chart_source(args, str(args.data) if args.data else None)
     options = spark_options(args)
-    result = run_evaluate(spark_session(options), source, model=args.model, top_k=args.top_k, setting=args.setting,
-                          options=options)
+    spark = spark_session(options)
+    announce_ui(spark)
+    result = run_evaluate(spark, source, model=args.model, top_k=args.top_k, setting=args.setting, options=options)
     if args.json:
         print(json.dumps(result.metrics, indent=2))
     else:
