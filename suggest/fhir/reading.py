@@ -124,10 +124,14 @@ def _plain(message: str) -> str:
 
 
 def _from_bundle(obj: dict) -> list[FhirDocument]:
-    bundle = validated({**obj, "entry": [{k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict)
-                                          else e for e in obj.get("entry") or []]} if obj.get("entry") else obj,
-                        "Bundle", "Bundle")
-    entries = obj.get("entry") or []
+    entries = obj.get("entry")
+    if isinstance(entries, list) and entries:  # the shell here, each resource below by its own type
+        shell = {**obj, "entry": [{k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
+                                  for e in entries]}
+    else:
+        shell = obj
+    bundle = validated(shell, "Bundle", "Bundle")
+    entries = entries or []
     resources: list[tuple[str, dict, str | None]] = []
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -225,7 +229,9 @@ def _attachment_text(contents, path: str) -> str:
     """The text of the first attachment that is text (``text/plain`` or ``text/html``)."""
     types = []
     for i, content in enumerate(contents):
-        attachment = content.attachment
+        attachment = content.attachment if content is not None else None
+        if attachment is None:
+            raise FhirInputError(f"{path}[{i}].attachment", "no attachment: the note goes in attachment.data")
         mime, _sep, params = (attachment.contentType or "text/plain").partition(";")
         mime = mime.strip().lower()
         types.append(mime)

@@ -91,6 +91,10 @@ INVALID = {
         {"resource": patient()}]}, 400, "Bundle.entry"),
     "a bad entry": ({"resourceType": "Bundle", "type": "batch", "entry": [
         {"resource": document_reference(status="bogus")}]}, 400, "Bundle.entry[0].resource.status"),
+    "entries that are not a list": ({"resourceType": "Bundle", "type": "collection", "entry": True}, 400,
+                                    "Bundle.entry"),
+    "content without an attachment": (document_reference(content=[{"attachment": None}]), 400,
+                                      "DocumentReference.content[0].attachment"),
     "a document bundle without a composition": ({"resourceType": "Bundle", "type": "document", "entry": [
         {"resource": document_reference()}]}, 400, "Bundle.entry[0].resource"),
 }
