@@ -798,7 +798,7 @@ class Suggester(BaseEstimator):
         if not isinstance(model, cls):
             raise TypeError(f"{folder / MODEL_FILE} does not hold a Suggester")
         model.card_ = card
-        _settle_runtime()
+        settle_runtime()
         return model
 
     @classmethod
@@ -906,7 +906,7 @@ def _parallel_suggest(model: Suggester, texts: list[str], top_k: int, specialtie
     return [result for _, part in parts for result in part]
 
 
-def _settle_runtime() -> None:
+def settle_runtime() -> None:
     """Load what every call needs (the code set, the pipeline) and take the process's long-lived objects out of the
     garbage collector's reach.
 

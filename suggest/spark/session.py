@@ -62,6 +62,8 @@ def spark_session(options: SparkOptions | None = None) -> SparkSession:
     if master.startswith("local") and jars and "spark.jars" not in settings and not submitted.contains("spark.jars"):
         settings["spark.jars"] = ",".join(jars)
     settings.setdefault("spark.ui.showConsoleProgress", "true" if sys.stderr.isatty() else "false")
+    if not submitted.contains("spark.python.daemon.module"):  # workers share the engine's libraries and code set
+        settings.setdefault("spark.python.daemon.module", "suggest.spark.daemon")
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
