@@ -33,7 +33,7 @@ log = logging.getLogger("api")
 
 #: Paths that need no token.
 PUBLIC_ENDPOINTS = {"service.healthz", "service.readyz", "service.metrics_endpoint", "service.openapi",
-                    "service.docs", "service.index", "static", "fhir.metadata"}
+                    "service.docs", "service.index", "static", "fhir.metadata", "fhir.operation_definition"}
 
 
 def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:

@@ -1,6 +1,7 @@
 """The FHIR R4 endpoints, under ``/fhir/r4`` (thin: the mapping is :mod:`suggest.fhir`).
 
-- ``GET /fhir/r4/metadata``: the CapabilityStatement (no token needed).
+- ``GET /fhir/r4/metadata``: the CapabilityStatement, and ``GET /fhir/r4/OperationDefinition/{id}`` the service's
+  operations (no token needed).
 - ``POST /fhir/r4/DocumentReference/$suggest``: a DocumentReference, a Bundle of them or a document Bundle in; a
   Bundle of provisional Conditions, a Provenance and the completeness findings per document out.
 - ``POST /fhir/r4/DocumentReference/$extract``: the chart fields read from a document, as Parameters (the web page
@@ -168,6 +169,17 @@ def metadata():
     served = current_app.extensions["model_host"].served
     release = served.codeset_release if served else ""
     return fhir_response(capability_statement(request.url_root.rstrip("/") + "/fhir/r4", release))
+
+
+@bp_fhir.get("/OperationDefinition/<name>")
+def operation_definition(name: str):
+    from suggest.fhir.writing import operation_definitions
+
+    found = operation_definitions().get(name)
+    if found is None:
+        raise FhirInputError("OperationDefinition", f"no operation {name[:60]!r} (known: "
+                             f"{', '.join(sorted(operation_definitions()))})", status=404, code="not-found")
+    return fhir_response(found)
 
 
 @bp_fhir.post("/DocumentReference/$suggest")

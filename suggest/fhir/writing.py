@@ -239,8 +239,22 @@ def claim(codes: Sequence[tuple[str, str | None]], references: dict[str, str]) -
     })
 
 
+def operation_definitions() -> dict[str, dict[str, Any]]:
+    """The service's FHIR operations by id, as OperationDefinition resources (``suggest/resources/fhir_operations.json``)."""
+    import json
+    from importlib.resources import files
+
+    data = json.loads(files("suggest.resources").joinpath("fhir_operations.json").read_text(encoding="utf-8"))
+    return {operation["id"]: operation for operation in data["operations"]}
+
+
 def capability_statement(base_url: str, codeset_release: str) -> dict[str, Any]:
     """What the FHIR endpoints support, as an R4 CapabilityStatement."""
+    operations = operation_definitions().values()
+
+    def listed(items) -> list[dict[str, Any]]:
+        return [{"name": o["code"], "definition": o["url"], "documentation": o["description"]} for o in items]
+
     return _validated({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -255,26 +269,9 @@ def capability_statement(base_url: str, codeset_release: str) -> dict[str, Any]:
             "documentation": "Bearer token authentication (suggest tokens create); errors are OperationOutcome.",
             "security": {"service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                                                   "code": "OAuth"}], "text": "Bearer token"}]},
-            "resource": [{
-                "type": "DocumentReference",
-                "operation": [
-                    {"name": "suggest", "definition": EXTENSION_BASE.replace("StructureDefinition", "OperationDefinition")
-                     + "DocumentReference-suggest",
-                     "documentation": "POST a DocumentReference, a Bundle of them, or a document Bundle: a Bundle of "
-                                      "provisional Conditions (ICD-10-CM), a Provenance and the completeness "
-                                      "findings per document."},
-                    {"name": "extract", "definition": EXTENSION_BASE.replace("StructureDefinition", "OperationDefinition")
-                     + "DocumentReference-extract",
-                     "documentation": "POST a DocumentReference: the chart fields read from it, as Parameters."},
-                ],
-            }],
-            "operation": [
-                {"name": "export", "definition": EXTENSION_BASE.replace("StructureDefinition", "OperationDefinition")
-                 + "chart-export", "documentation": "GET /fhir/r4/charts/{id}/$export: a stored chart's codes as "
-                                                    "confirmed Conditions."},
-                {"name": "claim", "definition": EXTENSION_BASE.replace("StructureDefinition", "OperationDefinition")
-                 + "chart-claim", "documentation": "GET or POST /fhir/r4/charts/{id}/$claim with patient, provider, "
-                                                  "insurance and priority: the Conditions and a Claim."},
-            ],
+            "resource": [{"type": "DocumentReference",
+                          "operation": listed(o for o in operations if "DocumentReference" in o.get("resource", []))},
+                         {"type": "OperationDefinition", "interaction": [{"code": "read"}]}],
+            "operation": listed(o for o in operations if o.get("system")),
         }],
     })

@@ -89,6 +89,7 @@ VALID_REQUESTS = {
     "v1.model_info": RouteRequest(),
     "v1.model_reload": RouteRequest(body={"model": "small"}),  # the small model's folder (models_dir_with_small_model)
     "fhir.metadata": RouteRequest(),
+    "fhir.operation_definition": RouteRequest(path={"name": "DocumentReference-suggest"}),
     "fhir.suggest_documents": RouteRequest(body=FHIR_DOCUMENT, query={"top_k": "3"}),
     "fhir.extract_fields": RouteRequest(body=FHIR_DOCUMENT),
     "fhir.export_chart": RouteRequest(path={"chart_id": CHART}),

@@ -25,7 +25,7 @@ ACCESS = {
     "v1.patch_chart": "coder", "v1.chart_history": "coder", "v1.chart_feedback": "coder", "v1.me": "coder",
     "v1.model_info": "coder", "v1.specialties": "coder",
     "v1.delete_chart": "admin", "v1.feedback_export": "admin", "v1.audit_log": "admin", "v1.model_reload": "admin",
-    "fhir.metadata": "public", "fhir.suggest_documents": "coder", "fhir.extract_fields": "coder",
+    "fhir.metadata": "public", "fhir.operation_definition": "public", "fhir.suggest_documents": "coder", "fhir.extract_fields": "coder",
     "fhir.export_chart": "coder", "fhir.claim_chart": "coder",
 }
 

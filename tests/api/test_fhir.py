@@ -135,6 +135,9 @@ def test_content_type_size_json_and_subject_are_checked(client, coder, admin):
 def test_metadata_is_public_and_extract_gives_the_chart_fields(client, coder):
     statement = client.get("/fhir/r4/metadata")
     assert statement.status_code == 200 and statement.get_json()["resourceType"] == "CapabilityStatement"
+    definition = client.get("/fhir/r4/OperationDefinition/DocumentReference-suggest").get_json()
+    assert definition["resourceType"] == "OperationDefinition" and definition["code"] == "suggest"
+    assert outcome(client.get("/fhir/r4/OperationDefinition/nope"), 404)["code"] == "not-found"
     params = post(client, "/fhir/r4/DocumentReference/$extract", document_reference(), coder).get_json()
     values = {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in params["parameter"]}
     assert values["text"] == NOTE and values["signed_by"] == "Dr Jane Roe" and values["document_date"] == "2026-03-14"

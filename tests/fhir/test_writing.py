@@ -58,8 +58,19 @@ def test_a_coded_chart_exports_confirmed_conditions_and_a_claim_only_with_its_re
         claim(codes, {**references, "priority": "urgent"})
 
 
-def test_the_capability_statement_validates():
+def test_the_capability_statement_and_the_operation_definitions_validate():
+    from fhir.resources.R4B.operationdefinition import OperationDefinition
+
+    from suggest.fhir.writing import operation_definitions
+
     statement = capability_statement("http://localhost:8000/fhir/r4", "ICD-10-CM FY2026")
     CapabilityStatement.model_validate(statement)
     assert statement["fhirVersion"] == "4.0.1"
     assert [o["name"] for o in statement["rest"][0]["resource"][0]["operation"]] == ["suggest", "extract"]
+    assert [o["name"] for o in statement["rest"][0]["operation"]] == ["export", "claim"]
+    definitions = operation_definitions()
+    for identifier, definition in definitions.items():
+        OperationDefinition.model_validate(definition)
+        assert definition["url"].endswith("/" + identifier)
+    listed = [o["definition"] for o in statement["rest"][0]["resource"][0]["operation"] + statement["rest"][0]["operation"]]
+    assert sorted(listed) == sorted(d["url"] for d in definitions.values())
