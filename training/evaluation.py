@@ -251,18 +251,23 @@ def compute_metrics(outcomes: Sequence[ChartOutcome], *, seen_codes: set[str] | 
 
 def per_chapter(ev: Evaluation) -> list[dict[str, Any]]:
     """Precision, recall and F1 of the selected codes, by ICD-10-CM chapter of the code."""
-    counts: dict[str, list[int]] = {}
+    occurrences = []
     for o in ev.outcomes:
         gold = set(o.gold)
         selected = {s.code for s in o.suggestions if s.selected}
-        for code in gold | selected:
-            c = counts.setdefault(chapter_of(code), [0, 0, 0])
-            if code in gold and code in selected:
-                c[0] += 1
-            elif code in selected:
-                c[1] += 1
-            else:
-                c[2] += 1
+        occurrences += [(code, int(code in gold and code in selected), int(code in selected and code not in gold),
+                         int(code in gold and code not in selected)) for code in gold | selected]
+    return chapters_of_counts(occurrences)
+
+
+def chapters_of_counts(code_counts: Sequence[tuple[str, int, int, int]]) -> list[dict[str, Any]]:
+    """Per-chapter precision, recall and F1 from ``(code, tp, fp, fn)`` counts (per chart, or summed by code)."""
+    counts: dict[str, list[int]] = {}
+    for code, tp, fp, fn in code_counts:
+        c = counts.setdefault(chapter_of(code), [0, 0, 0])
+        c[0] += tp
+        c[1] += fp
+        c[2] += fn
     rows = []
     for chapter in sorted(counts):
         tp, fp, fn = counts[chapter]

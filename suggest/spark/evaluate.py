@@ -34,6 +34,8 @@ class SparkEvaluation:
     failed: int
     seconds: float
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: (code, tp, fp, fn) of the selected codes, summed over the charts: every code gold or selected somewhere.
+    code_counts: list[tuple[str, int, int, int]] = field(default_factory=list)
 
 
 def run_evaluate(spark: SparkSession, source: ChartSource, *, model: str = "default", top_k: int = 50,
@@ -70,11 +72,14 @@ def run_evaluate(spark: SparkSession, source: ChartSource, *, model: str = "defa
             raise SuggestError(f"{source.describe()}: no chart could be evaluated")
         if not totals["with_gold"]:
             raise SuggestError(f"{source.describe()}: no chart has gold codes ('codes' is empty on every row)")
-        per_code = (good.select(F.explode("code_counts").alias("c"))
-                    .groupBy("c.code").agg(F.sum("c.tp").alias("tp"), F.sum("c.fp").alias("fp"),
-                                           F.sum("c.fn").alias("fn"))
-                    .where(F.col("tp") + F.col("fn") > 0)
+        by_code = (good.select(F.explode("code_counts").alias("c"))
+                   .groupBy("c.code").agg(F.sum("c.tp").alias("tp"), F.sum("c.fp").alias("fp"),
+                                          F.sum("c.fn").alias("fn"))).persist()
+        per_code = (by_code.where(F.col("tp") + F.col("fn") > 0)
                     .agg(F.avg(2 * F.col("tp") / (2 * F.col("tp") + F.col("fp") + F.col("fn")))).first()[0])
+        code_counts = [(row["code"], int(row["tp"]), int(row["fp"]), int(row["fn"]))
+                       for row in by_code.orderBy("code").collect()]  # one row per code: the code set bounds it
+        by_code.unpersist()
         failures = stats.where(F.col("error").isNotNull())
         failed = failures.count()
         errors = [(row["id"], row["error"]) for row in failures.select("id", "error").limit(10).collect()]
@@ -94,4 +99,4 @@ def run_evaluate(spark: SparkSession, source: ChartSource, *, model: str = "defa
     metrics["n_gold_codes"] = float(totals["gold_codes"])
     return SparkEvaluation(metrics=metrics, model=shipped.reference, model_version=shipped.version,
                            codeset_release=shipped.codeset_release, failed=failed,
-                           seconds=round(time.monotonic() - started, 2), errors=errors)
+                           seconds=round(time.monotonic() - started, 2), errors=errors, code_counts=code_counts)

@@ -135,6 +135,9 @@ def test_evaluate_on_spark_gives_the_local_metrics(spark, small_model, small_mod
     for name, value in local.items():
         assert result.metrics[name] == pytest.approx(value, abs=1e-9), name
     assert 0 < result.metrics["map"] < 1 and result.metrics["n_charts"] == len(spark_charts)
+    from training.evaluation import chapters_of_counts, evaluate_model as evaluate_again, per_chapter
+
+    assert chapters_of_counts(result.code_counts) == per_chapter(evaluate_again(small_model, read_jsonl(charts_jsonl)))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -242,6 +245,7 @@ def test_the_command_line_runs_both_jobs(spark, small_model_dir, charts_jsonl, t
     assert "MAP" in captured.out and "(Spark)" in captured.out and "41 charts evaluated, 0 failed" in captured.err
     record = json.loads((metrics_dir / "metrics.json").read_text())
     assert record["engine"] == "spark" and record["metrics"]["n_charts"] == 41
+    assert record["per_chapter"] and {"chapter", "precision", "recall", "f1"} <= set(record["per_chapter"][0])
 
 
 @pytest.mark.shared

@@ -172,7 +172,7 @@ def _evaluate_on_spark(args: argparse.Namespace) -> int:
     from suggest.spark.cli import announce_ui, chart_source, spark_options
     from suggest.spark.evaluate import run_evaluate
     from suggest.spark.session import spark_session
-    from training.evaluation import format_metrics_table
+    from training.evaluation import chapters_of_counts, format_metrics_table
 
     source = chart_source(args, str(args.data) if args.data else None)
     options = spark_options(args)
@@ -191,7 +191,13 @@ def _evaluate_on_spark(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         record = {"model": result.model, "model_version": result.model_version,
                   "codeset_release": result.codeset_release, "data": source.describe(), "engine": "spark",
-                  "failed": result.failed, "seconds": result.seconds, "metrics": result.metrics}
+                  "failed": result.failed, "seconds": result.seconds, "metrics": result.metrics,
+                  "per_chapter": chapters_of_counts(result.code_counts),
+                  "most_missed": [{"code": c, "missed": fn, "found": tp} for c, tp, _fp, fn in
+                                  sorted(result.code_counts, key=lambda r: (-r[3], r[0]))[:25] if fn],
+                  "most_wrongly_selected": [{"code": c, "wrongly_selected": fp, "rightly_selected": tp}
+                                            for c, tp, fp, _fn in sorted(result.code_counts,
+                                                                         key=lambda r: (-r[2], r[0]))[:25] if fp]}
         (args.output / "metrics.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.output / 'metrics.json'}", file=sys.stderr)
     return 0
