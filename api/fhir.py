@@ -25,11 +25,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from api import store
-from api.errors import ApiError
 from api.web import _nesting_depth, _unstorable_in, db, principal, requires, served_model
-from suggest.completeness import ChartForm, check_document, default_rules
+from suggest.completeness import check_document, default_rules
+from suggest.encoder.rules import SETTINGS
 from suggest.fhir import FHIR_JSON
-from suggest.fhir.reading import FhirDocument, FhirInputError, read_documents
+from suggest.fhir.reading import FhirDocument, FhirInputError, read_documents, validated
 
 #: The body limit of the FHIR endpoints: base64 makes a note of 1 MB about 1.33 MB.
 FHIR_MAX_BODY_BYTES = 1_500_000
@@ -150,16 +150,7 @@ def _documents() -> list[FhirDocument]:
     if len(documents) > MAX_DOCUMENTS:
         raise FhirInputError("Bundle.entry", f"{len(documents)} documents: at most {MAX_DOCUMENTS} per request",
                              status=413, code="too-costly")
-    for document in documents:
-        if "\x00" in document.text:
-            raise FhirInputError(document.path, "the note holds NUL characters")
     return documents
-
-
-def _form(document: FhirDocument) -> ChartForm:
-    return ChartForm(patient_id=document.patient_id, encounter_id=document.encounter_id, provider=document.provider,
-                     signed_by=document.signed_by, document_date=document.document_date, sex=document.sex,
-                     age_years=document.age_years)
 
 
 @bp_fhir.get("/metadata")
@@ -201,8 +192,8 @@ def suggest_documents():
     if not 1 <= top_k <= 100:
         raise FhirInputError("top_k", "top_k: a whole number from 1 to 100")
     setting = request.args.get("setting") or None
-    if setting not in (None, "outpatient", "inpatient", "mentions"):
-        raise FhirInputError("setting", "setting: outpatient, inpatient or mentions")
+    if setting is not None and setting not in SETTINGS:
+        raise FhirInputError("setting", f"setting: {', '.join(SETTINGS)}")
     served = served_model()
     patients = [Patient(d.sex, d.age_years) if d.sex or d.age_years is not None else None for d in documents]
     results = served.model.suggest_batch([d.text for d in documents], top_k=top_k, setting=setting,
@@ -210,7 +201,7 @@ def suggest_documents():
     rules = default_rules()
     items = []
     for document, result in zip(documents, results, strict=True):
-        findings = check_document(document.text, document.document_type, rules, _form(document))
+        findings = check_document(document.text, document.document_type, rules, document.chart_form())
         items.append((document, result, findings))
     model = ModelDescription(served.name, served.version, served.codeset_release)
     return fhir_response(suggestion_bundle(items, model))
@@ -241,11 +232,7 @@ def _chart_codes(chart_id: int) -> tuple[Any, list[tuple[str, str | None]]]:
 
     row = store.get_chart(db(), chart_id)
     codeset = load_codeset()
-    codes = []
-    for code in row.code_list():
-        info = codeset.get(code) if hasattr(codeset, "get") else None
-        codes.append((code, getattr(info, "description", None) or None))
-    return row, codes
+    return row, [(code, getattr(codeset.get(code), "description", None) or None) for code in row.code_list()]
 
 
 @bp_fhir.get("/charts/<int:chart_id>/$export")
@@ -274,8 +261,6 @@ def claim_chart(chart_id: int):
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise FhirInputError("resourceType", "send a Parameters resource (patient, provider, insurance: "
                                  "valueReference; priority: valueCode)")
-        from suggest.fhir.reading import validated
-
         validated(body, "Parameters", "Parameters")
         for i, parameter in enumerate(body.get("parameter") or []):
             if not isinstance(parameter, dict) or parameter.get("name") not in CLAIM_PARAMETERS:
@@ -320,8 +305,7 @@ def chart_create_from_fhir():
     try:
         return ChartCreate.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        error = _named_error(exc)
-        raise ApiError(error.message, field=error.field, status=error.status) from None
+        raise _named_error(exc) from None
 
 
 def register_fhir_errors(app) -> None:

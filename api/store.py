@@ -93,7 +93,8 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
     now = utcnow()
     row = ChartRow(
         patient_id=body.patient_id, encounter_id=body.encounter_id, text=body.text, provider=body.provider,
-        signed_by=body.signed_by,        document_date=body.document_date, specialty=body.specialty, document_type=body.document_type,
+        signed_by=body.signed_by, document_date=body.document_date, specialty=body.specialty,
+        document_type=body.document_type,
         version=1, created_at=now, created_by=who.user, updated_at=now, updated_by=who.user,
     )
     row.codes = [ChartCode(code=c, position=i) for i, c in enumerate(codes)]

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from suggest.completeness import ChartForm
 from suggest.errors import SuggestError
 from suggest.fhir import ICD10CM_SYSTEM, LOINC_SYSTEM
 
@@ -81,6 +82,12 @@ class FhirDocument:
     sex: str | None = None
     age_years: float | None = None
     codes: list[str] = field(default_factory=list)
+
+    def chart_form(self) -> ChartForm:
+        """What the document says besides its text, as the completeness check's form."""
+        return ChartForm(patient_id=self.patient_id, encounter_id=self.encounter_id, provider=self.provider,
+                         signed_by=self.signed_by, document_date=self.document_date, sex=self.sex,
+                         age_years=self.age_years)
 
 
 def read_documents(obj: Any) -> list[FhirDocument]:
@@ -242,7 +249,7 @@ def _attachment_text(contents, path: str) -> str:
             if attachment.url:
                 raise FhirInputError(f"{where}.url", "the note is not fetched from a URL: send it in attachment.data")
             raise FhirInputError(f"{where}.data", "no data: the note goes in attachment.data (base64)")
-        raw = attachment.data if isinstance(attachment.data, bytes) else _base64(str(attachment.data), f"{where}.data")
+        raw = attachment.data  # decoded by the model, checked strictly by _from_document_reference
         if len(raw) > MAX_NOTE_BYTES:
             raise FhirInputError(f"{where}.data", f"the note is {len(raw):,} bytes, over the limit of "
                                  f"{MAX_NOTE_BYTES:,}", status=413, code="too-costly")

@@ -116,14 +116,12 @@ def suggestion_conditions(document: FhirDocument, result) -> list[dict[str, Any]
                       _ext("suggestion-rank", valueInteger=rank)]
         for evidence in suggestion.evidence:
             flags = ",".join(name for name, on in evidence.assertion.items() if on)
-            parts = [_ext("start", valueInteger=evidence.start), _ext("end", valueInteger=evidence.end)]
+            parts = [{"url": "start", "valueInteger": evidence.start}, {"url": "end", "valueInteger": evidence.end}]
             if evidence.section:
-                parts.append(_ext("section", valueString=evidence.section))
+                parts.append({"url": "section", "valueString": evidence.section})
             if flags:
-                parts.append(_ext("assertion", valueString=flags))
-            extensions.append({"url": EXTENSION_BASE + "suggestion-evidence", "extension":
-                               [{"url": p["url"].rsplit("/", 1)[1], **{k: v for k, v in p.items() if k != "url"}}
-                                for p in parts]})
+                parts.append({"url": "assertion", "valueString": flags})
+            extensions.append(_ext("suggestion-evidence", extension=parts))
         for rule in suggestion.rules:
             extensions.append(_ext("suggestion-rule", valueString=f"{rule['rule']} ({rule['action']}): {rule['why']}"))
         condition["extension"] = extensions
@@ -133,9 +131,9 @@ def suggestion_conditions(document: FhirDocument, result) -> list[dict[str, Any]
 
 def operation_outcome(issues: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """An OperationOutcome of ``issues`` (``severity``, ``code``, ``diagnostics``, ``expression``); an empty list
-    gives the single informational issue R4 requires."""
+    gives the single informational issue R4 requires. (Validated with the Bundle or answer that holds it.)"""
     issues = list(issues) or [{"severity": "information", "code": "informational", "diagnostics": "no issues"}]
-    return _validated({"resourceType": "OperationOutcome", "issue": issues})
+    return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def error_outcome(message: str, *, code: str = "invalid", expression: str | None = None) -> dict[str, Any]:
@@ -143,7 +141,7 @@ def error_outcome(message: str, *, code: str = "invalid", expression: str | None
     issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": message}
     if expression:
         issue["expression"] = [expression]
-    return operation_outcome([issue])
+    return _validated(operation_outcome([issue]))
 
 
 def findings_outcome(findings: Sequence[Any], warnings: Sequence[str]) -> dict[str, Any]:
@@ -211,7 +209,7 @@ def coded_bundle(codes: Sequence[tuple[str, str | None]], patient_id: str, encou
 
 
 def claim(codes: Sequence[tuple[str, str | None]], references: dict[str, str]) -> dict[str, Any]:
-    """A professional ``Claim`` for the codes: ``references`` gives ``patient``, ``provider`` and ``insurance``
+    """A professional ``Claim`` for the codes (validated with the Bundle :func:`coded_bundle` puts it in): ``references`` gives ``patient``, ``provider`` and ``insurance``
     (references such as ``Patient/1``, ``Practitioner/2``, ``Coverage/3``) and ``priority`` (stat, normal, deferred).
 
     Raises ValueError naming what is missing or wrong."""
@@ -223,7 +221,7 @@ def claim(codes: Sequence[tuple[str, str | None]], references: dict[str, str]) -
         raise ValueError(f"priority {references['priority']!r}: one of {', '.join(PRIORITIES)}")
     if not codes:
         raise ValueError("the chart has no codes to claim")
-    return _validated({
+    return {
         "resourceType": "Claim",
         "status": "active",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
@@ -236,7 +234,7 @@ def claim(codes: Sequence[tuple[str, str | None]], references: dict[str, str]) -
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": references["insurance"]}}],
         "diagnosis": [{"sequence": i, "diagnosisCodeableConcept": _coding(code, display)}
                       for i, (code, display) in enumerate(codes, start=1)],
-    })
+    }
 
 
 def operation_definitions() -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from suggest.commands.args import positive_int
 from suggest.errors import SuggestError
 
 ENGINES = ("local", "spark")
@@ -18,7 +19,7 @@ def add_engine_argument(parser: argparse.ArgumentParser) -> None:
                              "(pip install 'icd10cm-suggest[spark]')")
     group = parser.add_argument_group("Spark (--engine spark)")
     group.add_argument("--master", help="Spark master URL (default: spark-submit's, else local[*])")
-    group.add_argument("--partitions", type=int, help="tasks per round (default: twice the default parallelism)")
+    group.add_argument("--partitions", type=positive_int, help="tasks per round (default: twice the default parallelism)")
     group.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                        help="a Spark setting passed through, e.g. spark.executor.memory=4g (repeatable)")
     group.add_argument("--input-format", choices=("parquet", "jsonl", "csv"),
@@ -39,10 +40,10 @@ def add_predict_job_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Spark output (predict --engine spark)")
     group.add_argument("--output-format", choices=("parquet", "jsonl"), default="parquet",
                        help="with --engine spark: the output folder's format (default parquet)")
-    group.add_argument("--buckets", type=int, default=64,
+    group.add_argument("--buckets", type=positive_int, default=64,
                        help="with --engine spark: charts are hashed into this many buckets by id, each written "
                             "once complete (default 64)")
-    group.add_argument("--buckets-per-round", type=int, help="buckets written per Spark job (default: twice the "
+    group.add_argument("--buckets-per-round", type=positive_int, help="buckets written per Spark job (default: twice the "
                                                               "default parallelism)")
     group.add_argument("--overwrite", action="store_true", help="replace an output folder another job wrote")
 
@@ -70,8 +71,6 @@ def spark_options(args: argparse.Namespace):
     """The Spark session's options from the command line."""
     from suggest.spark.session import SparkOptions, parse_conf
 
-    if args.partitions is not None and args.partitions < 1:
-        raise SuggestError("--partitions must be at least 1")
     return SparkOptions(master=args.master, partitions=args.partitions, conf=parse_conf(args.conf))
 
 
