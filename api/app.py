@@ -27,6 +27,7 @@ from api.modelhost import ModelHost, ServedModel, serve_model
 from api.responses import Error, dump
 from api.fhir import FHIR_MAX_BODY_BYTES, bp_fhir, is_fhir_request, register_fhir_errors
 from api.routes import bp_service, bp_v1
+from api.work_routes import bp_work
 from api.web import log_safe, read_model_state
 
 log = logging.getLogger("api")
@@ -81,6 +82,7 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntegerConverter  # before the routes are added: they take it then
     app.register_blueprint(bp_service)
     app.register_blueprint(bp_v1)
+    app.register_blueprint(bp_work)
     app.register_blueprint(bp_fhir)
     return app
 

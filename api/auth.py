@@ -18,7 +18,10 @@ from sqlalchemy.orm import Session
 
 from api.db import ApiToken, utcnow
 
-ROLES = ("coder", "admin")
+ROLES = ("coder", "admin", "provider")
+"""``coder``: codes charts, works the queue, asks providers; ``admin``: a coder who also manages users, models and the
+audit log, and sees everyone's figures; ``provider``: a clinician who answers the queries addressed to them and sees
+nothing else (no chart, no suggestion). README "Roles" documents them."""
 TOKEN_PREFIX = "sgt_"
 
 
@@ -33,6 +36,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role == "provider"
 
 
 def hash_token(token: str) -> str:

@@ -4,7 +4,9 @@ Tables: ``api_tokens`` (hashed bearer tokens), ``charts`` (one coded document), 
 chart and code, for indexed code search), ``chart_history`` (every change, as a JSON diff), ``feedback``
 (accepted / rejected / added suggestions), ``audit_log`` (who did what to which chart), ``idempotency_keys`` (the
 ``Idempotency-Key`` of each chart saved with one, per user) and ``service_state`` (small key/value rows shared by the
-workers, e.g. the served model generation).
+workers, e.g. the served model generation); for the worklists, ``chart_status_changes`` (every move of a chart
+through the workflow, for its history and the department's figures), ``user_profiles`` (a user's specialties) and
+``provider_queries`` (questions to the provider, their answers).
 
 The schema is created and upgraded by the Alembic migrations in ``api/migrations`` (``migrate(engine)``).
 """
@@ -28,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import (
@@ -78,6 +81,11 @@ class ChartRow(Base):
     updated_by: Mapped[str] = mapped_column(String(120))
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     deleted_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
+    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    due_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     codes: Mapped[list["ChartCode"]] = relationship(
         back_populates="chart", cascade="all, delete-orphan", order_by="ChartCode.position", lazy="selectin"
@@ -85,6 +93,14 @@ class ChartRow(Base):
 
     def code_list(self) -> list[str]:
         return [c.code for c in self.codes]
+
+
+# The queue's "next chart": unassigned new charts in (priority, due date, age) order, a partial index so that the
+# scan for the first free chart in a coder's specialties reads the queue in order and stops early.
+QUEUE_INDEX_WHERE = "status = 'new' AND assignee IS NULL AND deleted_at IS NULL"
+Index("ix_charts_queue", ChartRow.priority.desc(), ChartRow.due_date, ChartRow.created_at, ChartRow.id,
+      sqlite_where=text(QUEUE_INDEX_WHERE), postgresql_where=text(QUEUE_INDEX_WHERE))
+Index("ix_charts_status_assignee", ChartRow.status, ChartRow.assignee)
 
 
 class ChartCode(Base):
@@ -151,6 +167,58 @@ class ServiceState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChartStatusChange(Base):
+    """One move of a chart through the workflow (taken, put on hold, coded, completed, released, reopened)."""
+
+    __tablename__ = "chart_status_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    __table_args__ = (Index("ix_chart_status_changes_to_at", "to_status", "changed_at"),
+                      Index("ix_chart_status_changes_by_at", "changed_by", "changed_at"))
+
+
+class UserProfile(Base):
+    """What an admin set for a user: the specialties whose charts the user's "next chart" takes (none: any)."""
+
+    __tablename__ = "user_profiles"
+    user: Mapped[str] = mapped_column(String(120), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))
+
+
+class ProviderQuery(Base):
+    """A coder's question to the provider about a chart (clinical documentation integrity), and its answer."""
+
+    __tablename__ = "provider_queries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    span_start: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    span_end: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str] = mapped_column(String(120), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_option: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    amendment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 def make_engine(database_url: str) -> Engine:

@@ -138,6 +138,10 @@ def operation(ok: type[BaseModel] | tuple[type[BaseModel], str], *, tag: str, st
             answers |= {401: "Missing, unknown or revoked token", 429: "Rate limit exceeded"}
             if role == "admin":
                 answers[403] = "Needs an admin token"
+            elif role == "coder":
+                answers[403] = "A provider token (providers answer their queries only)"
+            elif role == "provider":
+                answers[403] = "Needs a provider token; or the query is addressed to another provider"
         answers |= errors or {}
         resp = Response(**{f"HTTP_{code}": (Error, answer) if isinstance(answer, str) else answer
                            for code, answer in sorted(answers.items())})
@@ -167,6 +171,10 @@ def build_spec() -> dict[str, Any]:
                 op["x-role"] = extra["role"]
             if extra["role"] == "admin":
                 op["description"] = " ".join(filter(None, ["Admin only.", op["description"]]))
+            elif extra["role"] == "provider":
+                op["description"] = " ".join(filter(None, ["Providers only.", op["description"]]))
+            elif extra["role"] == "any":
+                op["description"] = " ".join(filter(None, ["Every role, providers included.", op["description"]]))
             if not op["description"]:
                 del op["description"]
             if not op["parameters"]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 
 from api.auth import ROLES
-from api.schemas import Setting, optional_not_null
+from api.schemas import Priority, Setting, Status, optional_not_null
 
 
 def _iso_datetime(value: str) -> str:
@@ -233,6 +233,11 @@ class _ChartFields(_Out):
     updated_at: DateTime
     updated_by: str
     deleted: bool
+    status: Status = Field(description="Where the chart is in the workflow.")
+    assignee: str | None = Field(description="Who has taken the chart (null: nobody).")
+    priority: Priority
+    due_date: Date | None
+    status_changed_at: DateTime | None = Field(description="When the status last changed (null: never).")
 
 
 class Chart(_ChartFields):
@@ -252,7 +257,7 @@ class ChartPage(_Out):
 
 class HistoryEntry(_Out):
     version: int
-    action: Literal["created", "updated", "deleted"]
+    action: Literal["created", "updated", "deleted", "status"]
     changed_at: DateTime
     changed_by: str
     changes: dict[str, Annotated[list[Any], Field(min_length=2, max_length=2)]] = Field(
@@ -284,6 +289,88 @@ class CorpusLine(_Out):
     specialty: str = optional_not_null()
 
 
+# ----------------------------------------------------------------------------- worklists and provider queries
+class WorkItem(ChartSummary):
+    age_days: int = Field(description="Whole days since the chart entered the store.")
+    open_queries: int = Field(description="Provider queries of the chart still waiting for an answer.")
+
+
+class WorklistPage(_Out):
+    items: list[WorkItem]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[Status, int] = Field(description="Charts by status under the other filters (for the queue's tabs).")
+
+
+class NextChart(_Out):
+    chart: Chart
+    specialties: list[str] = Field(description="The caller's specialties the queue was filtered by (empty: any).")
+
+
+class QueryTemplate(_Out):
+    id: str
+    title: str
+    codes: list[str] = Field(description="The code families (prefixes) whose specificity the query concerns.")
+    question: str = Field(description="{finding} is replaced by the text of the query's span.")
+    options: list[str]
+
+
+class QueryTemplates(_Out):
+    version: str
+    about: str
+    templates: list[QueryTemplate]
+
+
+class ProviderQueryOut(_Out):
+    """A provider query. A provider is shown the query and its span's text (``excerpt``), nothing else of the chart."""
+
+    id: int
+    chart_id: int
+    template: str | None
+    question: str
+    options: list[str]
+    start: int | None
+    end: int | None
+    excerpt: str | None = Field(description="The text the query concerns (the span, as it was when asked).")
+    provider: str
+    status: Literal["open", "answered", "closed"]
+    answer: str | None
+    option: str | None = Field(description="The option the provider chose.")
+    amendment: str | None = Field(description="The addendum the answer added to the chart.")
+    version: int
+    created_by: str
+    created_at: DateTime
+    answered_at: DateTime | None
+    closed_at: DateTime | None
+    closed_by: str | None
+
+
+class QueryPage(_Out):
+    items: list[ProviderQueryOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class QueryResult(_Out):
+    query: ProviderQueryOut
+    chart_status: Status = Field(description="The chart's status after the change: a chart in progress goes on hold "
+                                             "while a query of it is open, and back in progress when its last open "
+                                             "query is answered or closed.")
+
+
+class UserProfileOut(_Out):
+    user: str
+    roles: list[Literal[ROLES]] = Field(description="The roles of the user's active tokens.")
+    display_name: str | None
+    specialties: list[str] = Field(description="Empty: the user's next chart takes any chart.")
+
+
+class UserList(_Out):
+    users: list[UserProfileOut]
+
+
 class AuditEntry(_Out):
     id: int
     at: DateTime
@@ -309,6 +396,8 @@ class DocumentTypeLabel(_Out):
 class Me(_Out):
     user: str
     role: Literal[ROLES]
+    display_name: str | None
+    specialties: list[str] = Field(description="The specialties the user's next chart takes (empty: any).")
     default_document_type: str
     document_types: list[DocumentTypeLabel]
 

@@ -485,14 +485,17 @@ def specialties():
 
 @bp_v1.get("/me")
 @operation(Me, tag="service")
-@requires()
+@requires("any")
 def me():
-    """Who am I (user, role) and the document types the checks know"""
+    """Who am I (user, role, specialties) and the document types the checks know"""
+    from api.worklist import profile_dict
     from suggest.completeness import default_rules
 
     rules = default_rules()
     who = principal()
-    return Me(user=who.user, role=who.role, default_document_type=rules.default_document_type,
+    profile = profile_dict(db(), who.user, [who.role])
+    return Me(user=who.user, role=who.role, display_name=profile["display_name"],
+              specialties=profile["specialties"], default_document_type=rules.default_document_type,
               document_types=[{"id": k, "label": v.get("label", k)} for k, v in rules.document_types.items()])
 
 

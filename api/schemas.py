@@ -172,6 +172,14 @@ class BatchSuggestRequest(_Body):
     setting: Setting | None = Field(None, description=_SETTING_DOC)
 
 
+Status = Literal["new", "in_progress", "on_hold", "coded", "completed"]
+"""Where a chart is in the workflow: new (waiting in the queue), in_progress (taken by its assignee), on_hold (waiting
+for a provider's answer), coded (codes assigned, to be reviewed), completed (filed)."""
+Priority = Literal["low", "normal", "high", "urgent"]
+_PRIORITY_DOC = "The queue takes urgent charts first, then high, normal and low."
+_DUE_DOC = "The day the chart must be coded by (YYYY-MM-DD); the queue takes earlier due dates first."
+Version = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number_as_int)]
+
 _CONFIRM_DOC = ("Save although the code edits of the chart's codes hold an error (the findings of POST /v1/charts/check "
                 "with severity error that concern codes); the override is recorded in the audit log. Without it such a "
                 "save is a 409 listing the findings.")
@@ -188,6 +196,8 @@ class ChartCreate(_Body):
     document_date: DocumentDate = None
     specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
+    priority: Priority = Field("normal", description=_PRIORITY_DOC)
+    due_date: dt.date | None = Field(None, description=_DUE_DOC)
     confirm_findings: bool = Field(False, description=_CONFIRM_DOC)
 
 
@@ -203,6 +213,8 @@ class ChartPatch(_Body):
     document_date: DocumentDate = None
     specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
     document_type: DocumentType = None
+    priority: Priority = optional_not_null(description=_PRIORITY_DOC)
+    due_date: dt.date | None = Field(None, description=_DUE_DOC)
     confirm_findings: bool = Field(False, description=_CONFIRM_DOC)
     # The bounds go before the validator: after it, pydantic leaves them out of the JSON schema of a nullable field.
     version: Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number_as_int)] | None = Field(
@@ -241,6 +253,53 @@ class CheckRequest(_Body):
                                         "sex edits (else read from the text).")
 
 
+class StatusChange(_Body):
+    """Move a chart through the workflow. Allowed moves: new -> in_progress (take it); in_progress -> on_hold, coded
+    or new (release it); on_hold -> in_progress; coded -> in_progress or completed; completed -> in_progress (reopen,
+    admins only). Only the assignee or an admin moves a taken chart."""
+
+    status: Status = Field(description="The status to move to.")
+    version: Version = Field(description="The chart's version as the caller saw it: a chart changed since is a 409, so "
+                                         "two coders cannot both take it.")
+    assignee: NotBlank | None = Field(None, max_length=120, description="Admins only: who takes the chart (default: the "
+                                      "caller); with the chart's own status, reassigns it.")
+    note: NoNul | None = Field(None, max_length=500, description="Why (kept in the chart's history).")
+
+
+class ProfileUpdate(_Body):
+    specialties: list[Annotated[NotBlank, Field(max_length=64)]] = Field(
+        max_length=50, description="The specialties whose charts the user's next chart takes; empty: any chart.")
+    display_name: NoNul | None = Field(None, max_length=200)
+
+
+class QueryCreate(_Body):
+    """A question to the provider about the chart. Give a template (GET /v1/query-templates), a question, or both (the
+    question then replaces the template's). ``start``/``end`` mark the text the query concerns: the provider sees that
+    span and nothing else of the chart."""
+
+    provider: NotBlank = Field(max_length=120, description="The user name of a provider (a token of role provider).")
+    template: NoNul | None = Field(None, max_length=64, description="A template id of GET /v1/query-templates.")
+    question: NotBlank | None = Field(None, max_length=4000)
+    options: list[Annotated[NotBlank, Field(max_length=200)]] | None = Field(
+        None, max_length=20, description="The answers offered (default: the template's).")
+    start: Annotated[int, Field(ge=0, le=MAX_TEXT)] | None = Field(None, description="Start offset of the span.")
+    end: Annotated[int, Field(ge=1, le=MAX_TEXT)] | None = Field(None, description="End offset of the span.")
+
+
+class QueryAnswer(_Body):
+    answer: NotBlank = Field(max_length=4000, description="The provider's answer.")
+    option: NoNul | None = Field(None, max_length=200, description="One of the query's options.")
+    amendment: NotBlank | None = Field(None, max_length=20_000, description="Text added to the chart as a signed "
+                                       "addendum (the chart's history keeps the text before it).")
+    version: Version = Field(description="The query's version as the provider saw it (409 otherwise).")
+
+
+class QueryClose(_Body):
+    """Close an answered query (read), or withdraw an open one."""
+
+    version: Version = Field(description="The query's version (409 otherwise).")
+
+
 class ReloadRequest(_Body):
     model: NoNul | None = Field(None, max_length=500, description="Model reference to load (folder, 'default' or "
                                 "models:/name@alias); default: the configured model, else the MLflow champion.")
@@ -254,6 +313,29 @@ class ChartQuery(_Query):
     q: NoNul = optional_not_null(max_length=200, description="Words that must all occur in the text")
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=200)
+
+
+class WorklistQuery(_Query):
+    status: Status = optional_not_null()
+    specialty: NoNul = optional_not_null(max_length=64)
+    document_type: NoNul = optional_not_null(max_length=64)
+    assignee: NoNul = optional_not_null(max_length=120, description="A user, `me`, or `none` (unassigned)")
+    priority: Priority = optional_not_null()
+    min_age_days: int = optional_not_null(ge=0, le=36_500, description="Waiting at least this many days")
+    max_age_days: int = optional_not_null(ge=0, le=36_500, description="Waiting at most this many days")
+    due_before: QueryDate = optional_not_null(description="due_date <=")
+    sort: Literal["queue", "oldest", "newest", "due"] = Field(
+        "queue", description="queue: the next chart's order (priority, due date, age)")
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(20, ge=1, le=200)
+
+
+class QueryListQuery(_Query):
+    status: Literal["open", "answered", "closed"] = optional_not_null()
+    chart_id: int = optional_not_null(ge=1, le=MAX_ID)
+    provider: NoNul = optional_not_null(max_length=120, description="Coders and admins only; a provider sees theirs")
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(50, ge=1, le=200)
 
 
 class CodeSearchQuery(_Query):
@@ -278,6 +360,8 @@ class PathParams(_Query):
 
     chart_id: int = Field(alias="id", ge=1, le=MAX_ID, description="Chart id")
     code: str = Field(description="ICD-10-CM code, with or without dot")
+    query_id: int = Field(ge=1, le=MAX_ID, description="Provider query id")
+    user: str = Field(description="User name")
 
 
 class SaveHeaders(_Query):

@@ -20,6 +20,9 @@ from api.schemas import MAX_CODES, MAX_ID, ChartCreate, ChartPatch, ChartQuery, 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "signed_by", "document_date", "specialty",
                "document_type")
+PRIORITIES = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+"""A chart's priority as the API names it and as the store ranks it (the queue takes the highest first)."""
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 
 
 def normalize_code(raw: str) -> str | None:
@@ -42,7 +45,8 @@ def normalize_codes(codes: list[str], field: str = "codes") -> list[str]:
     return out
 
 
-def _iso(value: Any) -> Any:
+def iso(value: Any) -> Any:
+    """A date or time as ISO 8601 text (a time without zone read as UTC); other values as they are."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
@@ -60,15 +64,20 @@ def chart_to_dict(row: ChartRow, with_text: bool = True) -> dict[str, Any]:
         "codes": row.code_list(),
         "provider": row.provider,
         "signed_by": row.signed_by,
-        "document_date": _iso(row.document_date),
+        "document_date": iso(row.document_date),
         "specialty": row.specialty,
         "document_type": row.document_type,
         "version": row.version,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
         "created_by": row.created_by,
-        "updated_at": _iso(row.updated_at),
+        "updated_at": iso(row.updated_at),
         "updated_by": row.updated_by,
         "deleted": row.deleted_at is not None,
+        "status": row.status,
+        "assignee": row.assignee,
+        "priority": PRIORITY_NAMES.get(row.priority, "normal"),
+        "due_date": iso(row.due_date),
+        "status_changed_at": iso(row.status_changed_at),
     }
     if with_text:
         out["text"] = row.text
@@ -94,7 +103,7 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
     row = ChartRow(
         patient_id=body.patient_id, encounter_id=body.encounter_id, text=body.text, provider=body.provider,
         signed_by=body.signed_by, document_date=body.document_date, specialty=body.specialty,
-        document_type=body.document_type,
+        document_type=body.document_type, priority=PRIORITIES[body.priority], due_date=body.due_date, status="new",
         version=1, created_at=now, created_by=who.user, updated_at=now, updated_by=who.user,
     )
     row.codes = [ChartCode(code=c, position=i) for i, c in enumerate(codes)]
@@ -205,12 +214,15 @@ def update_chart(session: Session, chart_id: int, body: ChartPatch, who: Princip
         new_codes = normalize_codes(given.pop("codes"))
         if new_codes != row.code_list():
             changes["codes"] = [row.code_list(), new_codes]
+    if "priority" in given:
+        given["priority"] = PRIORITIES[given["priority"]]
     for name, value in given.items():
         if name in ("patient_id", "text") and value is None:
             raise ApiError(f"{name} cannot be null", field=name)
         old = getattr(row, name)
         if old != value:
-            changes[name] = [_iso(old), _iso(value)]
+            changes[name] = [PRIORITY_NAMES[old], PRIORITY_NAMES[value]] if name == "priority" else \
+                [iso(old), iso(value)]
     if not changes:
         return row
     now = utcnow()
@@ -243,7 +255,7 @@ def history(session: Session, chart_id: int) -> list[dict[str, Any]]:
     """Every version of a chart; a deleted chart has none to show (the one access rule: ``get_chart``)."""
     get_chart(session, chart_id)
     rows = session.scalars(select(ChartHistory).where(ChartHistory.chart_id == chart_id).order_by(ChartHistory.id))
-    return [{"version": h.version, "action": h.action, "changed_at": _iso(h.changed_at), "changed_by": h.changed_by,
+    return [{"version": h.version, "action": h.action, "changed_at": iso(h.changed_at), "changed_by": h.changed_by,
              "changes": h.changes} for h in rows]
 
 
@@ -335,5 +347,5 @@ def list_audit(session: Session, chart_id: int | None, user: str | None, page: i
     if user:
         stmt = stmt.where(AuditEntry.user == user)
     rows = session.scalars(stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return [{"id": a.id, "at": _iso(a.at), "user": a.user, "action": a.action, "chart_id": a.chart_id,
+    return [{"id": a.id, "at": iso(a.at), "user": a.user, "action": a.action, "chart_id": a.chart_id,
              "codes": a.codes, "detail": a.detail} for a in rows]

@@ -58,6 +58,12 @@ def parse_body(model: type[BaseModel]) -> Any:
         raise _named_error(exc) from None
 
 
+def no_body() -> None:
+    """A request that takes no body: 400 naming ``body`` when one is sent (nothing in it would be read)."""
+    if request.get_data(cache=True):
+        raise ApiError("this request takes no body", field="body")
+
+
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
@@ -173,8 +179,15 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+ACCESS_LEVELS = ("any", "coder", "admin", "provider")
+
+
 def requires(role: str = "coder") -> Callable:
-    """Decorator: the endpoint needs a valid token; ``role="admin"`` also needs the admin role."""
+    """Decorator: the endpoint needs a valid token of a role allowed at ``role``: ``"any"`` every role (the view
+    limits a provider to what is addressed to them), ``"coder"`` coders and admins, ``"admin"`` admins,
+    ``"provider"`` providers."""
+    if role not in ACCESS_LEVELS:
+        raise ValueError(f"unknown access level {role!r}")
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
@@ -184,6 +197,11 @@ def requires(role: str = "coder") -> Callable:
                 raise Unauthorized("missing or invalid bearer token (Authorization: Bearer <token>)")
             if role == "admin" and not who.is_admin:
                 raise Forbidden("this action needs an admin token")
+            if role == "provider" and not who.is_provider:
+                raise Forbidden("this action needs a provider token (a provider answers the queries addressed to "
+                                "them)")
+            if role == "coder" and who.is_provider:
+                raise Forbidden("a provider token answers provider queries only; this action needs a coder token")
             return view(*args, **kwargs)
 
         wrapper.required_role = role  # type: ignore[attr-defined]

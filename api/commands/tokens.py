@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import getpass
 
+from api.auth import ROLES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("tokens", help="manage API tokens (create, list, revoke)",
                               description="Tokens live (hashed) in the chart database given by DATABASE_URL.")
     sub = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
     c = sub.add_parser("create", help="create a token; it is printed once, on the last line")
-    c.add_argument("--role", choices=("coder", "admin"), default="coder", help="coder (default) or admin")
+    c.add_argument("--role", choices=ROLES, default="coder",
+                   help="coder (default), admin, or provider (answers the provider queries addressed to the user)")
     c.add_argument("--user", default=None, help="who uses it (default: your login name)")
     c.set_defaults(func=_create)
     r = sub.add_parser("revoke", help="revoke a token given in clear or by its id")
@@ -62,10 +65,10 @@ def _list(_args: argparse.Namespace) -> int:
 
     with _sessions()() as session:
         rows = list_tokens(session)
-        print(f"{'id':>4}  {'role':<6} {'user':<20} {'prefix':<11} {'created':<17} {'last used':<17} revoked")
+        print(f"{'id':>4}  {'role':<8} {'user':<20} {'prefix':<11} {'created':<17} {'last used':<17} revoked")
         for t in rows:
             created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
             used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never"
             revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "-"
-            print(f"{t.id:>4}  {t.role:<6} {t.user[:20]:<20} {t.prefix + '…':<11} {created:<17} {used:<17} {revoked}")
+            print(f"{t.id:>4}  {t.role:<8} {t.user[:20]:<20} {t.prefix + '…':<11} {created:<17} {used:<17} {revoked}")
     return 0

@@ -41,15 +41,23 @@ CHART_TEXT = (
 
 CHART = object()
 """Stands for the id of a chart made for the request (a chart route's path parameter)."""
+QUERY = object()
+"""Stands for the id of an open provider query made for the request, addressed to ``PROVIDER``."""
+PROVIDER = "dr-quinn"
+"""The provider the test apps' queries are addressed to (``role_headers`` gives them a token)."""
+PROFILE_USER = "casey"
+"""A user whose profile the valid request sets (``role_headers`` gives them a coder token)."""
 
 
 @dataclass(frozen=True)
 class RouteRequest:
-    """A valid request to one route: its path parameters, JSON body (None: none) and query string."""
+    """A valid request to one route: its path parameters, JSON body (None: none), query string, and the least role
+    that may send it ("admin" sends every other)."""
 
     path: dict = field(default_factory=dict)
     body: dict | None = None
     query: dict = field(default_factory=dict)
+    role: str = "admin"
 
 
 #: A valid request for every endpoint the app serves (the bad-input and auth-matrix tests start from these and fail
@@ -88,6 +96,21 @@ VALID_REQUESTS = {
     "v1.specialties": RouteRequest(),
     "v1.model_info": RouteRequest(),
     "v1.model_reload": RouteRequest(body={"model": "small"}),  # the small model's folder (models_dir_with_small_model)
+    "work.worklist_page": RouteRequest(query={"status": "new", "assignee": "none", "min_age_days": "0",
+                                              "sort": "queue", "page": "1"}),
+    "work.next_chart": RouteRequest(),
+    "work.change_status": RouteRequest(path={"chart_id": CHART}, body={"status": "in_progress", "version": 1}),
+    "work.users": RouteRequest(),
+    "work.set_profile": RouteRequest(path={"user": PROFILE_USER}, body={"specialties": ["cardiology"],
+                                                                        "display_name": "Casey"}),
+    "work.query_templates": RouteRequest(),
+    "work.open_query": RouteRequest(path={"chart_id": CHART}, body={
+        "provider": PROVIDER, "template": "laterality", "start": 0, "end": 7}),
+    "work.list_queries": RouteRequest(query={"status": "open", "page": "1"}),
+    "work.get_query": RouteRequest(path={"query_id": QUERY}),
+    "work.answer_query": RouteRequest(path={"query_id": QUERY}, role="provider", body={
+        "answer": "Left.", "option": "Left", "amendment": "Asthma of the left lung.", "version": 1}),
+    "work.close_query": RouteRequest(path={"query_id": QUERY}, body={"version": 1}),
     "fhir.metadata": RouteRequest(),
     "fhir.operation_definition": RouteRequest(path={"name": "DocumentReference-suggest"}),
     "fhir.suggest_documents": RouteRequest(body=FHIR_DOCUMENT, query={"top_k": "3"}),
@@ -118,9 +141,36 @@ def new_chart(client, headers: dict[str, str]) -> int:
     return response.get_json()["id"]
 
 
-def route_url(rule, path: dict, chart_id: int | None = None, raw: dict | None = None) -> str:
-    """The URL of ``rule`` with its path parameters: ``path``'s values (CHART: ``chart_id``) quoted, ``raw``'s
-    values as they are (already percent-encoded, or deliberately malformed)."""
-    values = {name: quote(str(chart_id if value is CHART else value), safe="") for name, value in path.items()}
+def new_query(client, headers: dict[str, str], provider: str = PROVIDER) -> int:
+    """A fresh open provider query on a fresh chart, addressed to ``provider`` (who needs a provider token)."""
+    chart_id = new_chart(client, headers)
+    response = client.post(f"/v1/charts/{chart_id}/queries", json={"provider": provider, "template": "laterality",
+                                                                   "start": 0, "end": 7}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["query"]["id"]
+
+
+def role_headers(app, admin: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Headers by role for requests to ``app``: ``admin``'s, and tokens made once per app for ``PROVIDER`` and
+    ``PROFILE_USER``."""
+    if "test_role_headers" not in app.extensions:
+        app.extensions["test_role_headers"] = {"admin": admin, "provider": bearer(new_token(app, "provider", PROVIDER)),
+                                               "coder": bearer(new_token(app, "coder", PROFILE_USER))}
+    return app.extensions["test_role_headers"]
+
+
+def path_ids(client, rule, admin: dict[str, str]) -> tuple[int | None, int | None]:
+    """(chart id, query id) made for a request to ``rule``: what its CHART and QUERY placeholders stand for."""
+    chart = new_chart(client, admin) if "chart_id" in rule.arguments else None
+    query = new_query(client, admin) if "query_id" in rule.arguments else None
+    return chart, query
+
+
+def route_url(rule, path: dict, chart_id: int | None = None, raw: dict | None = None,
+              query_id: int | None = None) -> str:
+    """The URL of ``rule`` with its path parameters: ``path``'s values (CHART: ``chart_id``, QUERY: ``query_id``)
+    quoted, ``raw``'s values as they are (already percent-encoded, or deliberately malformed)."""
+    ids = {id(CHART): chart_id, id(QUERY): query_id}
+    values = {name: quote(str(ids.get(id(value), value)), safe="") for name, value in path.items()}
     values.update(raw or {})
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule.rule)

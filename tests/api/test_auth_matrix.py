@@ -8,25 +8,31 @@ from api_support import (
     bearer,
     error_message,
     make_app,
-    new_chart,
     new_token,
+    path_ids,
+    role_headers,
     route_url,
     served_routes,
 )
 
 from api.auth import ROLES, revoke_token
 
-#: The least a caller needs for each endpoint: no token ("public"), any valid token ("coder") or an admin token.
+#: The least a caller needs for each endpoint: no token ("public"), any valid token ("any"), a coder's or an admin's
+#: ("coder"), an admin's, or a provider's ("provider": answering the queries addressed to them).
 ACCESS = {
     "service.index": "public", "service.docs": "public", "service.openapi": "public", "service.healthz": "public",
     "service.readyz": "public", "service.metrics_endpoint": "public", "static": "public",
     "v1.suggest": "coder", "v1.suggest_batch": "coder", "v1.code_search": "coder", "v1.code_detail": "coder",
     "v1.check_chart": "coder", "v1.create_chart": "coder", "v1.list_charts": "coder", "v1.get_chart": "coder",
-    "v1.patch_chart": "coder", "v1.chart_history": "coder", "v1.chart_feedback": "coder", "v1.me": "coder",
+    "v1.patch_chart": "coder", "v1.chart_history": "coder", "v1.chart_feedback": "coder", "v1.me": "any",
     "v1.model_info": "coder", "v1.specialties": "coder",
     "v1.delete_chart": "admin", "v1.feedback_export": "admin", "v1.audit_log": "admin", "v1.model_reload": "admin",
     "fhir.metadata": "public", "fhir.operation_definition": "public", "fhir.suggest_documents": "coder", "fhir.extract_fields": "coder",
     "fhir.export_chart": "coder", "fhir.claim_chart": "coder",
+    "work.worklist_page": "coder", "work.next_chart": "coder", "work.change_status": "coder", "work.users": "coder",
+    "work.query_templates": "coder", "work.open_query": "coder", "work.close_query": "coder",
+    "work.set_profile": "admin",
+    "work.list_queries": "any", "work.get_query": "any", "work.answer_query": "provider",
 }
 
 MALFORMED = {
@@ -43,7 +49,8 @@ def expected_status(access: str, caller: str) -> str:
         return "2xx"
     if caller not in ROLES:
         return "401"
-    return "403" if access == "admin" and caller != "admin" else "2xx"
+    allowed = {"any": ROLES, "coder": ("coder", "admin"), "admin": ("admin",), "provider": ("provider",)}[access]
+    return "2xx" if caller in allowed else "403"
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +65,8 @@ def caller_headers(matrix_app) -> dict[str, dict[str, str]]:
     headers = {"no header": {}, "unknown token": bearer("sgt_" + "u" * 43),
                **{f"malformed: {name}": {"Authorization": value} for name, value in MALFORMED.items()},
                **{role: bearer(new_token(matrix_app, role, f"matrix-{role}")) for role in ROLES}}
+    # the provider the queries are addressed to, and the user whose profile is set
+    headers["provider"] = role_headers(matrix_app, headers["admin"])["provider"]
     revoked = new_token(matrix_app, "admin", "matrix-revoked")
     with matrix_app.extensions["db_sessions"]() as session, session.begin():
         revoke_token(session, revoked)
@@ -82,8 +91,8 @@ def test_every_route_answers_each_caller_as_declared(matrix_app, caller_headers,
     wrong = []
     for endpoint, method, rule in served_routes(matrix_app):
         valid = VALID_REQUESTS[endpoint]
-        chart = new_chart(client, caller_headers["admin"]) if rule.arguments & {"chart_id"} else None
-        response = client.open(route_url(rule, valid.path, chart), method=method, json=valid.body,
+        chart, query = path_ids(client, rule, caller_headers["admin"])
+        response = client.open(route_url(rule, valid.path, chart, query_id=query), method=method, json=valid.body,
                                query_string=valid.query, headers=caller_headers[caller])
         want = expected_status(ACCESS[endpoint], caller)
         status = response.status_code

@@ -8,13 +8,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from api_support import VALID_REQUESTS, bearer, make_app, new_chart, new_token, route_url, served_routes
+from api_support import (
+    VALID_REQUESTS,
+    bearer,
+    make_app,
+    new_token,
+    path_ids,
+    role_headers,
+    route_url,
+    served_routes,
+)
 from sqlalchemy import func, select
 
-from api.db import AuditEntry, ChartHistory, ChartRow, Feedback
+from api.db import AuditEntry, ChartHistory, ChartRow, ChartStatusChange, Feedback, ProviderQuery, UserProfile
 
 BODY_METHODS = {"POST", "PATCH", "PUT"}
-OPTIONAL_BODY = {"v1.model_reload"}
+OPTIONAL_BODY = {"v1.model_reload", "work.next_chart"}
 """Endpoints for which no body at all is a valid request."""
 HUGE_INTEGERS = [2**31, 2**63, -1]
 WRONG_VALUES = [None, True, 1.5, "text", [], {}, *HUGE_INTEGERS]
@@ -122,7 +131,7 @@ def empty_and_odd_bodies(valid: dict, optional: bool) -> Iterator[Probe]:
 
 def truncated_json(valid: dict, optional: bool) -> Iterator[Probe]:
     body = json.dumps(valid).encode()
-    for cut in sorted({1, len(body) // 3, len(body) // 2, len(body) - 1}):
+    for cut in sorted({1, len(body) // 3, len(body) // 2, len(body) - 1} - {0}):  # a cut at 0 is no body
         yield Probe(f"cut at {cut} of {len(body)} bytes", body[:cut])
 
 
@@ -171,12 +180,16 @@ def corpus_app(tmp_path_factory, small_model, models_dir_with_small_model):
 
 
 def store_fingerprint(app) -> tuple:
-    """What a request could have stored: counts of charts, history, feedback and audit entries, and versions."""
+    """What a request could have stored: counts of charts, history, feedback, audit entries, status changes, queries
+    and profiles, and the versions of charts and queries."""
     with app.extensions["db_sessions"]() as session:
         return tuple(session.scalar(query) for query in (
             select(func.count()).select_from(ChartRow), select(func.coalesce(func.sum(ChartRow.version), 0)),
             select(func.count()).select_from(ChartHistory), select(func.count()).select_from(Feedback),
-            select(func.count()).select_from(AuditEntry)))
+            select(func.count()).select_from(AuditEntry), select(func.count()).select_from(ChartStatusChange),
+            select(func.count()).select_from(ProviderQuery),
+            select(func.coalesce(func.sum(ProviderQuery.version), 0)),
+            select(func.count()).select_from(UserProfile)))
 
 
 def probes_for(endpoint: str, method: str, kind: str) -> Iterator[Probe]:
@@ -195,16 +208,17 @@ KINDS = [*BODY_KINDS, "bad queries", "bad paths"]
 def corpus_failures(app, admin: dict[str, str], kind: str) -> tuple[int, list[str]]:
     """Send the corpus of ``kind`` to every route of ``app``: (requests sent, what went wrong)."""
     client = app.test_client()
+    callers = role_headers(app, admin)
     wrong = []
     sent = 0
     for endpoint, method, rule in served_routes(app):
         assert endpoint in VALID_REQUESTS, f"add {endpoint} to api_support.VALID_REQUESTS"
         valid = VALID_REQUESTS[endpoint]
         for probe in probes_for(endpoint, method, kind):
-            chart = new_chart(client, admin) if "chart_id" in rule.arguments else None
-            headers = {**admin, **({"Content-Type": probe.content_type} if probe.content_type else {})}
+            chart, query = path_ids(client, rule, admin)
+            headers = {**callers[valid.role], **({"Content-Type": probe.content_type} if probe.content_type else {})}
             before = store_fingerprint(app)
-            response = client.open(route_url(rule, valid.path, chart, probe.raw_path), method=method,
+            response = client.open(route_url(rule, valid.path, chart, probe.raw_path, query), method=method,
                                    data=probe.body, headers=headers,
                                    query_string=valid.query if probe.query is None else probe.query)
             sent += 1

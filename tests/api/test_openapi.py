@@ -85,7 +85,7 @@ def test_query_and_path_parameters_carry_the_limits_the_server_applies(client):
             if schema["type"] == "integer":
                 assert "minimum" in schema and "maximum" in schema, (method, path, param["name"])
             if schema["type"] == "string" and param["in"] == "query":
-                assert {"maxLength", "pattern", "format"} & set(schema), (method, path, param["name"])
+                assert {"maxLength", "pattern", "format", "enum"} & set(schema), (method, path, param["name"])
 
     def params(path, method="get"):
         return {p["name"]: p["schema"] for p in spec["paths"][path][method]["parameters"]}

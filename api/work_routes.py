@@ -1,0 +1,188 @@
+"""HTTP routes of the coding department under ``/v1``: the worklist and next chart, status changes, users'
+specialties, and provider queries. Thin shells over ``api.worklist`` and ``api.queries``."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from api import queries, store, worklist
+from api.errors import NotFound
+from api.openapi import operation
+from api.responses import (
+    Chart,
+    NextChart,
+    ProviderQueryOut,
+    QueryPage,
+    QueryResult,
+    QueryTemplates,
+    UserList,
+    UserProfileOut,
+    WorklistPage,
+)
+from api.schemas import (
+    ProfileUpdate,
+    QueryAnswer,
+    QueryClose,
+    QueryCreate,
+    QueryListQuery,
+    StatusChange,
+    WorklistQuery,
+)
+from api.web import db, no_body, parse_body, parse_query, principal, requires
+
+bp_work = Blueprint("work", __name__, url_prefix="/v1")
+
+_STATUS_409 = ("The chart is no longer at `version` (someone else changed or took it), the move is not one the "
+               "workflow allows (`status`), or the chart cannot be coded or completed yet (no codes, open queries)")
+_QUERY_404 = {404: "No such query (or, to a provider, not addressed to them)"}
+
+
+def _chart(row) -> Chart:
+    return Chart.model_validate(store.chart_to_dict(row))
+
+
+# ----------------------------------------------------------------------------- worklist
+@bp_work.get("/worklist")
+@operation(WorklistPage, tag="worklist", query=WorklistQuery)
+@requires()
+def worklist_page():
+    """The queue: charts by status, specialty, document type, assignee, priority and age
+
+    Sorted as the next chart takes them (priority, then due date, then age) unless `sort` says otherwise. `counts` holds
+    the number of charts in each status under the other filters."""
+    query = parse_query(WorklistQuery)
+    return WorklistPage.model_validate(worklist.worklist(db(), query, principal()))
+
+
+@bp_work.post("/worklist/next")
+@operation(NextChart, tag="worklist", errors={400: "A body was sent (this request takes none)",
+                                              404: "No unassigned new chart waits in the caller's specialties"})
+@requires()
+def next_chart():
+    """Take the next chart
+
+    The unassigned new chart in the caller's specialties (any chart when their profile names none, and charts without
+    a specialty) with the highest priority, then the earliest due date, then the oldest; it becomes the caller's, in
+    progress. Concurrent callers each get a different chart."""
+    no_body()
+    session = db()
+    who = principal()
+    row = worklist.next_chart(session, who)
+    specialties = worklist.profile_specialties(session, who.user)
+    if row is None:
+        session.rollback()
+        where = f"in your specialties ({', '.join(specialties)})" if specialties else "in the queue"
+        raise NotFound(f"no unassigned new chart waits {where}")
+    session.commit()
+    return NextChart(chart=_chart(store.get_chart(session, row.id)), specialties=specialties)
+
+
+@bp_work.post("/charts/<int:chart_id>/status")
+@operation(Chart, tag="worklist", body=StatusChange, errors={
+    403: "A provider token; a chart taken by someone else (only they or an admin move it); `assignee` given by a "
+         "coder; reopening a completed chart (admins only)",
+    409: _STATUS_409})
+@requires()
+def change_status(chart_id: int):
+    """Move a chart through the workflow (take, hold, code, complete, release, reopen)
+
+    Optimistic: the move applies only to the given `version`, so two coders cannot take the same chart. Kept in the
+    chart's history and the audit log."""
+    body = parse_body(StatusChange)
+    session = db()
+    row = worklist.change_status(session, chart_id, body.status, body.version, principal(), body.assignee, body.note)
+    session.commit()
+    return _chart(store.get_chart(session, row.id))
+
+
+# ----------------------------------------------------------------------------- users
+@bp_work.get("/users")
+@operation(UserList, tag="worklist")
+@requires()
+def users():
+    """Users: their roles and specialties (to assign charts and address queries)"""
+    return UserList(users=worklist.list_users(db()))
+
+
+@bp_work.put("/users/<user>/profile")
+@operation(UserProfileOut, tag="admin", body=ProfileUpdate, errors={404: "No user of that name (no active token)"})
+@requires("admin")
+def set_profile(user: str):
+    """Set a user's specialties and display name"""
+    body = parse_body(ProfileUpdate)
+    session = db()
+    out = worklist.set_profile(session, user, body.specialties, body.display_name, principal())
+    session.commit()
+    return UserProfileOut.model_validate(out)
+
+
+# ----------------------------------------------------------------------------- provider queries
+@bp_work.get("/query-templates")
+@operation(QueryTemplates, tag="provider queries")
+@requires()
+def query_templates():
+    """Templates of the common provider queries (non-leading, multiple choice)"""
+    return QueryTemplates.model_validate(queries.query_templates())
+
+
+@bp_work.post("/charts/<int:chart_id>/queries")
+@operation(QueryResult, status=201, tag="provider queries", body=QueryCreate,
+           errors={409: "The chart is completed (reopen it first), or changed meanwhile"})
+@requires()
+def open_query(chart_id: int):
+    """Ask the provider to clarify the chart
+
+    A chart in progress goes on hold until its last open query is answered or closed."""
+    body = parse_body(QueryCreate)
+    session = db()
+    query, status = queries.open_query(session, chart_id, body, principal())
+    session.commit()
+    return QueryResult(query=queries.query_dict(query), chart_status=status), 201
+
+
+@bp_work.get("/queries")
+@operation(QueryPage, tag="provider queries", query=QueryListQuery,
+           errors={403: "A provider asking for another provider's queries"})
+@requires("any")
+def list_queries():
+    """Provider queries, newest first (a provider sees those addressed to them)"""
+    query = parse_query(QueryListQuery)
+    return QueryPage.model_validate(queries.list_queries(db(), query, principal()))
+
+
+@bp_work.get("/queries/<int:query_id>")
+@operation(ProviderQueryOut, tag="provider queries", errors=_QUERY_404)
+@requires("any")
+def get_query(query_id: int):
+    """One provider query, with the text it concerns"""
+    session = db()
+    query = queries.visible_query(session, query_id, principal())
+    store.audit(session, principal(), "query_view", query.chart_id, None, {"query": query.id})
+    session.commit()
+    return ProviderQueryOut.model_validate(queries.query_dict(query))
+
+
+@bp_work.post("/queries/<int:query_id>/answer")
+@operation(QueryResult, tag="provider queries", body=QueryAnswer, errors={
+    **_QUERY_404, 409: "The query is no longer open, or not at `version`"})
+@requires("provider")
+def answer_query(query_id: int):
+    """Answer a query addressed to you, optionally amending the chart with a signed addendum"""
+    body = parse_body(QueryAnswer)
+    session = db()
+    query, status = queries.answer_query(session, query_id, body, principal())
+    session.commit()
+    return QueryResult(query=queries.query_dict(query), chart_status=status)
+
+
+@bp_work.post("/queries/<int:query_id>/close")
+@operation(QueryResult, tag="provider queries", body=QueryClose, errors={
+    **_QUERY_404, 409: "The query is already closed, or not at `version`"})
+@requires()
+def close_query(query_id: int):
+    """Close an answered query, or withdraw an open one"""
+    body = parse_body(QueryClose)
+    session = db()
+    query, status = queries.close_query(session, query_id, body, principal())
+    session.commit()
+    return QueryResult(query=queries.query_dict(query), chart_status=status)
