@@ -16,7 +16,11 @@
     checkedText: null,    // the text those findings (and their offsets) refer to
     docTypeLabels: {},    // document type id -> readable name
     dirty: false,         // unsaved changes (codes or text)
+    work: null,           // the open chart's {status, assignee, priority, due_date}
+    workPage: 1,
+    templates: null,      // provider query templates (loaded once)
   };
+  const STATUS_LABELS = { new: "new", in_progress: "in progress", on_hold: "on hold", coded: "coded", completed: "completed" };
 
   // ------------------------------------------------------------------ utilities
   function el(tag, attrs = {}, ...children) {
@@ -83,10 +87,16 @@
     sessionStorage.setItem(TOKEN_KEY, token);
     $("signin").hidden = true; $("workspace").hidden = false; $("signout").hidden = false;
     $("who").textContent = `${state.me.user} (${state.me.role})`;
+    const provider = state.me.role === "provider";
+    // a provider answers the queries addressed to them: no chart, no suggestion, no queue
+    for (const id of ["tab-work", "tab-code", "tab-find"]) $(id).hidden = provider;
+    if (provider) { switchTab("queries"); return; }
     const sel = $("f-doctype");
     sel.replaceChildren(el("option", { value: "", text: `(default: ${state.me.default_document_type.replace(/_/g, " ")})` }));
     for (const t of state.me.document_types) sel.append(el("option", { value: t.id, text: t.label }));
     state.docTypeLabels = Object.fromEntries(state.me.document_types.map((t) => [t.id, t.label]));
+    $("w-doctype").replaceChildren(el("option", { value: "", text: "(any)" }),
+      ...state.me.document_types.map((t) => el("option", { value: t.id, text: t.label })));
     api("GET", "/v1/model").then((m) => {
       state.model = m;
       $("model-line").textContent = modelLine(m);
@@ -430,7 +440,7 @@
         for (const [k, v] of Object.entries(meta)) if (v !== null) body[k] = v;
         chart = await api("POST", "/v1/charts", body);
       }
-      state.chartId = chart.id; state.version = chart.version;
+      state.chartId = chart.id; state.version = chart.version; setWork(chart);
       const items = [];
       for (const s of state.suggestions) {
         if (s.state && !state.sentFeedback.has(`${s.code}:${s.state}`)) items.push({ code: s.code, action: s.state, confidence: s.confidence });
@@ -440,7 +450,7 @@
       }
       if (items.length) {
         const res = await api("POST", `/v1/charts/${chart.id}/feedback`, { items, model_version: state.model ? state.model.version : null });
-        state.version = res.chart.version;
+        state.version = res.chart.version; setWork(res.chart);
         for (const it of items) state.sentFeedback.add(`${it.code}:${it.action}`);
       }
       state.dirty = false;
@@ -462,7 +472,7 @@
   function resetChart() {
     state.suggestions = []; state.current = -1; state.chosen = []; state.chartId = null; state.version = null;
     state.suggestedText = null; state.sentFeedback = new Set(); state.dirty = false;
-    state.findings = []; state.checkedText = null;
+    state.findings = []; state.checkedText = null; state.work = null; renderWorkbar();
     for (const id of ["f-patient", "f-encounter", "f-provider", "f-signed", "f-date", "f-specialty", "f-doctype"]) $(id).value = "";
     $("chart-text").value = "";
     renderSuggestions(); renderChosen();
@@ -492,7 +502,7 @@
     try {
       const chart = await api("GET", `/v1/charts/${id}`);
       resetChart();
-      state.chartId = chart.id; state.version = chart.version;
+      state.chartId = chart.id; state.version = chart.version; setWork(chart);
       $("f-patient").value = chart.patient_id || ""; $("f-encounter").value = chart.encounter_id || "";
       $("f-provider").value = chart.provider || ""; $("f-date").value = chart.document_date || "";
       $("f-signed").value = chart.signed_by || "";
@@ -544,10 +554,197 @@
   }
 
   function switchTab(which) {
-    const code = which === "code";
-    $("view-code").hidden = !code; $("view-find").hidden = code;
-    $("tab-code").setAttribute("aria-pressed", String(code)); $("tab-find").setAttribute("aria-pressed", String(!code));
-    if (!code) $("s-code").focus();
+    for (const view of ["code", "find", "work", "queries"]) {
+      $(`view-${view}`).hidden = view !== which;
+      $(`tab-${view}`).setAttribute("aria-pressed", String(view === which));
+    }
+    if (which === "find") $("s-code").focus();
+    if (which === "work") loadWorklist(state.workPage);
+    if (which === "queries") loadQueries();
+  }
+
+  // ------------------------------------------------------------------ worklist and workflow
+  function setWork(chart) {
+    state.work = { status: chart.status, assignee: chart.assignee, priority: chart.priority, due_date: chart.due_date };
+    renderWorkbar();
+  }
+  function renderWorkbar() {
+    const w = state.work, bar = $("workbar");
+    bar.hidden = !w;
+    if (!w) return;
+    const mine = w.assignee === state.me.user, admin = state.me.role === "admin";
+    const mayMove = mine || admin || !w.assignee;
+    $("work-state").textContent = `${STATUS_LABELS[w.status]}` + (w.assignee ? ` · ${w.assignee}` : " · unassigned") +
+      ` · ${w.priority}` + (w.due_date ? ` · due ${w.due_date}` : "");
+    const show = { "btn-take": w.status === "new", "btn-query": w.status !== "completed",
+      "btn-coded": w.status === "in_progress", "btn-complete": w.status === "coded",
+      "btn-release": w.status === "in_progress", "btn-reopen": (w.status === "coded") || (w.status === "completed" && admin) };
+    for (const [id, visible] of Object.entries(show)) { $(id).hidden = !visible; $(id).disabled = !mayMove && id !== "btn-query"; }
+  }
+  async function moveChart(status) {
+    if (!state.chartId) return;
+    if (state.dirty) {
+      await save();
+      if (state.dirty) return;  // the save did not go through: its message stays
+    }
+    try {
+      const chart = await api("POST", `/v1/charts/${state.chartId}/status`, { status, version: state.version });
+      state.version = chart.version; setWork(chart); renderChartState();
+      setStatus(`Chart #${chart.id} is ${STATUS_LABELS[chart.status]}${chart.assignee ? ` (${chart.assignee})` : ""}.`);
+      if (status === "completed") { switchTab("work"); }
+    } catch (e) {
+      if (e.status === 409 && e.body && e.body.field === "version") setStatus("Someone else changed or took this chart meanwhile: reopen it from the worklist.", true);
+      else fail("Could not change the status")(e);
+    }
+  }
+  async function refreshWork() {
+    // The chart's status and version after a change made elsewhere (a query put it on hold), its text kept.
+    const chart = await api("GET", `/v1/charts/${state.chartId}`);
+    state.version = chart.version; setWork(chart); renderChartState();
+  }
+  async function nextChart() {
+    if (state.dirty && !window.confirm("Discard the unsaved changes of the current chart?")) return;
+    state.dirty = false;
+    try {
+      const res = await api("POST", "/v1/worklist/next");
+      await openChart(res.chart.id);
+      setStatus(`Took chart #${res.chart.id} (${res.chart.priority}${res.chart.due_date ? `, due ${res.chart.due_date}` : ""}).`);
+    } catch (e) {
+      if (e.status === 404) setStatus(e.message + ".");
+      else fail("Next chart failed")(e);
+    }
+  }
+  async function loadWorklist(page = 1) {
+    const params = new URLSearchParams();
+    for (const [id, name] of [["w-status", "status"], ["w-assignee", "assignee"], ["w-specialty", "specialty"],
+      ["w-doctype", "document_type"], ["w-age", "min_age_days"]]) { const v = $(id).value.trim(); if (v) params.set(name, v); }
+    params.set("page", String(page)); params.set("per_page", "25");
+    const body = $("work-results");
+    try {
+      const res = await api("GET", `/v1/worklist?${params}`);
+      state.workPage = page;
+      body.replaceChildren(...res.items.map((c) => el("tr", { tabindex: "0", "data-id": String(c.id), "data-status": c.status,
+        "aria-label": `Open chart ${c.id}, ${STATUS_LABELS[c.status]}`, onclick: () => openChart(c.id),
+        onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); openChart(c.id); } } },
+        el("td", { text: String(c.id) }), el("td", { text: c.patient_id }), el("td", { text: STATUS_LABELS[c.status] }),
+        el("td", { text: c.assignee || "" }), el("td", {}, el("span", { class: `pill ${c.priority}`, text: c.priority })),
+        el("td", { text: c.due_date || "" }), el("td", { text: String(c.age_days) }), el("td", { text: c.specialty || "" }),
+        el("td", { text: c.document_type ? (state.docTypeLabels[c.document_type] || c.document_type) : "" }),
+        el("td", { text: c.open_queries ? `${c.open_queries} open` : "" }))));
+      const counts = $("work-counts");
+      counts.replaceChildren(...Object.entries(res.counts).flatMap(([k, n], i) => [i ? " · " : "", el("b", { text: String(n) }), ` ${STATUS_LABELS[k]}`]));
+      const last = Math.max(1, Math.ceil(res.total / res.per_page));
+      $("work-prev").disabled = page <= 1; $("work-next").disabled = page >= last;
+      if (!res.total) body.append(el("tr", {}, el("td", { colspan: "10", class: "muted", text: "No chart matches these filters." })));
+    } catch (e) { body.replaceChildren(); fail("Worklist failed")(e); }
+  }
+
+  // ------------------------------------------------------------------ provider queries
+  function selectedSpan() {
+    // The coder's selection as offsets into the chart text, from the text box or the highlighted view.
+    const box = $("chart-text");
+    if (!box.hidden) return box.selectionEnd > box.selectionStart ? [box.selectionStart, box.selectionEnd] : null;
+    const sel = window.getSelection(), view = $("chart-view");
+    if (!sel.rangeCount || sel.isCollapsed || !view.contains(sel.anchorNode)) return null;
+    const range = sel.getRangeAt(0), before = document.createRange();
+    before.setStart(view, 0); before.setEnd(range.startContainer, range.startOffset);
+    const start = before.toString().length;
+    return [start, start + range.toString().length];
+  }
+  async function queryProvider() {
+    if (!state.chartId || state.dirty) { setStatus("Save the chart before querying the provider.", true); return; }
+    const span = selectedSpan();
+    const text = state.suggestedText || $("chart-text").value;
+    const excerpt = span ? text.slice(span[0], span[1]) : "";
+    let users;
+    try {
+      if (!state.templates) state.templates = (await api("GET", "/v1/query-templates")).templates;
+      users = (await api("GET", "/v1/users")).users.filter((u) => u.roles.includes("provider"));
+    } catch (e) { fail("Could not prepare the query")(e); return; }
+    if (!users.length) { setStatus("No provider has an account yet: ask an admin to create a provider token.", true); return; }
+    const dialog = $("query-dialog");
+    $("qd-provider").replaceChildren(...users.map((u) => el("option", { value: u.user, text: u.display_name ? `${u.display_name} (${u.user})` : u.user })));
+    $("qd-template").replaceChildren(el("option", { value: "", text: "(free question)" }),
+      ...state.templates.map((t) => el("option", { value: t.id, text: t.title })));
+    $("qd-excerpt").textContent = excerpt || "(no text selected: select the words the question concerns first)";
+    $("qd-question").value = ""; $("qd-options").value = "";
+    $("qd-template").onchange = () => {
+      const t = state.templates.find((x) => x.id === $("qd-template").value);
+      $("qd-question").value = t ? t.question.replace("{finding}", excerpt.trim() || "the condition") : "";
+      $("qd-options").value = t ? t.options.join("\n") : "";
+    };
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("qd-template").focus();
+    const ok = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+    if (!ok) { setStatus("No query sent."); return; }
+    const body = { provider: $("qd-provider").value, question: $("qd-question").value.trim() || null,
+      options: $("qd-options").value.split("\n").map((o) => o.trim()).filter(Boolean) };
+    if ($("qd-template").value) body.template = $("qd-template").value;
+    if (span) { body.start = span[0]; body.end = span[1]; }
+    try {
+      const res = await api("POST", `/v1/charts/${state.chartId}/queries`, body);
+      await refreshWork();
+      setStatus(`Query #${res.query.id} sent to ${res.query.provider}; the chart is ${STATUS_LABELS[res.chart_status]}.`);
+    } catch (e) { fail("Query not sent")(e); }
+  }
+  async function loadQueries() {
+    const status = $("q-status").value;
+    const list = $("query-list");
+    try {
+      const res = await api("GET", `/v1/queries?per_page=100${status ? `&status=${status}` : ""}`);
+      list.replaceChildren(...res.items.map(queryItem));
+      $("queries-summary").textContent = res.total ? `${res.total} quer${res.total === 1 ? "y" : "ies"}` : "No queries.";
+    } catch (e) { list.replaceChildren(); fail("Queries failed")(e); }
+  }
+  function queryItem(q) {
+    const provider = state.me.role === "provider";
+    const li = el("li", { class: `query ${q.status}`, "data-id": String(q.id), "data-status": q.status },
+      el("div", { class: "muted", text: `Query #${q.id} · chart #${q.chart_id} · ${q.status} · from ${q.created_by} to ${q.provider} · ${q.created_at.slice(0, 16).replace("T", " ")}` }),
+      el("p", { class: "question", text: q.question }),
+      q.excerpt ? el("span", { class: "excerpt", "aria-label": "The text the query concerns", text: q.excerpt }) : null,
+      q.answer ? el("p", { class: "answer" }, el("b", { text: "Answer: " }), q.option ? `${q.option}. ` : "", q.answer) : null,
+      q.amendment ? el("p", { class: "muted", text: `Addendum added to the chart: ${q.amendment}` }) : null);
+    if (provider && q.status === "open") li.append(answerForm(q));
+    if (!provider) {
+      const acts = el("div", { class: "row" }, el("button", { type: "button", class: "small", text: "Open chart", onclick: () => openChart(q.chart_id) }));
+      if (q.status !== "closed") acts.append(el("button", { type: "button", class: "small close-query", text: q.status === "open" ? "Withdraw" : "Close",
+        onclick: () => closeQuery(q) }));
+      li.append(acts);
+    }
+    return li;
+  }
+  function answerForm(q) {
+    const name = `opt-${q.id}`;
+    const form = el("form", { class: "answer-form", "aria-label": `Answer query ${q.id}` },
+      q.options.length ? el("fieldset", {}, el("legend", { text: "Options" }),
+        ...q.options.map((o) => el("label", {}, el("input", { type: "radio", name, value: o }), ` ${o}`))) : null,
+      el("label", {}, "Answer", el("textarea", { name: "answer", rows: "2", required: true, maxlength: "4000" })),
+      el("label", {}, "Amend the chart (addendum, optional)", el("textarea", { name: "amendment", rows: "2", maxlength: "20000" })),
+      el("div", { class: "row" }, el("button", { type: "submit", class: "primary", text: "Send answer" })));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const picked = form.querySelector(`input[name="${name}"]:checked`);
+      const body = { answer: form.elements.answer.value.trim(), version: q.version };
+      if (picked) body.option = picked.value;
+      const amendment = form.elements.amendment.value.trim();
+      if (amendment) body.amendment = amendment;
+      if (!body.answer) { setStatus("Write an answer first.", true); form.elements.answer.focus(); return; }
+      try {
+        await api("POST", `/v1/queries/${q.id}/answer`, body);
+        setStatus(`Answered query #${q.id}.`);
+        loadQueries();
+      } catch (e) { fail("Answer not sent")(e); }
+    });
+    return form;
+  }
+  async function closeQuery(q) {
+    try {
+      const res = await api("POST", `/v1/queries/${q.id}/close`, { version: q.version });
+      setStatus(`Query #${q.id} closed; chart #${q.chart_id} is ${STATUS_LABELS[res.chart_status]}.`);
+      loadQueries();
+      if (state.chartId === q.chart_id) refreshWork().catch(() => {});
+    } catch (e) { fail("Could not close the query")(e); }
   }
 
   // ------------------------------------------------------------------ wiring
@@ -556,6 +753,17 @@
     $("signout").addEventListener("click", () => signOut(""));
     $("tab-code").addEventListener("click", () => switchTab("code"));
     $("tab-find").addEventListener("click", () => { switchTab("find"); findCharts(1); });
+    $("tab-work").addEventListener("click", () => switchTab("work"));
+    $("tab-queries").addEventListener("click", () => switchTab("queries"));
+    $("btn-next").addEventListener("click", nextChart);
+    $("work-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadWorklist(1); });
+    $("work-prev").addEventListener("click", () => loadWorklist(Math.max(1, state.workPage - 1)));
+    $("work-next").addEventListener("click", () => loadWorklist(state.workPage + 1));
+    $("queries-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadQueries(); });
+    for (const button of $("workbar").querySelectorAll("button[data-move]")) {
+      button.addEventListener("click", () => moveChart(button.dataset.move));
+    }
+    $("btn-query").addEventListener("click", queryProvider);
     $("btn-suggest").addEventListener("click", runSuggest);
     $("btn-check").addEventListener("click", runCheck);
     $("btn-save").addEventListener("click", save);
@@ -610,7 +818,7 @@
     $("find-prev").addEventListener("click", () => findCharts(Math.max(1, state.findPage - 1)));
     $("find-next").addEventListener("click", () => findCharts(state.findPage + 1));
     document.addEventListener("keydown", (ev) => {
-      if (!state.token) return;
+      if (!state.token || !state.me || state.me.role === "provider") return;
       const mod = ev.ctrlKey || ev.metaKey;
       if (mod && ev.key === "Enter") { ev.preventDefault(); switchTab("code"); runSuggest(); }
       else if (mod && (ev.key === "s" || ev.key === "S")) { ev.preventDefault(); save(); }

@@ -1,0 +1,152 @@
+"""The coding department in a real headless Chromium: a coder takes the next chart, codes it, queries the provider,
+the provider answers in their own page, the coder completes the chart; a second coder cannot take it meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from api_support import bearer, make_app, new_token
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                       "(make test installs it: apt-get install chromium)"),
+]
+
+CHART = (
+    "Date of service: 03/14/2026\nPatient: Jane Roe   DOB: 01/02/1960   MRN: 00123456\n\n"
+    "HISTORY OF PRESENT ILLNESS\nShe has congestive heart failure and type 2 diabetes mellitus.\n\n"
+    "ASSESSMENT AND PLAN\nHeart failure: continue furosemide. Type 2 diabetes mellitus: continue metformin.\n\n"
+    "Electronically signed by John Smith, MD on 03/14/2026\n"
+)
+
+
+@pytest.fixture()
+def department(tmp_path, small_model):
+    """A served app with two coders, an admin and a provider, and two charts waiting in the queue."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    app = make_app(tmp_path, small_model)
+    tokens = {name: new_token(app, role, name) for name, role in
+              [("casey", "coder"), ("drew", "coder"), ("ada", "admin"), ("dr-quinn", "provider")]}
+    client = app.test_client()
+    for priority in ("normal", "urgent"):
+        saved = client.post("/v1/charts", json={"patient_id": f"PT-{priority}", "text": CHART, "codes": [],
+                                                "priority": priority}, headers=bearer(tokens["ada"]))
+        assert saved.status_code == 201
+    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", tokens, app
+    httpd.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture()
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        errors: list[str] = []
+
+        def new_page(base: str, token: str):
+            page = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/?token={token}")
+            return page
+
+        yield new_page
+        chromium.close()
+        assert errors == [], f"JavaScript errors: {errors}"
+
+
+def test_take_code_query_answer_and_complete_a_chart(department, browser):
+    from playwright.sync_api import expect
+
+    base, tokens, _app = department
+    casey = browser(base, tokens["casey"])
+    drew = browser(base, tokens["drew"])
+
+    # both coders see the queue, the urgent chart first
+    for page in (casey, drew):
+        page.click("#tab-work")
+        expect(page.locator("#work-results tr")).to_have_count(2)
+        expect(page.locator("#work-counts")).to_contain_text("2 new")
+    urgent_id = casey.locator("#work-results tr").first.get_attribute("data-id")
+
+    # drew opens the urgent chart (new, unassigned) but casey takes it first with "Next chart"
+    drew.locator(f"#work-results tr[data-id='{urgent_id}']").click()
+    expect(drew.locator("#work-state")).to_contain_text("new · unassigned")
+    casey.click("#tab-work")
+    casey.click("#btn-next")
+    expect(casey.locator("#status")).to_contain_text(f"Took chart #{urgent_id}")
+    expect(casey.locator("#work-state")).to_contain_text("in progress · casey")
+    drew.click("#btn-take")
+    expect(drew.locator("#status")).to_contain_text("Someone else changed or took this chart")
+
+    # casey codes it: accepts the first suggestion and saves
+    expect(casey.locator("li.sugg").first).to_be_visible()
+    casey.locator("li.sugg").first.focus()
+    casey.keyboard.press("a")
+    casey.keyboard.press("Control+s")
+    expect(casey.locator("#status")).to_contain_text("Saved chart #")
+
+    # casey selects "congestive heart failure" and queries the provider with the heart failure template
+    casey.click("#btn-edit")
+    start = CHART.index("congestive heart failure")
+    casey.locator("#chart-text").evaluate(f"(t) => t.setSelectionRange({start}, {start + 24})")
+    casey.click("#btn-query")
+    expect(casey.locator("#qd-excerpt")).to_have_text("congestive heart failure")
+    casey.select_option("#qd-template", "heart_failure_type")
+    expect(casey.locator("#qd-question")).to_have_value(
+        "The record documents heart failure (congestive heart failure). Please clarify the type and acuity of the "
+        "heart failure treated in this encounter.")
+    casey.click("#query-dialog button[value=ok]")
+    expect(casey.locator("#status")).to_contain_text("sent to dr-quinn; the chart is on hold")
+    expect(casey.locator("#work-state")).to_contain_text("on hold · casey")
+
+    # the provider sees the question and the selected text only, and answers with an addendum
+    provider = browser(base, tokens["dr-quinn"])
+    expect(provider.locator("#who")).to_have_text("dr-quinn (provider)")
+    for hidden in ("#tab-work", "#tab-code", "#tab-find"):
+        expect(provider.locator(hidden)).to_be_hidden()
+    query = provider.locator("#query-list li.query").first
+    expect(query.locator(".excerpt")).to_have_text("congestive heart failure")
+    assert "metformin" not in provider.locator("#query-list").inner_text()
+    query.get_by_label("Chronic diastolic (HFpEF)", exact=True).check()
+    query.get_by_label("Answer", exact=True).fill("Chronic diastolic heart failure.")
+    query.get_by_label("Amend the chart (addendum, optional)").fill("Heart failure is chronic diastolic (HFpEF).")
+    query.get_by_role("button", name="Send answer").click()
+    expect(provider.locator("#status")).to_contain_text("Answered query #")
+
+    # casey reads the answer, closes the query, reopens the amended chart and completes it
+    casey.click("#tab-queries")
+    casey.select_option("#q-status", "answered")
+    casey.click("#queries-form button[type=submit]")
+    answered = casey.locator("#query-list li.query[data-status='answered']").first
+    expect(answered).to_contain_text("Chronic diastolic (HFpEF). Chronic diastolic heart failure.")
+    answered.locator("button.close-query").click()
+    expect(casey.locator("#status")).to_contain_text("closed; chart #")
+    casey.click("#tab-work")
+    casey.locator(f"#work-results tr[data-id='{urgent_id}']").click()
+    expect(casey.locator("#work-state")).to_contain_text("in progress · casey")
+    casey.click("#btn-edit")
+    amended = casey.locator("#chart-text").input_value()
+    assert amended.startswith(CHART.rstrip("\n") + "\n\nADDENDUM (provider query 1), ")
+    assert amended.endswith("electronically signed by dr-quinn:\nHeart failure is chronic diastolic (HFpEF).\n")
+    casey.click("#btn-coded")
+    expect(casey.locator("#work-state")).to_contain_text("coded · casey")
+    casey.click("#btn-complete")
+    expect(casey.locator("#status")).to_contain_text(f"Chart #{urgent_id} is completed")
+    expect(casey.locator(f"#work-results tr[data-id='{urgent_id}']")).to_have_attribute("data-status", "completed")
