@@ -95,3 +95,16 @@ def blocking(findings: Sequence[Finding]) -> list[Finding]:
 def override_record(findings: Sequence[Finding]) -> dict:
     """The audit detail of a confirmed save: each blocking finding's rule, code and severity (no message)."""
     return {"findings": [{"rule": f.rule, "code": f.code, "severity": f.severity} for f in findings]}
+
+
+def stored_chart_findings(row, codeset, model) -> list[Finding]:
+    """Every finding of a stored chart, as POST /v1/charts/check gives them for its id: document checks and code
+    edits, the chart's fields standing in for what the text lacks."""
+    from suggest.completeness import check_document, default_rules
+
+    rules = default_rules()
+    doc_type = row.document_type if row.document_type in rules.document_types else None
+    form = ChartForm(patient_id=row.patient_id, encounter_id=row.encounter_id, provider=row.provider,
+                     signed_by=row.signed_by, document_date=row.document_date)
+    return check_document(row.text, doc_type, rules, form) + code_findings(row.text, row.code_list(), codeset, model,
+                                                                          form)

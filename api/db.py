@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -86,6 +87,8 @@ class ChartRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     due_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    findings: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
+    contribution: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
 
     codes: Mapped[list["ChartCode"]] = relationship(
         back_populates="chart", cascade="all, delete-orphan", order_by="ChartCode.position", lazy="selectin"
@@ -101,6 +104,10 @@ QUEUE_INDEX_WHERE = "status = 'new' AND assignee IS NULL AND deleted_at IS NULL"
 Index("ix_charts_queue", ChartRow.priority.desc(), ChartRow.due_date, ChartRow.created_at, ChartRow.id,
       sqlite_where=text(QUEUE_INDEX_WHERE), postgresql_where=text(QUEUE_INDEX_WHERE))
 Index("ix_charts_status_assignee", ChartRow.status, ChartRow.assignee)
+# Charts by status and age (the analytics' first figure): covering, live charts only.
+LIVE_WHERE = "deleted_at IS NULL"
+Index("ix_charts_live_status_created", ChartRow.status, ChartRow.created_at,
+      sqlite_where=text(LIVE_WHERE), postgresql_where=text(LIVE_WHERE))
 
 
 class ChartCode(Base):
@@ -181,8 +188,37 @@ class ChartStatusChange(Base):
     changed_by: Mapped[str] = mapped_column(String(120))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     note: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    __table_args__ = (Index("ix_chart_status_changes_to_at", "to_status", "changed_at"),
+    __table_args__ = (Index("ix_chart_status_changes_to_at", "to_status", "changed_at", "changed_by"),
                       Index("ix_chart_status_changes_by_at", "changed_by", "changed_at"))
+
+
+class ShownSuggestion(Base):
+    """A suggestion as the coder was shown it when they gave feedback: code, confidence, selected flag, rank and the
+    model's version. Live precision, recall and calibration are computed from these and the chart's final codes."""
+
+    __tablename__ = "shown_suggestions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(10))
+    confidence: Mapped[float] = mapped_column(Float)
+    selected: Mapped[bool] = mapped_column(Boolean)
+    rank: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    shown_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[str] = mapped_column(String(120))
+
+
+class AnalyticsCount(Base):
+    """A summary counter of the department's figures, kept up to date as charts change (``api.analytics``): what
+    the analytics read instead of scanning every chart."""
+
+    __tablename__ = "analytics_counts"
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    k1: Mapped[str] = mapped_column(String(64), primary_key=True)
+    k2: Mapped[str] = mapped_column(String(64), primary_key=True)
+    k3: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class UserProfile(Base):

@@ -371,6 +371,21 @@ class UserList(_Out):
     users: list[UserProfileOut]
 
 
+class AnalyticsTable(_Out):
+    """One figure of the department as a table (the page plots it; the CSV holds the same rows)."""
+
+    figure: str
+    title: str
+    start: Date = Field(description="First day covered (figures over time).")
+    end: Date = Field(description="Last day covered.")
+    columns: list[str]
+    rows: list[list[str | int | float | None]]
+
+
+class AnalyticsCsv(RootModel[str]):
+    """The figure's table as CSV, a header row first."""
+
+
 class AuditEntry(_Out):
     id: int
     at: DateTime

@@ -16,7 +16,7 @@ from flask import (
     stream_with_context,
 )
 
-from api import chart_checks, metrics, store
+from api import analytics, chart_checks, metrics, store
 from api.errors import ApiError, Forbidden, NotFound, Unavailable
 from api.fhir import chart_create_from_fhir
 from api.openapi import operation
@@ -326,9 +326,17 @@ def create_chart():
         return _unconfirmed(exc.findings)
     if errors and not replayed:
         store.audit(session, who, "override", row.id, codes, chart_checks.override_record(errors))
+    if not replayed:
+        record_findings(session, row.id)
     session.commit()
     # a replay answers as the first save did, and says so
     return jsonify(store.chart_to_dict(row)), 201, {"Idempotent-Replayed": "true"} if replayed else {}
+
+
+def record_findings(session, chart_id: int) -> None:
+    """Keep the saved chart's completeness findings for the analytics (POST /v1/charts/check's, by its id)."""
+    row = store.get_chart(session, chart_id)
+    analytics.record_findings(session, row.id, chart_checks.stored_chart_findings(row, _codeset(), served_model().model))
 
 
 def _unconfirmed(findings) -> tuple[FindingsConflict, int]:
@@ -400,6 +408,8 @@ def patch_chart(chart_id: int):
     row = store.update_chart(session, chart_id, body, who)
     if errors and row.version != version:
         store.audit(session, who, "override", row.id, row.code_list(), chart_checks.override_record(errors))
+    if row.version != version:
+        record_findings(session, row.id)
     session.commit()
     return _chart(store.get_chart(session, row.id))
 
@@ -439,7 +449,10 @@ def chart_feedback(chart_id: int):
         if item.action != "rejected":
             chart_checks.checked_code(item.code, cs, "confirm", field=f"items[{i}].code")
     session = db()
+    version = store.get_chart(session, chart_id).version
     row = store.add_feedback(session, chart_id, body, principal())
+    if row.version != version:
+        record_findings(session, row.id)
     session.commit()
     return FeedbackRecorded(recorded=len(body.items), chart=_chart(store.get_chart(session, row.id))), 201
 

@@ -227,9 +227,18 @@ class FeedbackItem(_Body):
     confidence: float | None = Field(None, ge=0.0, le=1.0)
 
 
+class ShownItem(_Body):
+    code: Code
+    confidence: float = Field(ge=0.0, le=1.0)
+    selected: bool = Field(description="Whether the model selected it (confidence at or above its threshold).")
+
+
 class FeedbackRequest(_Body):
     items: list[FeedbackItem] = Field(min_length=1, max_length=200)
     model_version: NoNul | None = Field(None, max_length=64)
+    shown: list[ShownItem] | None = Field(None, max_length=100, description=(
+        "The suggestions the coder was shown, best first, as the API gave them: recorded with the feedback, they are "
+        "what the live precision, recall and calibration judge against the chart's final codes."))
 
 
 class CheckRequest(_Body):
@@ -338,6 +347,19 @@ class QueryListQuery(_Query):
     per_page: int = Field(50, ge=1, le=200)
 
 
+class AnalyticsQuery(_Query):
+    from_: QueryDate = optional_not_null(alias="from", description="First day (default: 89 days before `to`)")
+    to: QueryDate = optional_not_null(description="Last day (default: today, UTC)")
+    specialty: NoNul = optional_not_null(max_length=64, description="quality: one specialty only")
+    model_version: NoNul = optional_not_null(max_length=64, description="quality, calibration, misses: one model "
+                                             "version only")
+    coder: NoNul = optional_not_null(max_length=120, description="throughput: one coder (admins; a coder sees "
+                                     "only their own)")
+    by: Literal["family", "specialty", "day", "model_version", "overall"] = Field(
+        "family", description="quality: the rows' grouping")
+    limit: int = Field(25, ge=1, le=500, description="codes, quality by family, misses: rows per list")
+
+
 class CodeSearchQuery(_Query):
     q: NoNul = Field(min_length=1, max_length=200, description="Words or a code")
     limit: int = Field(20, ge=1, le=100)
@@ -361,6 +383,8 @@ class PathParams(_Query):
     chart_id: int = Field(alias="id", ge=1, le=MAX_ID, description="Chart id")
     code: str = Field(description="ICD-10-CM code, with or without dot")
     query_id: int = Field(ge=1, le=MAX_ID, description="Provider query id")
+    figure: Literal["status", "throughput", "completeness", "codes", "quality", "calibration", "misses"] = Field(
+        description="The figure")
     user: str = Field(description="User name")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import analytics
 from api.auth import Principal
 from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, IdempotencyKey, utcnow
 from api.errors import ApiError, Conflict, NotFound
@@ -116,6 +117,7 @@ def create_chart(session: Session, body: ChartCreate, who: Principal,
     session.add(ChartHistory(chart_id=row.id, version=1, action="created", changed_at=now, changed_by=who.user,
                              changes={"codes": [None, codes]}))
     audit(session, who, "create", row.id, codes)
+    analytics.refresh(session, row.id)
     return row
 
 
@@ -236,6 +238,7 @@ def update_chart(session: Session, chart_id: int, body: ChartPatch, who: Princip
     audit(session, who, "update", row.id, new_codes, {"fields": sorted(changes)})
     session.flush()
     session.expire(row)
+    analytics.refresh(session, row.id)
     return row
 
 
@@ -248,6 +251,7 @@ def delete_chart(session: Session, chart_id: int, who: Principal) -> ChartRow:
     session.add(ChartHistory(chart_id=row.id, version=version, action="deleted", changed_at=now,
                              changed_by=who.user, changes={"deleted": [False, True]}))
     audit(session, who, "delete", row.id, row.code_list())
+    analytics.refresh(session, row.id)
     return row
 
 
@@ -310,9 +314,14 @@ def add_feedback(session: Session, chart_id: int, body: FeedbackRequest, who: Pr
     for code, item in given:
         session.add(Feedback(chart_id=row.id, code=code, action=item.action, confidence=item.confidence,
                              model_version=body.model_version, user=who.user, created_at=now))
-    audit(session, who, "feedback", row.id, codes, {"items": len(body.items)})
+    if body.shown:
+        shown = [item.model_copy(update={"code": normalize_code(item.code) or item.code.upper()}) for item in body.shown]
+        analytics.record_shown(session, row.id, shown, body.model_version, who.user, now)
+    audit(session, who, "feedback", row.id, codes, {"items": len(body.items), "shown": len(body.shown or [])})
     if codes != row.code_list():
         update_chart(session, chart_id, ChartPatch(codes=codes), who)
+    else:
+        analytics.refresh(session, row.id)
     return row
 
 

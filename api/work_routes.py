@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from api import queries, store, worklist
-from api.errors import NotFound
+import csv
+import datetime as dt
+import io
+
+from flask import Response
+
+from api import analytics, queries, store, worklist
+from api.errors import Forbidden, NotFound
 from api.openapi import operation
 from api.responses import (
+    AnalyticsCsv,
+    AnalyticsTable,
     Chart,
     NextChart,
     ProviderQueryOut,
@@ -20,6 +28,7 @@ from api.responses import (
     WorklistPage,
 )
 from api.schemas import (
+    AnalyticsQuery,
     ProfileUpdate,
     QueryAnswer,
     QueryClose,
@@ -171,6 +180,10 @@ def answer_query(query_id: int):
     body = parse_body(QueryAnswer)
     session = db()
     query, status = queries.answer_query(session, query_id, body, principal())
+    if body.amendment:
+        from api.routes import record_findings
+
+        record_findings(session, query.chart_id)
     session.commit()
     return QueryResult(query=queries.query_dict(query), chart_status=status)
 
@@ -186,3 +199,73 @@ def close_query(query_id: int):
     query, status = queries.close_query(session, query_id, body, principal())
     session.commit()
     return QueryResult(query=queries.query_dict(query), chart_status=status)
+
+
+# ----------------------------------------------------------------------------- analytics
+FIGURE_TITLES = {
+    "status": "Charts by status and age",
+    "throughput": "Charts coded and completed per coder and day",
+    "completeness": "Completeness findings by type (live charts)",
+    "codes": "Top codes and code families (live charts)",
+    "quality": "Suggestion quality against the coders' final codes (completed charts)",
+    "calibration": "Confidence against acceptance (completed charts)",
+    "misses": "Codes the model most often missed or wrongly selected (completed charts)",
+}
+
+
+_FIGURE_ERRORS = {403: "A coder asking for another coder's figures (`coder`), or a provider token",
+                  404: "No such figure"}
+
+
+def _csv_cell(value):
+    """A cell as a spreadsheet reads it safely: text that would start a formula is quoted with '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _figure(figure: str) -> AnalyticsTable:
+    if figure not in analytics.FIGURES:
+        raise NotFound(f"no figure {figure[:40]!r}; figures: {', '.join(analytics.FIGURES)}", field="figure")
+    query = parse_query(AnalyticsQuery)
+    who = principal()
+    if query.coder and query.coder != who.user and not who.is_admin:
+        raise Forbidden("only admins see other coders' figures", field="coder")
+    end = query.to or dt.datetime.now(dt.timezone.utc).date()
+    start = query.from_ or end - dt.timedelta(days=min(89, (end - dt.date.min).days))
+    user = query.coder or (None if who.is_admin else who.user)
+    window = analytics.Window(start=start, end=end, specialty=query.specialty, model_version=query.model_version,
+                              user=user, limit=query.limit, by=query.by)
+    columns, rows = analytics.figure(db(), figure, window)
+    return AnalyticsTable(figure=figure, title=FIGURE_TITLES[figure], start=start.isoformat(), end=end.isoformat(),
+                          columns=columns, rows=rows)
+
+
+@bp_work.get("/analytics/<figure>")
+@operation(AnalyticsTable, tag="analytics", query=AnalyticsQuery,
+           errors=_FIGURE_ERRORS)
+@requires()
+def analytics_figure(figure: str):
+    """One figure of the department, as a table
+
+    `status` (charts by status and age), `throughput` (coded and completed per coder and day; a coder sees their
+    own), `completeness` (findings by type), `codes` (top codes and families), `quality` (precision and recall of
+    the selected suggestions against the final codes, acceptance rate; by family, specialty, day or model version),
+    `calibration` (confidence deciles against the share accepted), `misses` (codes most often missed or wrongly
+    selected). Computed in the database from indexed tables and summary counters."""
+    return _figure(figure)
+
+
+@bp_work.get("/analytics/<figure>/csv")
+@operation(AnalyticsCsv, tag="analytics", query=AnalyticsQuery, media_type="text/csv",
+           errors=_FIGURE_ERRORS)
+@requires()
+def analytics_csv(figure: str):
+    """One figure of the department as CSV"""
+    table = _figure(figure)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows([[_csv_cell(v) for v in row] for row in table.rows])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={figure}-{table.start}-{table.end}.csv"})

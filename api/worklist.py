@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from api import analytics
 from api.auth import Principal
 from api.db import ApiToken, ChartHistory, ChartRow, ChartStatusChange, ProviderQuery, UserProfile, utcnow
 from api.errors import ApiError, Conflict, Forbidden, NotFound
@@ -67,6 +68,7 @@ def move(session: Session, row: ChartRow, to: str, who: Principal, *, version: i
     audit(session, who, "status", row.id, None, {"from": before[0], "to": to, "assignee": assignee})
     session.flush()
     session.expire(row)
+    analytics.refresh(session, row.id)
     return row
 
 

@@ -111,6 +111,9 @@ VALID_REQUESTS = {
     "work.answer_query": RouteRequest(path={"query_id": QUERY}, role="provider", body={
         "answer": "Left.", "option": "Left", "amendment": "Asthma of the left lung.", "version": 1}),
     "work.close_query": RouteRequest(path={"query_id": QUERY}, body={"version": 1}),
+    "work.analytics_figure": RouteRequest(path={"figure": "quality"}, query={
+        "from": "2026-01-01", "by": "specialty", "limit": "10"}),
+    "work.analytics_csv": RouteRequest(path={"figure": "misses"}, query={"to": "2026-12-01"}),
     "fhir.metadata": RouteRequest(),
     "fhir.operation_definition": RouteRequest(path={"name": "DocumentReference-suggest"}),
     "fhir.suggest_documents": RouteRequest(body=FHIR_DOCUMENT, query={"top_k": "3"}),

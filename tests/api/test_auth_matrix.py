@@ -31,7 +31,7 @@ ACCESS = {
     "fhir.export_chart": "coder", "fhir.claim_chart": "coder",
     "work.worklist_page": "coder", "work.next_chart": "coder", "work.change_status": "coder", "work.users": "coder",
     "work.query_templates": "coder", "work.open_query": "coder", "work.close_query": "coder",
-    "work.set_profile": "admin",
+    "work.set_profile": "admin", "work.analytics_figure": "coder", "work.analytics_csv": "coder",
     "work.list_queries": "any", "work.get_query": "any", "work.answer_query": "provider",
 }
 
