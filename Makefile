@@ -7,9 +7,17 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser jdbc serve test fuzz durability bench bench-memory bench-scaling bench-spark bench-probe train evaluate mlflow-ui clean
+.PHONY: install vendor browser jdbc serve test fuzz durability bench bench-memory bench-scaling bench-spark bench-probe train evaluate mlflow-ui clean
 
-install: $(STAMP)
+install: $(STAMP) vendor
+
+# The page's plotting library (Chart.js), fetched from npm at a pinned version and checked against its sha512: the
+# service never loads a script from a CDN. Without npm the analytics page shows its tables only.
+VENDORED := api/static/vendor/manifest.json
+vendor: $(VENDORED)
+
+$(VENDORED): api/vendor.py | $(STAMP)
+	@$(BIN)/python -m api.vendor || echo "make: could not vendor Chart.js (is npm installed?); the analytics page will show tables without plots"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -89,7 +89,7 @@
     $("who").textContent = `${state.me.user} (${state.me.role})`;
     const provider = state.me.role === "provider";
     // a provider answers the queries addressed to them: no chart, no suggestion, no queue
-    for (const id of ["tab-work", "tab-code", "tab-find"]) $(id).hidden = provider;
+    for (const id of ["tab-work", "tab-code", "tab-find", "tab-analytics"]) $(id).hidden = provider;
     if (provider) { switchTab("queries"); return; }
     const sel = $("f-doctype");
     sel.replaceChildren(el("option", { value: "", text: `(default: ${state.me.default_document_type.replace(/_/g, " ")})` }));
@@ -449,7 +449,8 @@
         if (c.source === "added" && !state.sentFeedback.has(`${c.code}:added`)) items.push({ code: c.code, action: "added" });
       }
       if (items.length) {
-        const res = await api("POST", `/v1/charts/${chart.id}/feedback`, { items, model_version: state.model ? state.model.version : null });
+        const shown = state.suggestions.slice(0, 100).map((s) => ({ code: s.code, confidence: s.confidence, selected: s.selected }));
+        const res = await api("POST", `/v1/charts/${chart.id}/feedback`, { items, shown, model_version: state.model ? state.model.version : null });
         state.version = res.chart.version; setWork(res.chart);
         for (const it of items) state.sentFeedback.add(`${it.code}:${it.action}`);
       }
@@ -554,13 +555,101 @@
   }
 
   function switchTab(which) {
-    for (const view of ["code", "find", "work", "queries"]) {
+    for (const view of ["code", "find", "work", "queries", "analytics"]) {
       $(`view-${view}`).hidden = view !== which;
       $(`tab-${view}`).setAttribute("aria-pressed", String(view === which));
     }
     if (which === "find") $("s-code").focus();
     if (which === "work") loadWorklist(state.workPage);
     if (which === "queries") loadQueries();
+    if (which === "analytics") loadAnalytics();
+  }
+
+  // ------------------------------------------------------------------ analytics
+  // Each figure: the API's table, a plot of it (Chart.js, vendored) and the table itself, with its CSV.
+  const FIGURES = [
+    { name: "status", plot: (t) => stacked(t, t.columns.slice(1, -1)) },
+    { name: "throughput", plot: throughputPlot },
+    { name: "completeness", plot: (t) => bars(t.rows.slice(0, 15), 0, [[3, "share of charts"]], true) },
+    { name: "codes", plot: (t) => bars(t.rows.filter((r) => r[0] === "code").slice(0, 15), 1, [[3, "charts"]], true) },
+    { name: "quality", plot: (t) => bars(t.rows.slice(0, 20), 0, [[4, "precision"], [5, "recall"], [6, "acceptance"]], false, 1) },
+    { name: "calibration", plot: calibrationPlot },
+    { name: "misses", plot: (t) => bars(t.rows.filter((r) => r[0] === "missed").slice(0, 15), 1, [[3, "missed"], [4, "correct"]], true) },
+  ];
+  const COLORS = ["#2f6690", "#d9822b", "#3a7d44", "#b23a3a", "#7b5ea7", "#8c8c8c", "#c9a227"];
+  const charts = {};
+  function stacked(t, series) {
+    return { type: "bar", data: { labels: t.rows.map((r) => STATUS_LABELS[r[0]] || r[0]),
+      datasets: series.map((s, i) => ({ label: s, data: t.rows.map((r) => r[i + 1]), backgroundColor: COLORS[i % COLORS.length] })) },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } } };
+  }
+  function bars(rows, labelAt, series, horizontal, max) {
+    return { type: "bar", data: { labels: rows.map((r) => String(r[labelAt])),
+      datasets: series.map(([at, label], i) => ({ label, data: rows.map((r) => r[at]), backgroundColor: COLORS[i % COLORS.length] })) },
+      options: { indexAxis: horizontal ? "y" : "x", scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, max } } } };
+  }
+  function throughputPlot(t) {
+    const days = [...new Set(t.rows.map((r) => r[0]))].sort();
+    const coders = [...new Set(t.rows.map((r) => r[1]))].sort();
+    return { type: "bar", data: { labels: days, datasets: coders.map((c, i) => ({ label: `${c} (completed)`, backgroundColor: COLORS[i % COLORS.length],
+      data: days.map((d) => { const r = t.rows.find((x) => x[0] === d && x[1] === c); return r ? r[3] : 0; }) })) },
+      options: { scales: { y: { beginAtZero: true } } } };
+  }
+  function calibrationPlot(t) {
+    const points = t.rows.filter((r) => r[1] > 0).map((r) => ({ x: r[2], y: r[3] }));
+    return { type: "scatter", data: { datasets: [
+      { label: "share of shown suggestions the coder kept", data: points, showLine: true, backgroundColor: COLORS[0], borderColor: COLORS[0] },
+      { label: "perfect calibration", data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true, pointRadius: 0, borderDash: [4, 4], borderColor: COLORS[5] }] },
+      options: { scales: { x: { min: 0, max: 1, title: { display: true, text: "mean confidence" } }, y: { min: 0, max: 1, title: { display: true, text: "kept" } } } } };
+  }
+  function analyticsParams() {
+    const params = new URLSearchParams();
+    for (const [id, name] of [["a-from", "from"], ["a-to", "to"], ["a-by", "by"]]) { const v = $(id).value; if (v) params.set(name, v); }
+    return params;
+  }
+  let analyticsLoad = 0;  // a newer load supersedes one still running
+  async function loadAnalytics() {
+    const load = ++analyticsLoad;
+    const params = analyticsParams();
+    const plots = typeof window.Chart === "function";
+    $("analytics-note").textContent = plots ? "" : "Plots are unavailable (the plotting library is not vendored: run make vendor); the tables follow.";
+    const box = $("figures");
+    box.replaceChildren();
+    for (const fig of FIGURES) {
+      let table;
+      try { table = await api("GET", `/v1/analytics/${fig.name}?${params}`); }
+      catch (e) { if (load === analyticsLoad) fail(`Figure ${fig.name} failed`)(e); continue; }
+      if (load !== analyticsLoad) return;
+      const canvas = el("canvas", { role: "img", "aria-label": `${table.title}: plot (the table below holds the figures)` });
+      const card = el("section", { class: "figure", "data-figure": fig.name, "aria-label": table.title },
+        el("h2", {}, table.title, el("button", { type: "button", class: "small", text: "CSV", "aria-label": `Download ${table.title} as CSV`,
+          onclick: () => downloadCsv(fig.name, params) })),
+        el("p", { class: "muted", text: `${table.start} to ${table.end}` }),
+        plots ? el("div", { class: "plot" }, canvas) : null,
+        el("details", { open: !plots }, el("summary", { text: "Table" }), figureTable(table)));
+      box.append(card);
+      if (plots) {
+        if (charts[fig.name]) charts[fig.name].destroy();
+        const config = fig.plot(table);
+        config.options = { ...config.options, animation: false, responsive: true, maintainAspectRatio: false };
+        charts[fig.name] = new window.Chart(canvas, config);
+      }
+    }
+  }
+  function figureTable(t) {
+    return el("table", {}, el("thead", {}, el("tr", {}, ...t.columns.map((c) => el("th", { scope: "col", text: c.replace(/_/g, " ") })))),
+      el("tbody", {}, ...t.rows.map((r) => el("tr", {}, ...r.map((v) => el("td", { class: typeof v === "number" ? "num" : null,
+        text: v === null ? "" : String(v) }))))));
+  }
+  async function downloadCsv(name, params) {
+    try {
+      const res = await fetch(`/v1/analytics/${name}/csv?${params}`, { headers: { "Authorization": `Bearer ${state.token}` } });
+      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+      const url = URL.createObjectURL(await res.blob());
+      const a = el("a", { href: url, download: `${name}.csv` });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (e) { fail("Download failed")(e); }
   }
 
   // ------------------------------------------------------------------ worklist and workflow
@@ -755,6 +844,8 @@
     $("tab-find").addEventListener("click", () => { switchTab("find"); findCharts(1); });
     $("tab-work").addEventListener("click", () => switchTab("work"));
     $("tab-queries").addEventListener("click", () => switchTab("queries"));
+    $("tab-analytics").addEventListener("click", () => switchTab("analytics"));
+    $("analytics-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadAnalytics(); });
     $("btn-next").addEventListener("click", nextChart);
     $("work-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadWorklist(1); });
     $("work-prev").addEventListener("click", () => loadWorklist(Math.max(1, state.workPage - 1)));

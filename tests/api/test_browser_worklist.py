@@ -150,3 +150,68 @@ def test_take_code_query_answer_and_complete_a_chart(department, browser):
     casey.click("#btn-complete")
     expect(casey.locator("#status")).to_contain_text(f"Chart #{urgent_id} is completed")
     expect(casey.locator(f"#work-results tr[data-id='{urgent_id}']")).to_have_attribute("data-status", "completed")
+
+
+VENDORED_CHART_JS = Path(__file__).resolve().parents[2] / "api" / "static" / "vendor" / "chart.umd.min.js"
+
+
+@pytest.mark.skipif(not VENDORED_CHART_JS.exists(), reason="needs the vendored Chart.js (make vendor: npm pack)")
+def test_the_analytics_page_plots_seeded_data_and_its_figures_match_an_independent_computation(department, browser):
+    import random
+
+    from playwright.sync_api import expect
+
+    base, tokens, app = department
+    client = app.test_client()
+    rng = random.Random(11)
+    codes = ["E11.9", "I10", "J45.909", "E78.5"]
+    expected = {"shown": 0, "selected": 0, "selected_final": 0, "final": 0, "final_selected": 0}
+    for k in range(10):
+        headers = bearer(tokens[("casey", "drew")[k % 2]])
+        final = rng.sample(codes, 2)
+        chart = client.post("/v1/charts", json={"patient_id": f"A{k}", "text": CHART, "codes": final},
+                            headers=headers).get_json()
+        shown = [{"code": c, "confidence": round(rng.random(), 2), "selected": rng.random() < 0.6} for c in codes]
+        fed = client.post(f"/v1/charts/{chart['id']}/feedback", headers=headers, json={
+            "items": [{"code": final[0], "action": "accepted"}], "shown": shown, "model_version": "3"}).get_json()
+        version = client.post(f"/v1/charts/{chart['id']}/status", json={"status": "in_progress",
+                                                                         "version": fed["chart"]["version"]},
+                              headers=headers).get_json()["version"]
+        version = client.post(f"/v1/charts/{chart['id']}/status", json={"status": "coded", "version": version},
+                              headers=headers).get_json()["version"]
+        client.post(f"/v1/charts/{chart['id']}/status", json={"status": "completed", "version": version},
+                    headers=headers)
+        selected = {s["code"] for s in shown if s["selected"]}
+        expected["shown"] += len(shown)
+        expected["selected"] += len(selected)
+        expected["selected_final"] += len(selected & set(final))
+        expected["final"] += len(final)
+
+    page = browser(base, tokens["ada"])
+    page.click("#tab-analytics")
+    page.select_option("#a-by", "overall")
+    page.click("#analytics-form button[type=submit]")
+    cards = page.locator("#figures section.figure")
+    expect(cards).to_have_count(7)
+    for name in ("status", "throughput", "completeness", "codes", "quality", "calibration", "misses"):
+        card = page.locator(f"#figures section[data-figure='{name}']")
+        expect(card.locator("canvas")).to_be_visible()
+        assert card.locator("canvas").evaluate("(c) => Chart.getChart(c) !== undefined"), name
+    # the tables sit in closed <details> under the plots: read their text
+    quality = page.locator("#figures section[data-figure='quality'] tbody tr").first.locator("td").all_text_contents()
+    precision = expected["selected_final"] / expected["selected"]
+    recall = expected["selected_final"] / expected["final"]
+    assert quality[:4] == ["all", str(expected["shown"]), str(expected["selected"]), str(expected["final"])]
+    assert float(quality[4]) == pytest.approx(precision, abs=1e-4)
+    assert float(quality[5]) == pytest.approx(recall, abs=1e-4)
+    assert float(quality[6]) == 1.0  # every explicit feedback was an acceptance
+    status = {row.locator("td").first.text_content(): row.locator("td").last.text_content()
+              for row in page.locator("#figures section[data-figure='status'] tbody tr").all()}
+    assert status["completed"] == "10" and status["new"] == "2"  # the two charts the fixture left in the queue
+    plotted = page.locator("#figures section[data-figure='quality'] canvas").evaluate(
+        "(c) => Chart.getChart(c).data.datasets.map((d) => d.data[0])")
+    assert plotted[0] == pytest.approx(precision, abs=1e-4) and plotted[1] == pytest.approx(recall, abs=1e-4)
+    with page.expect_download() as download:
+        page.locator("#figures section[data-figure='quality'] h2 button").click()
+    assert Path(download.value.path()).read_text().splitlines()[0] == \
+        "overall,shown,selected,final,precision,recall,acceptance"
