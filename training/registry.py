@@ -320,6 +320,7 @@ def promote(
     n_boot: int = 1000,
     seed: int = 0,
     models_dir: Path | None = None,
+    shadow: Any = None,
 ) -> PromotionOutcome:
     """Point ``alias`` at ``version`` of ``name``, gated for ``champion``.
 
@@ -328,6 +329,10 @@ def promote(
     only if it beats the champion on MAP and on micro-F1 by at least ``margin``. Otherwise the
     outcome has ``promoted=False`` (the caller decides how to refuse) unless ``force``.
     With no champion yet, the candidate is promoted. ``challenger`` is set without a gate.
+
+    ``shadow`` (a ``training.shadow.ShadowSet``: the charts coders completed since the champion went live, with their
+    final codes) adds a second gate: the candidate is refused when it does worse than the champion there, on MAP or
+    micro-F1 (a negative difference), unless ``force``.
     """
     client = _client(models_dir)
     version = str(version)
@@ -358,6 +363,9 @@ def promote(
                                 metrics=metrics, data=comparison_path)
 
     path = comparison_data(client, name, version, data)
+    if path is None and shadow is not None:
+        return _promote_on_shadow(client, name, version, previous, alias, event, shadow, force, n_boot, seed,
+                                  models_dir)
     if path is None:
         raise SuggestError(
             f"version {version} was trained without dev data, so there is nothing to compare it with "
@@ -381,12 +389,64 @@ def promote(
         return PromotionOutcome(False, alias, version, previous,
                                 f"version {version} does not beat the champion: {summary}; use --force to promote anyway",
                                 comparison=boot, metrics=metrics, data=path)
+    if shadow is not None:
+        shadow_boot, shadow_metrics = _shadow_comparison(client, name, version, previous, shadow, n_boot, seed,
+                                                         models_dir)
+        metrics.update(shadow_metrics)
+        worse = [m for m in ("map", "micro_f1") if shadow_boot[m]["diff"] < 0]
+        if worse and not force:
+            return PromotionOutcome(False, alias, version, previous,
+                                    f"version {version} does worse than the champion on {shadow.describe()}: "
+                                    + _shadow_summary(shadow_boot) + "; use --force to promote anyway",
+                                    comparison=boot, metrics=metrics, data=path)
+        summary += f"; on the charts coded since it went live: {_shadow_summary(shadow_boot)}"
+        event["shadow"] = shadow.describe()
     client.set_registered_model_alias(name, alias, version)
     event.update({"data": path, "forced": bool(force and not beats)})
     _record(client, name, event, metrics)
     verdict = "forced" if force and not beats else "beats the champion"
     return PromotionOutcome(True, alias, version, previous, f"version {version} is now the {alias} ({verdict}: {summary})",
                             comparison=boot, metrics=metrics, data=path)
+
+
+def _shadow_summary(boot: dict[str, dict[str, float]]) -> str:
+    return f"MAP {boot['map']['diff']:+.4f}, micro-F1 {boot['micro_f1']['diff']:+.4f}"
+
+
+def _shadow_comparison(client, name: str, version: str, previous: str, shadow, n_boot: int, seed: int,
+                       models_dir: Path | None) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Champion and candidate on the shadow charts: the paired bootstrap and the ``shadow_*`` metrics to record."""
+    from suggest.model.suggester import Suggester
+    from training.evaluation import evaluate_model, paired_bootstrap
+
+    evaluations = []
+    for v in (previous, version):
+        folder, _, recorded = resolve_model(f"models:/{name}/{v}", models_dir)
+        evaluations.append(evaluate_model(Suggester.load(folder, recorded), shadow.charts, model_ref=f"{name}/{v}",
+                                          data_ref=shadow.describe()))
+    boot = paired_bootstrap(evaluations[0], evaluations[1], n_boot=n_boot, seed=seed)
+    metrics = {f"shadow_{k}": v for k, v in _headline(evaluations[1].metrics).items()}
+    metrics.update({f"shadow_champion_{k}": v for k, v in _headline(evaluations[0].metrics).items()})
+    metrics["shadow_charts"] = float(len(shadow.charts))
+    return boot, metrics
+
+
+def _promote_on_shadow(client, name, version, previous, alias, event, shadow, force, n_boot, seed, models_dir):
+    """The champion gate on the shadow charts alone (a candidate trained without dev data)."""
+    boot, metrics = _shadow_comparison(client, name, version, previous, shadow, n_boot, seed, models_dir)
+    worse = [m for m in ("map", "micro_f1") if boot[m]["diff"] < 0]
+    if worse and not force:
+        return PromotionOutcome(False, alias, version, previous,
+                                f"version {version} does worse than the champion on {shadow.describe()}: "
+                                + _shadow_summary(boot) + "; use --force to promote anyway",
+                                comparison=boot, metrics=metrics, data=shadow.database)
+    client.set_registered_model_alias(name, alias, version)
+    event.update({"shadow": shadow.describe(), "forced": bool(force and worse)})
+    _record(client, name, event, metrics)
+    verdict = "forced" if force and worse else "no worse than the champion"
+    return PromotionOutcome(True, alias, version, previous,
+                            f"version {version} is now the {alias} ({verdict} on {shadow.describe()}: "
+                            f"{_shadow_summary(boot)})", comparison=boot, metrics=metrics, data=shadow.database)
 
 
 def _headline(metrics: dict[str, float]) -> dict[str, float]:

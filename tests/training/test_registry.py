@@ -259,3 +259,61 @@ def test_a_signed_file_that_is_not_the_registered_one_is_refused_and_its_champio
     assert main(["promote", "--name", registry, "--version", "1"]) == 0
     assert "fails its integrity check" in capsys.readouterr().out
     assert _aliases(registry)["champion"] == "1"
+
+
+def chart_store_with_completed_charts(path: Path, charts: list[dict]) -> str:
+    """A chart store (the service's own schema and store functions) whose ``charts`` were completed just now."""
+    from api.auth import Principal
+    from api.db import make_engine, make_sessionmaker, migrate
+    from api.schemas import ChartCreate
+    from api.store import create_chart
+    from api.worklist import move
+
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    migrate(engine)
+    coder = Principal(token_id=0, user="casey", role="coder")
+    with make_sessionmaker(engine)() as session, session.begin():
+        for k, chart in enumerate(charts):
+            row = create_chart(session, ChartCreate(patient_id=f"P{k}", text=chart["text"], codes=chart["codes"]),
+                               coder)
+            for status in ("in_progress", "coded", "completed"):
+                row = move(session, row, status, coder, version=row.version, assignee="casey")
+        create_chart(session, ChartCreate(patient_id="P-new", text="Asthma.", codes=["J45.909"]), coder)  # not done
+    engine.dispose()
+    return url
+
+
+def test_shadow_evaluation_judges_on_the_charts_completed_since_the_champion_went_live(registry, trained, tmp_path,
+                                                                                      capsys):
+    from suggest.model.suggester import Suggester
+    from training.registry import promote, resolve_model
+    from training.shadow import champion_live_since, completed_charts
+
+    assert promote("1", name=registry).promoted  # the weak model goes live
+    went_live = champion_live_since(registry)
+    assert went_live is not None
+    charts = [json.loads(line) for line in trained["dev"].read_text().splitlines()]
+    good = chart_store_with_completed_charts(tmp_path / "good.db", charts)
+    shadow = completed_charts(good, went_live)
+    assert len(shadow) == len(charts) and shadow[0].codes == charts[0]["codes"]
+    assert completed_charts(good, went_live.replace(year=went_live.year + 1)) == []
+
+    # compare on the shadow charts from the command line
+    assert main(["compare", f"models:/{registry}/1", f"models:/{registry}/2", "--shadow", "--database-url",
+                 good]) == 0
+    captured = capsys.readouterr()
+    assert f"{len(charts)} charts of the chart store" in captured.err and "MAP" in captured.out
+
+    # charts whose final codes are what the weak champion ranks first: the strong candidate does worse there
+    weak_folder, _, weak_sha = resolve_model(f"models:/{registry}/1")
+    weak = Suggester.load(weak_folder, weak_sha)
+    odd = [{"text": c["text"], "codes": [weak.suggest(c["text"], top_k=1).suggestions[0].code]} for c in charts]
+    worse = chart_store_with_completed_charts(tmp_path / "worse.db", odd)
+    assert main(["promote", "--name", registry, "--version", "2", "--shadow", "--database-url", worse]) == 2
+    captured = capsys.readouterr()
+    assert "does worse than the champion on" in captured.err and _aliases(registry) == {"champion": "1"}
+    assert main(["promote", "--name", registry, "--version", "2", "--shadow", "--database-url", good]) == 0
+    out = capsys.readouterr().out
+    assert "on the charts coded since it went live" in out and "on the shadow charts" in out
+    assert _aliases(registry) == {"champion": "2"}

@@ -61,7 +61,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("model_a", metavar="A", help="model folder, 'default' or models:/ URI")
     p.add_argument("model_b", metavar="B", help="model folder, 'default' or models:/ URI")
-    p.add_argument("--data", required=True, type=Path, metavar="GOLD.jsonl", help="gold-coded charts")
+    p.add_argument("--data", type=Path, metavar="GOLD.jsonl", help="gold-coded charts (or --shadow)")
+    add_shadow_arguments(p)
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--top-k", type=int, default=50, help="suggestions ranked per chart; MAP is over this list (default 50)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -84,6 +85,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
     p.add_argument("--user", help="who promotes (default $USER)")
     p.add_argument("--name", default=DEFAULT_NAME, help=f"registered model name (default {DEFAULT_NAME})")
+    add_shadow_arguments(p)
     p.set_defaults(func=_promote)
 
     p = subparsers.add_parser("rollback", help="move the champion back to the previous champion")
@@ -203,10 +205,40 @@ def _evaluate_on_spark(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_shadow_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shadow", action="store_true",
+                   help="(also) judge on the charts coders completed in the chart store since the champion went live, "
+                        "against their final codes; promote refuses a challenger that does worse there")
+    p.add_argument("--database-url", metavar="URL", help="the chart store (default: $DATABASE_URL, else var/charts.db)")
+    p.add_argument("--since", type=_utc_time, metavar="ISO-TIME",
+                   help="shadow charts completed since then (default: when the champion went live)")
+
+
+def _utc_time(value: str):
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _shadow(args: argparse.Namespace, name: str):
+    from training.shadow import shadow_set
+
+    found = shadow_set(name, args.database_url, args.since)
+    print(f"shadow evaluation on {found.describe()}", file=sys.stderr)
+    return found
+
+
 def _compare(args: argparse.Namespace) -> int:
+    from suggest.errors import SuggestError
     from training.evaluation import evaluate_model, format_comparison, load_gold, load_model, paired_bootstrap
 
-    charts = load_gold(args.data)
+    if (args.data is None) == (not args.shadow):
+        raise SuggestError("give --data GOLD.jsonl or --shadow (the charts completed in the chart store), one of them")
+    charts = load_gold(args.data) if args.data else _shadow(args, DEFAULT_NAME).charts
     evs = []
     for ref in (args.model_a, args.model_b):
         evs.append(evaluate_model(load_model(ref), charts, top_k=args.top_k, model_ref=ref, data_ref=str(args.data),
@@ -229,6 +261,7 @@ def _promote(args: argparse.Namespace) -> int:
         margin=args.margin,
         user=args.user,
         n_boot=args.n_boot,
+        shadow=_shadow(args, args.name) if args.shadow else None,
     )
     if outcome.comparison:
         print(f"on {outcome.data}: champion = version {outcome.previous}, candidate = version {outcome.version}")
@@ -236,6 +269,11 @@ def _promote(args: argparse.Namespace) -> int:
             c = outcome.comparison[key]
             print(f"  {label:<9} champion {c['a']:.4f}  candidate {c['b']:.4f}  diff {c['diff']:+.4f}  "
                   f"95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]")
+    if "shadow_map" in outcome.metrics:
+        m = outcome.metrics
+        print(f"on the shadow charts ({int(m['shadow_charts'])}): MAP champion {m['shadow_champion_map']:.4f} "
+              f"candidate {m['shadow_map']:.4f}; micro-F1 champion {m['shadow_champion_micro_f1']:.4f} "
+              f"candidate {m['shadow_micro_f1']:.4f}")
     if not outcome.promoted and outcome.previous != outcome.version:
         raise PromotionRefused(outcome.message)
     print(outcome.message)
