@@ -25,6 +25,7 @@ from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
 from api.modelhost import ModelHost, ServedModel, serve_model
 from api.responses import Error, dump
+from api.imports import IMPORT_MAX_BODY_BYTES, PrecomputeWorker
 from api.fhir import FHIR_MAX_BODY_BYTES, bp_fhir, is_fhir_request, register_fhir_errors
 from api.routes import bp_service, bp_v1
 from api.work_routes import bp_work
@@ -75,6 +76,7 @@ def create_app(config: ApiConfig | None = None, *, model: Any = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["auth_lockout"] = FailedAuthLockout(config.auth_failures_per_minute, 60.0)
+    app.extensions["precompute_worker"] = PrecomputeWorker(app, config.precompute_seconds)
     _init_limiter(app, config)
     _register_hooks(app)
     _register_errors(app)
@@ -162,6 +164,9 @@ def _register_hooks(app: Flask) -> None:
         g.t0 = time.perf_counter()
         if is_fhir_request():  # a note in base64 is a third larger than as JSON text
             request.max_content_length = max(FHIR_MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0)
+        elif request.path == "/v1/imports" and request.method == "POST":  # a file of charts
+            request.max_content_length = max(IMPORT_MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0)
+        app.extensions["precompute_worker"].ensure_started()
         _bound_chunked_body(app)
         token = _bearer()
         g.principal = None

@@ -53,6 +53,10 @@ class ApiConfig(BaseModel):
     codes under it. ``confirm``: it is a code edit of severity error like the others, so the save is a 409 with the
     findings until the coder confirms it (``confirm_findings``)."""
 
+    precompute_seconds: float = 2.0
+    """``SUGGEST_PRECOMPUTE_SECONDS``: how often each service process looks for imported charts whose suggestions
+    are to be computed in the background (it also wakes at once after an import). 0 disables the worker."""
+
     create_admin_token: bool = True
     """Create (and print) an admin token on first start when the token table is empty."""
 
@@ -78,6 +82,8 @@ class ApiConfig(BaseModel):
             values["max_body_bytes"] = int(env["SUGGEST_MAX_BODY_BYTES"])
         if env.get("SUGGEST_MODEL_POLL_SECONDS"):
             values["model_poll_seconds"] = float(env["SUGGEST_MODEL_POLL_SECONDS"])
+        if env.get("SUGGEST_PRECOMPUTE_SECONDS"):
+            values["precompute_seconds"] = float(env["SUGGEST_PRECOMPUTE_SECONDS"])
         if env.get("SUGGEST_NON_BILLABLE"):
             values["non_billable"] = env["SUGGEST_NON_BILLABLE"]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -221,6 +221,44 @@ class AnalyticsCount(Base):
     value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ImportJob(Base):
+    """A bulk import into the queue and the progress of its background suggestions."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(120), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    precomputed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PrecomputeItem(Base):
+    """A chart whose suggestions wait to be computed in the background, and which process claimed it when."""
+
+    __tablename__ = "precompute_queue"
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ChartSuggestions(Base):
+    """The engine's suggestions computed in the background for a chart's text (its sha256: a changed text makes
+    them stale), as POST /v1/suggest gives them."""
+
+    __tablename__ = "chart_suggestions"
+    chart_id: Mapped[int] = mapped_column(ForeignKey("charts.id", ondelete="CASCADE"), primary_key=True)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class UserProfile(Base):
     """What an admin set for a user: the specialties whose charts the user's "next chart" takes (none: any)."""
 

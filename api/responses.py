@@ -371,6 +371,33 @@ class UserList(_Out):
     users: list[UserProfileOut]
 
 
+class ImportJobOut(_Out):
+    id: int
+    filename: str
+    format: Literal["jsonl", "csv", "fhir"]
+    status: Literal["precomputing", "done"] = Field(description="precomputing: suggestions are being computed in the "
+                                                    "background; done: every chart has them (or failed)")
+    total: int = Field(description="Charts imported into the queue.")
+    precomputed: int = Field(description="Charts whose suggestions are ready.")
+    failed: int = Field(description="Charts the engine could not suggest for (coded without precomputed suggestions).")
+    created_by: str
+    created_at: DateTime
+    finished_at: DateTime | None
+
+
+class ImportStarted(_Out):
+    job: ImportJobOut
+    chart_ids: list[int] = Field(description="The new charts, in the file's order.")
+
+
+class ImportJobs(_Out):
+    jobs: list[ImportJobOut]
+
+
+class StoredSuggestions(SuggestResponse):
+    computed_at: DateTime = Field(description="When the background worker computed them.")
+
+
 class AnalyticsTable(_Out):
     """One figure of the department as a table (the page plots it; the CSV holds the same rows)."""
 

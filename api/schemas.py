@@ -309,6 +309,32 @@ class QueryClose(_Body):
     version: Version = Field(description="The query's version (409 otherwise).")
 
 
+MAX_IMPORT_TEXT = 20_000_000
+"""Largest import file, in characters (the body limit of POST /v1/imports is raised to hold it)."""
+
+
+class ImportDefaults(_Body):
+    """Values for the fields a record leaves out."""
+
+    specialty: NoNul | None = Field(None, max_length=64, description=_SPECIALTY_DOC)
+    document_type: DocumentType = None
+    priority: Priority | None = Field(None, description=_PRIORITY_DOC)
+    due_date: dt.date | None = Field(None, description=_DUE_DOC)
+    provider: NoNul | None = Field(None, max_length=200)
+
+
+class ImportRequest(_Body):
+    """A file of charts for the queue. ``jsonl``: one chart per line with POST /v1/charts' fields (``patient_id`` and
+    ``text`` required; ``codes``, ``priority``, ``due_date``... optional). ``csv``: a header row naming the same fields
+    as columns (``codes`` separated by ``;``). ``fhir``: a DocumentReference, a Bundle of them, or NDJSON (a FHIR
+    bulk-data export). All or nothing: one bad record refuses the file, naming its line."""
+
+    format: Literal["jsonl", "csv", "fhir"]
+    content: NoNul = Field(min_length=1, max_length=MAX_IMPORT_TEXT, description="The file's text (UTF-8).")
+    filename: NoNul | None = Field(None, max_length=200)
+    defaults: ImportDefaults | None = None
+
+
 class ReloadRequest(_Body):
     model: NoNul | None = Field(None, max_length=500, description="Model reference to load (folder, 'default' or "
                                 "models:/name@alias); default: the configured model, else the MLflow champion.")
@@ -383,6 +409,7 @@ class PathParams(_Query):
     chart_id: int = Field(alias="id", ge=1, le=MAX_ID, description="Chart id")
     code: str = Field(description="ICD-10-CM code, with or without dot")
     query_id: int = Field(ge=1, le=MAX_ID, description="Provider query id")
+    job_id: int = Field(ge=1, le=MAX_ID, description="Import id")
     figure: Literal["status", "throughput", "completeness", "codes", "quality", "calibration", "misses"] = Field(
         description="The figure")
     user: str = Field(description="User name")

@@ -3,7 +3,9 @@ specialties, and provider queries. Thin shells over ``api.worklist`` and ``api.q
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
+
+from api.db import ChartSuggestions
 
 import csv
 import datetime as dt
@@ -11,13 +13,17 @@ import io
 
 from flask import Response
 
-from api import analytics, queries, store, worklist
+from api import analytics, chart_checks, imports, queries, store, worklist
 from api.errors import Forbidden, NotFound
 from api.openapi import operation
 from api.responses import (
     AnalyticsCsv,
     AnalyticsTable,
     Chart,
+    ImportJobOut,
+    ImportJobs,
+    ImportStarted,
+    StoredSuggestions,
     NextChart,
     ProviderQueryOut,
     QueryPage,
@@ -29,6 +35,7 @@ from api.responses import (
 )
 from api.schemas import (
     AnalyticsQuery,
+    ImportRequest,
     ProfileUpdate,
     QueryAnswer,
     QueryClose,
@@ -37,7 +44,7 @@ from api.schemas import (
     StatusChange,
     WorklistQuery,
 )
-from api.web import db, no_body, parse_body, parse_query, principal, requires
+from api.web import db, no_body, parse_body, parse_query, principal, requires, served_model
 
 bp_work = Blueprint("work", __name__, url_prefix="/v1")
 
@@ -102,6 +109,76 @@ def change_status(chart_id: int):
     row = worklist.change_status(session, chart_id, body.status, body.version, principal(), body.assignee, body.note)
     session.commit()
     return _chart(store.get_chart(session, row.id))
+
+
+# ----------------------------------------------------------------------------- bulk import
+@bp_work.post("/imports")
+@operation(ImportStarted, status=202, tag="worklist", body=ImportRequest, errors={
+    400: "Malformed JSON, a missing or unknown field, or a bad record of the file: `field` is `content` and the "
+         "message names the first bad records by line and field (nothing is imported), or `charts[i].codes` / "
+         "`charts[i].specialty` for a code or specialty the service does not take",
+    413: "Body over 25 MB"})
+@requires()
+def start_import():
+    """Import charts into the queue from a JSONL, CSV or FHIR file
+
+    The charts are saved as new charts of the worklist at once; their suggestions are computed in the background
+    (GET /v1/imports/{job_id} shows the progress), so that the coder who opens one finds them ready."""
+    body = parse_body(ImportRequest)
+    charts = imports.read_import(body)
+    served = served_model()
+    from suggest.codeset import load_codeset
+
+    codeset = load_codeset()
+    non_billable = current_app.extensions["suggest_config"].non_billable
+
+    def check(chart, i: int) -> None:
+        chart_checks.checked_codes(chart.codes, codeset, non_billable, field=f"charts[{i}].codes")
+        chart.specialty = chart_checks.checked_specialty(chart.specialty, served.model,
+                                                         field=f"charts[{i}].specialty")
+
+    session = db()
+    job, ids = imports.start_import(session, body, charts, principal(), check)
+    session.commit()
+    current_app.extensions["precompute_worker"].wake()
+    return ImportStarted(job=imports.job_dict(job), chart_ids=ids), 202
+
+
+@bp_work.get("/imports")
+@operation(ImportJobs, tag="worklist")
+@requires()
+def list_imports():
+    """Imports and their progress (a coder's own; an admin's all)"""
+    return ImportJobs(jobs=[imports.job_dict(j) for j in imports.list_jobs(db(), principal())])
+
+
+@bp_work.get("/imports/<int:job_id>")
+@operation(ImportJobOut, tag="worklist", errors={404: "No such import (or another coder's)"})
+@requires()
+def get_import(job_id: int):
+    """One import's progress"""
+    return ImportJobOut.model_validate(imports.job_dict(imports.get_job(db(), job_id, principal())))
+
+
+@bp_work.get("/charts/<int:chart_id>/suggestions")
+@operation(StoredSuggestions, tag="worklist",
+           errors={404: "No such chart, or no suggestions computed for its current text (field `suggestions`)"})
+@requires()
+def chart_suggestions(chart_id: int):
+    """The suggestions computed in the background for the chart's current text"""
+    session = db()
+    row = store.get_chart(session, chart_id)
+    found = session.get(ChartSuggestions, row.id)
+    result = imports.stored_suggestions(session, row)
+    if result is None:
+        raise NotFound(f"no suggestions computed for chart {chart_id}'s current text", field="suggestions")
+    store.audit(session, principal(), "view_suggestions", row.id)
+    session.commit()
+    served = served_model()
+    return StoredSuggestions(model={"name": served.name, "version": found.model_version or served.version},
+                             codeset_release=result.get("codeset_release") or served.codeset_release,
+                             setting=result["setting"], suggestions=result["suggestions"],
+                             warnings=result["warnings"], computed_at=store.iso(found.computed_at))
 
 
 # ----------------------------------------------------------------------------- users

@@ -13,7 +13,7 @@ from api.config import ApiConfig
 
 def make_app(tmp_path, model, **overrides):
     """A fresh app with its own chart store under ``tmp_path`` (rate limiting off unless given)."""
-    settings = {"database_url": f"sqlite:///{tmp_path / 'charts.db'}", "rate_limit": ""}
+    settings = {"database_url": f"sqlite:///{tmp_path / 'charts.db'}", "rate_limit": "", "precompute_seconds": 0}
     settings.update(overrides)
     return create_app(ApiConfig(**settings), model=model)
 
@@ -43,6 +43,10 @@ CHART = object()
 """Stands for the id of a chart made for the request (a chart route's path parameter)."""
 QUERY = object()
 """Stands for the id of an open provider query made for the request, addressed to ``PROVIDER``."""
+JOB = object()
+"""Stands for the id of an import made for the request (by ``new_import``)."""
+IMPORTED = object()
+"""Stands for the id of a chart imported for the request, its suggestions computed (a chart route's parameter)."""
 PROVIDER = "dr-quinn"
 """The provider the test apps' queries are addressed to (``role_headers`` gives them a token)."""
 PROFILE_USER = "casey"
@@ -111,6 +115,12 @@ VALID_REQUESTS = {
     "work.answer_query": RouteRequest(path={"query_id": QUERY}, role="provider", body={
         "answer": "Left.", "option": "Left", "amendment": "Asthma of the left lung.", "version": 1}),
     "work.close_query": RouteRequest(path={"query_id": QUERY}, body={"version": 1}),
+    "work.start_import": RouteRequest(body={"format": "jsonl", "filename": "queue.jsonl", "content": (
+        '{"patient_id": "P-1", "text": "Assessment: asthma."}\n{"patient_id": "P-2", "text": "Hypertension.", '
+        '"priority": "high"}\n'), "defaults": {"priority": "normal"}}),
+    "work.list_imports": RouteRequest(),
+    "work.get_import": RouteRequest(path={"job_id": JOB}),
+    "work.chart_suggestions": RouteRequest(path={"chart_id": IMPORTED}),
     "work.analytics_figure": RouteRequest(path={"figure": "quality"}, query={
         "from": "2026-01-01", "by": "specialty", "limit": "10"}),
     "work.analytics_csv": RouteRequest(path={"figure": "misses"}, query={"to": "2026-12-01"}),
@@ -162,10 +172,31 @@ def role_headers(app, admin: dict[str, str]) -> dict[str, dict[str, str]]:
     return app.extensions["test_role_headers"]
 
 
-def path_ids(client, rule, admin: dict[str, str]) -> tuple[int | None, int | None]:
-    """(chart id, query id) made for a request to ``rule``: what its CHART and QUERY placeholders stand for."""
-    chart = new_chart(client, admin) if "chart_id" in rule.arguments else None
+def new_import(client, headers: dict[str, str]) -> dict:
+    """A fresh import of one chart, its suggestions computed: the job."""
+    from api.imports import precompute_once
+
+    response = client.post("/v1/imports", json={"format": "jsonl", "content": '{"patient_id": "P", "text": "Asthma."}'},
+                           headers=headers)
+    assert response.status_code == 202, response.get_json()
+    app = client.application
+    while precompute_once(app.extensions["db_sessions"], app.extensions["model_host"].served, "tests"):
+        pass
+    return response.get_json()
+
+
+def path_ids(client, rule, admin: dict[str, str], path: dict | None = None,
+             importer: dict[str, str] | None = None) -> tuple[int | None, int | None]:
+    """(chart id, query id) made for a request to ``rule``: what its CHART (or IMPORTED) and QUERY (or JOB)
+    placeholders stand for. An import is made by ``importer`` (default ``admin``): a coder sees only their own."""
+    path = path or {}
+    if path.get("chart_id") is IMPORTED:
+        chart = new_import(client, admin)["chart_ids"][0]
+    else:
+        chart = new_chart(client, admin) if "chart_id" in rule.arguments else None
     query = new_query(client, admin) if "query_id" in rule.arguments else None
+    if "job_id" in rule.arguments:
+        query = new_import(client, importer or admin)["job"]["id"]
     return chart, query
 
 
@@ -173,7 +204,7 @@ def route_url(rule, path: dict, chart_id: int | None = None, raw: dict | None = 
               query_id: int | None = None) -> str:
     """The URL of ``rule`` with its path parameters: ``path``'s values (CHART: ``chart_id``, QUERY: ``query_id``)
     quoted, ``raw``'s values as they are (already percent-encoded, or deliberately malformed)."""
-    ids = {id(CHART): chart_id, id(QUERY): query_id}
+    ids = {id(CHART): chart_id, id(IMPORTED): chart_id, id(QUERY): query_id, id(JOB): query_id}
     values = {name: quote(str(ids.get(id(value), value)), safe="") for name, value in path.items()}
     values.update(raw or {})
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule.rule)

@@ -31,6 +31,8 @@ ACCESS = {
     "fhir.export_chart": "coder", "fhir.claim_chart": "coder",
     "work.worklist_page": "coder", "work.next_chart": "coder", "work.change_status": "coder", "work.users": "coder",
     "work.query_templates": "coder", "work.open_query": "coder", "work.close_query": "coder",
+    "work.start_import": "coder", "work.list_imports": "coder", "work.get_import": "coder",
+    "work.chart_suggestions": "coder",
     "work.set_profile": "admin", "work.analytics_figure": "coder", "work.analytics_csv": "coder",
     "work.list_queries": "any", "work.get_query": "any", "work.answer_query": "provider",
 }
@@ -91,7 +93,8 @@ def test_every_route_answers_each_caller_as_declared(matrix_app, caller_headers,
     wrong = []
     for endpoint, method, rule in served_routes(matrix_app):
         valid = VALID_REQUESTS[endpoint]
-        chart, query = path_ids(client, rule, caller_headers["admin"])
+        importer = caller_headers["coder"] if caller == "coder" else caller_headers["admin"]
+        chart, query = path_ids(client, rule, caller_headers["admin"], valid.path, importer)
         response = client.open(route_url(rule, valid.path, chart, query_id=query), method=method, json=valid.body,
                                query_string=valid.query, headers=caller_headers[caller])
         want = expected_status(ACCESS[endpoint], caller)

@@ -215,7 +215,7 @@ def corpus_failures(app, admin: dict[str, str], kind: str) -> tuple[int, list[st
         assert endpoint in VALID_REQUESTS, f"add {endpoint} to api_support.VALID_REQUESTS"
         valid = VALID_REQUESTS[endpoint]
         for probe in probes_for(endpoint, method, kind):
-            chart, query = path_ids(client, rule, admin)
+            chart, query = path_ids(client, rule, admin, valid.path)
             headers = {**callers[valid.role], **({"Content-Type": probe.content_type} if probe.content_type else {})}
             before = store_fingerprint(app)
             response = client.open(route_url(rule, valid.path, chart, probe.raw_path, query), method=method,

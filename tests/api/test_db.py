@@ -20,7 +20,7 @@ def test_migrations_create_the_schema_of_the_models_and_are_idempotent(tmp_path)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL: durable across a killed process
@@ -56,7 +56,7 @@ def test_a_store_made_before_idempotency_keys_is_upgraded_in_place(tmp_path):
                           "updated_by) VALUES ('P', 'Asthma.', 1, '2026-11-27', 'casey', '2026-11-27', 'casey')"))
     migrate(engine)  # what every start does
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
         assert conn.execute(text("SELECT count(*) FROM charts")).scalar() == 1
         assert conn.execute(text("SELECT count(*) FROM idempotency_keys")).scalar() == 0
         # an old chart enters the worklist as new, unassigned, of normal priority
