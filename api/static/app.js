@@ -127,21 +127,25 @@
     try {
       const specialty = $("f-specialty").value.trim() || null;
       const res = await api("POST", "/v1/suggest", { text, top_k: 20, specialty });
-      state.suggestedText = text;
-      const chosen = new Set(state.chosen.map((c) => c.code));
-      // selected by the model first, each group best first (the server's order)
-      state.suggestions = res.suggestions.map((s) => ({ ...s, state: chosen.has(s.code) ? "accepted" : null }))
-        .sort((a, b) => Number(b.selected) - Number(a.selected));
-      state.current = -1;
-      renderChartState();
-      renderSuggestions();
-      $("warnings").replaceChildren(...res.warnings.map((w) => el("li", { text: w })));
-      showView(true);
-      setStatus(`${res.suggestions.length} suggestions from ${res.model.name} ${res.model.version} in ${Math.round(performance.now() - t0)} ms`);
-      const first = $("suggestions").querySelector("li");
-      if (first) first.focus();
-      runCheck();
+      showSuggestions(res, text, `in ${Math.round(performance.now() - t0)} ms`);
     } catch (e) { fail("Suggest failed")(e); }
+  }
+  function showSuggestions(res, text, how) {
+    // the API's answer (live, or computed in the background) shown as the coder's suggestions
+    state.suggestedText = text;
+    const chosen = new Set(state.chosen.map((c) => c.code));
+    // selected by the model first, each group best first (the server's order)
+    state.suggestions = res.suggestions.map((s) => ({ ...s, state: chosen.has(s.code) ? "accepted" : null }))
+      .sort((a, b) => Number(b.selected) - Number(a.selected));
+    state.current = -1;
+    renderChartState();
+    renderSuggestions();
+    $("warnings").replaceChildren(...res.warnings.map((w) => el("li", { text: w })));
+    showView(true);
+    setStatus(`${res.suggestions.length} suggestions from ${res.model.name} ${res.model.version} ${how}`);
+    const first = $("suggestions").querySelector("li");
+    if (first) first.focus();
+    runCheck();
   }
 
   function renderSuggestions() {
@@ -515,8 +519,13 @@
       await Promise.all(state.chosen.map((c) => api("GET", `/v1/codes/${encodeURIComponent(c.code)}`)
         .then((info) => { c.description = info.description; c.billable = info.billable; }).catch(() => {})));
       renderChosen();
-      await runSuggest();
-      setStatus(`Opened chart #${chart.id} (${chart.codes.length} codes).`);
+      // suggestions computed in the background when the chart was imported, else asked for now
+      let stored = null;
+      try { stored = await api("GET", `/v1/charts/${chart.id}/suggestions`); } catch (e) { stored = null; }
+      if (stored) showSuggestions({ ...stored, suggestions: stored.suggestions.slice(0, 20) }, chart.text, "(computed in the background)");
+      else await runSuggest();
+      setStatus(`Opened chart #${chart.id} (${chart.codes.length} codes${stored ? ", suggestions ready" : ""}).`);
+      return { ready: stored !== null };
     } catch (e) { fail("Open failed")(e); }
   }
 
@@ -696,8 +705,9 @@
     state.dirty = false;
     try {
       const res = await api("POST", "/v1/worklist/next");
-      await openChart(res.chart.id);
-      setStatus(`Took chart #${res.chart.id} (${res.chart.priority}${res.chart.due_date ? `, due ${res.chart.due_date}` : ""}).`);
+      const opened = await openChart(res.chart.id);
+      setStatus(`Took chart #${res.chart.id} (${res.chart.priority}${res.chart.due_date ? `, due ${res.chart.due_date}` : ""}` +
+        `${opened && opened.ready ? "; suggestions ready" : ""}).`);
     } catch (e) {
       if (e.status === 404) setStatus(e.message + ".");
       else fail("Next chart failed")(e);
@@ -726,6 +736,30 @@
       $("work-prev").disabled = page <= 1; $("work-next").disabled = page >= last;
       if (!res.total) body.append(el("tr", {}, el("td", { colspan: "10", class: "muted", text: "No chart matches these filters." })));
     } catch (e) { body.replaceChildren(); fail("Worklist failed")(e); }
+  }
+
+  async function importCharts(file) {
+    const name = file.name;
+    const format = /\.csv$/i.test(name) ? "csv" : /\.jsonl$/i.test(name) ? "jsonl" : "fhir";
+    if (file.size > 20000000) { setStatus(`${name} is larger than an import takes (20 MB).`, true); return; }
+    let job;
+    try {
+      const content = await file.text();
+      job = (await api("POST", "/v1/imports", { format, filename: name, content })).job;
+    } catch (e) { fail(`Import of ${name} refused`)(e); return; }
+    const bar = $("import-progress");
+    bar.hidden = false; bar.max = job.total; bar.value = 0;
+    setStatus(`Imported ${job.total} chart${job.total === 1 ? "" : "s"} from ${name} into the queue.`);
+    loadWorklist(1);
+    while (job.status !== "done") {
+      $("import-state").textContent = `${name}: suggestions ready for ${job.precomputed} of ${job.total}`;
+      bar.value = job.precomputed + job.failed;
+      await new Promise((r) => setTimeout(r, 1000));
+      try { job = await api("GET", `/v1/imports/${job.id}`); } catch (e) { fail("Import progress failed")(e); return; }
+    }
+    bar.value = job.total;
+    $("import-state").textContent = `${name}: ${job.total} charts imported, suggestions ready for ${job.precomputed}` +
+      (job.failed ? ` (${job.failed} failed)` : "");
   }
 
   // ------------------------------------------------------------------ provider queries
@@ -847,6 +881,11 @@
     $("tab-analytics").addEventListener("click", () => switchTab("analytics"));
     $("analytics-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadAnalytics(); });
     $("btn-next").addEventListener("click", nextChart);
+    $("import-input").addEventListener("change", (ev) => {
+      const file = ev.target.files[0];
+      ev.target.value = "";
+      if (file) importCharts(file);
+    });
     $("work-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadWorklist(1); });
     $("work-prev").addEventListener("click", () => loadWorklist(Math.max(1, state.workPage - 1)));
     $("work-next").addEventListener("click", () => loadWorklist(state.workPage + 1));

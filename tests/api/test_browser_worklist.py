@@ -33,7 +33,7 @@ def department(tmp_path, small_model):
         def log_request(self, *args, **kwargs):
             pass
 
-    app = make_app(tmp_path, small_model)
+    app = make_app(tmp_path, small_model, precompute_seconds=0.5)
     tokens = {name: new_token(app, role, name) for name, role in
               [("casey", "coder"), ("drew", "coder"), ("ada", "admin"), ("dr-quinn", "provider")]}
     client = app.test_client()
@@ -215,3 +215,35 @@ def test_the_analytics_page_plots_seeded_data_and_its_figures_match_an_independe
         page.locator("#figures section[data-figure='quality'] h2 button").click()
     assert Path(download.value.path()).read_text().splitlines()[0] == \
         "overall,shown,selected,final,precision,recall,acceptance"
+
+
+def test_a_bulk_import_fills_the_queue_shows_its_progress_and_opens_with_suggestions_ready(department, browser,
+                                                                                          tmp_path):
+    import json
+
+    from playwright.sync_api import expect
+
+    base, tokens, _app = department
+    lines = [{"patient_id": f"IMP-{k}", "text": f"Assessment: essential hypertension and asthma, visit {k}.",
+              "priority": "urgent", "due_date": "2027-01-04"} for k in range(6)]
+    upload = tmp_path / "monday.jsonl"
+    upload.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    casey = browser(base, tokens["casey"])
+    casey.click("#tab-work")
+    casey.set_input_files("#import-input", str(upload))
+    expect(casey.locator("#status")).to_contain_text("Imported 6 charts from monday.jsonl into the queue")
+    expect(casey.locator("#import-state")).to_contain_text("6 charts imported, suggestions ready for 6",
+                                                           timeout=60_000)
+    casey.click("#work-form button[type=submit]")
+    expect(casey.locator("#work-counts")).to_contain_text("8 new")
+    casey.click("#btn-next")  # urgent and due: the imported charts come first
+    expect(casey.locator("#status")).to_contain_text("suggestions ready")
+    expect(casey.locator("li.sugg").first).to_be_visible()
+    expect(casey.locator("#chart-state")).to_contain_text("Chart #")
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"patient_id": "X"}\n')
+    casey.click("#tab-work")
+    casey.set_input_files("#import-input", str(bad))
+    expect(casey.locator("#status")).to_contain_text("Import of bad.jsonl refused")
+    expect(casey.locator("#status")).to_contain_text("line 1: text: field required")
