@@ -33,6 +33,10 @@ def figure(client, headers, name, **query) -> dict:
 
 @pytest.fixture()
 def department(app, client, admin):
+    return seed_department(app, client, admin)
+
+
+def seed_department(app, client, admin) -> dict:
     """Charts coded by two coders through the API, with the suggestions they were shown, some completed; returns
     what an independent computation needs."""
     rng = random.Random(7)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 
 import pytest
+import test_analytics
 import test_bad_input
 import test_charts
 import test_concurrency
 import test_idempotency
+import test_imports
+import test_queries
+import test_worklist
 from api_support import bearer, make_app, new_token
 from sqlalchemy import create_engine, text
 
@@ -92,3 +96,47 @@ def test_the_loser_of_an_idempotency_race_replays_the_winner_on_postgres(pg_app,
 def test_bad_input_on_postgres(pg_app, headers, models_dir_with_small_model, kind):
     sent, wrong = test_bad_input.corpus_failures(pg_app, headers[1], kind)
     assert sent and not wrong, f"{len(wrong)} of {sent}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("scenario", ["order", "race", "filters"])
+def test_the_worklist_on_postgres(pg_app, headers, scenario):
+    client = pg_app.test_client()
+    coder, admin = headers
+    if scenario == "order":
+        test_worklist.test_next_chart_takes_priority_then_due_date_then_age(client, coder, admin)
+    elif scenario == "race":
+        test_worklist.test_two_coders_cannot_take_the_same_chart(pg_app, client, admin)
+    else:
+        specialties = client.get("/v1/specialties", headers=coder).get_json()["specialties"]
+        test_worklist.test_the_worklist_filters_pages_and_counts(pg_app, client, coder, admin, specialties)
+
+
+def test_concurrent_next_charts_on_postgres(pg_app, headers):
+    test_worklist.test_concurrent_coders_taking_next_charts_each_get_a_different_one(pg_app, headers[1])
+
+
+def test_provider_queries_on_postgres(pg_app, headers):
+    client = pg_app.test_client()
+    coder = headers[0]
+    provider = bearer(new_token(pg_app, "provider", "dr-quinn"))
+    saved = client.post("/v1/charts", json={"patient_id": "P-7", "text": test_queries.TEXT, "codes": ["I50.9"]},
+                        headers=coder).get_json()
+    chart = client.post(f"/v1/charts/{saved['id']}/status", json={"status": "in_progress", "version": 1},
+                        headers=coder).get_json()
+    test_queries.test_an_answer_amends_the_chart_keeps_its_history_and_resumes_it(client, coder, provider, chart)
+
+
+def test_analytics_on_postgres(pg_app, headers):
+    client = pg_app.test_client()
+    admin = headers[1]
+    department = test_analytics.seed_department(pg_app, client, admin)
+    test_analytics.test_quality_calibration_and_misses_match_an_independent_computation(pg_app, client, admin,
+                                                                                         department)
+    test_analytics.test_status_codes_and_throughput_match_what_was_done(client, admin, department)
+    test_analytics.test_top_codes_and_completeness_match_the_store_and_the_checks(client, admin, department)
+    test_analytics.test_counters_kept_up_to_date_equal_a_full_rebuild(pg_app, client, admin, department)
+
+
+def test_imports_on_postgres(pg_app, headers):
+    test_imports.test_concurrent_workers_compute_each_chart_once_and_take_over_stale_claims(
+        pg_app, pg_app.test_client(), headers[0])
