@@ -89,3 +89,29 @@ def test_allocator_settings_leave_an_explicit_arena_limit_alone(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert serve.limit_malloc_arenas() is True
     assert serve.release_free_heap() is True
+
+
+def test_import_and_analytics_rebuild_on_the_servers_store(tmp_path, monkeypatch, capsys, small_model,
+                                                           small_model_dir):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'charts.db'}")
+    monkeypatch.setenv("SUGGEST_MODEL", str(small_model_dir))
+    good = tmp_path / "queue.csv"
+    good.write_text("patient_id,text,priority\nP-1,Assessment: asthma.,urgent\nP-2,Hypertension.,\n")
+    assert main(["import", str(good), "--precompute", "--user", "ops", "--priority", "low"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 2 charts into the queue" in out and "suggestions computed for 2 charts" in out
+    app = make_app(tmp_path, small_model)  # the same database file
+    from api_support import new_token
+
+    headers = bearer(new_token(app, "coder", "casey"))
+    client = app.test_client()
+    assert [c["priority"] for c in client.get("/v1/worklist", headers=headers).get_json()["items"]] == ["urgent",
+                                                                                                     "low"]
+    assert client.get("/v1/charts/1/suggestions", headers=headers).status_code == 200
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"patient_id": "P-3", "text": "Asthma."}\n{"patient_id": "P-4"}\n')
+    assert main(["import", str(bad)]) == 2
+    assert "bad.jsonl: 1 bad record(s), nothing imported: line 2: text: field required" in capsys.readouterr().err
+    assert main(["analytics", "rebuild"]) == 0
+    assert "rebuilt from 2 live charts" in capsys.readouterr().out
