@@ -26,7 +26,13 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from api.db import AnalyticsCount, ChartRow, ChartStatusChange, Feedback, ShownSuggestion
+from api.db import (
+    AnalyticsCount,
+    ChartRow,
+    ChartStatusChange,
+    Feedback,
+    ShownSuggestion,
+)
 
 FIGURES = ("status", "throughput", "completeness", "codes", "quality", "calibration", "misses")
 AGE_BUCKETS = ((0, 1, "0-1 days"), (2, 3, "2-3 days"), (4, 7, "4-7 days"), (8, 14, "8-14 days"),

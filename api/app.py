@@ -19,17 +19,17 @@ from werkzeug.routing import IntegerConverter
 
 from api import metrics
 from api.auth import authenticate, count_active_tokens, create_token
-from api.lockout import FailedAuthLockout
 from api.config import ApiConfig
 from api.db import make_engine, make_sessionmaker, migrate
 from api.errors import ApiError
+from api.fhir import FHIR_MAX_BODY_BYTES, bp_fhir, is_fhir_request, register_fhir_errors
+from api.imports import IMPORT_MAX_BODY_BYTES, PrecomputeWorker
+from api.lockout import FailedAuthLockout
 from api.modelhost import ModelHost, ServedModel, serve_model
 from api.responses import Error, dump
-from api.imports import IMPORT_MAX_BODY_BYTES, PrecomputeWorker
-from api.fhir import FHIR_MAX_BODY_BYTES, bp_fhir, is_fhir_request, register_fhir_errors
 from api.routes import bp_service, bp_v1
-from api.work_routes import bp_work
 from api.web import log_safe, read_model_state
+from api.work_routes import bp_work
 
 log = logging.getLogger("api")
 

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.db import ProviderQuery, utcnow
 from api.errors import ApiError, Conflict, Forbidden, NotFound
-from api.schemas import MAX_ID, ChartPatch, QueryAnswer, QueryClose, QueryCreate, QueryListQuery
+from api.schemas import (
+    MAX_ID,
+    ChartPatch,
+    QueryAnswer,
+    QueryClose,
+    QueryCreate,
+    QueryListQuery,
+)
 from api.store import audit, get_chart, iso, update_chart
 from api.worklist import move, open_query_count, user_roles
 

@@ -14,9 +14,24 @@ from sqlalchemy.orm import Session
 
 from api import analytics
 from api.auth import Principal
-from api.db import AuditEntry, ChartCode, ChartHistory, ChartRow, Feedback, IdempotencyKey, utcnow
+from api.db import (
+    AuditEntry,
+    ChartCode,
+    ChartHistory,
+    ChartRow,
+    Feedback,
+    IdempotencyKey,
+    utcnow,
+)
 from api.errors import ApiError, Conflict, NotFound
-from api.schemas import MAX_CODES, MAX_ID, ChartCreate, ChartPatch, ChartQuery, FeedbackRequest
+from api.schemas import (
+    MAX_CODES,
+    MAX_ID,
+    ChartCreate,
+    ChartPatch,
+    ChartQuery,
+    FeedbackRequest,
+)
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 META_FIELDS = ("patient_id", "encounter_id", "text", "provider", "signed_by", "document_date", "specialty",

@@ -1,19 +1,17 @@
-"""HTTP routes of the coding department under ``/v1``: the worklist and next chart, status changes, users'
-specialties, and provider queries. Thin shells over ``api.worklist`` and ``api.queries``."""
+"""HTTP routes of the coding department under ``/v1``: the worklist and next chart, status changes, bulk imports,
+users' specialties, provider queries and analytics. Thin shells over ``api.worklist``, ``api.imports``,
+``api.queries`` and ``api.analytics``."""
 
 from __future__ import annotations
-
-from flask import Blueprint, current_app
-
-from api.db import ChartSuggestions
 
 import csv
 import datetime as dt
 import io
 
-from flask import Response
+from flask import Blueprint, Response, current_app
 
 from api import analytics, chart_checks, imports, queries, store, worklist
+from api.db import ChartSuggestions
 from api.errors import Forbidden, NotFound
 from api.openapi import operation
 from api.responses import (
@@ -23,12 +21,12 @@ from api.responses import (
     ImportJobOut,
     ImportJobs,
     ImportStarted,
-    StoredSuggestions,
     NextChart,
     ProviderQueryOut,
     QueryPage,
     QueryResult,
     QueryTemplates,
+    StoredSuggestions,
     UserList,
     UserProfileOut,
     WorklistPage,
@@ -44,7 +42,15 @@ from api.schemas import (
     StatusChange,
     WorklistQuery,
 )
-from api.web import db, no_body, parse_body, parse_query, principal, requires, served_model
+from api.web import (
+    db,
+    no_body,
+    parse_body,
+    parse_query,
+    principal,
+    requires,
+    served_model,
+)
 
 bp_work = Blueprint("work", __name__, url_prefix="/v1")
 

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from api import analytics
 from api.auth import Principal
-from api.db import ApiToken, ChartHistory, ChartRow, ChartStatusChange, ProviderQuery, UserProfile, utcnow
+from api.db import (
+    ApiToken,
+    ChartHistory,
+    ChartRow,
+    ChartStatusChange,
+    ProviderQuery,
+    UserProfile,
+    utcnow,
+)
 from api.errors import ApiError, Conflict, Forbidden, NotFound
 from api.schemas import WorklistQuery
 from api.store import PRIORITIES, audit, get_chart

@@ -522,20 +522,60 @@ def _stats(seconds: Sequence[float]) -> dict[str, float]:
     return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in percentiles_ms(seconds).items()}
 
 
+def send(client: Client, method: str, path: str) -> tuple[int, bytes, int]:
+    """One request: (status, body, reconnects). Sent once more on a new connection when the kept-alive one failed
+    before any answer (gunicorn replaces a worker after ``--max-requests`` requests and closes its connections, as
+    in production); the time counts both. Status 0: no answer either time."""
+    status, _headers, raw = client.exchange(method, path, tries=1)
+    if status:
+        return status, raw, 0
+    status, _headers, raw = client.exchange(method, path, tries=1)
+    return status, raw, 1
+
+
+class Tally:
+    """Latencies of the answered requests, their statuses, the reconnects, and an answer of each non-200 status."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.statuses: Counter[str] = Counter()
+        self.reconnects = 0
+        self.samples: dict[str, str] = {}
+
+    def add(self, seconds: float, status: int, raw: bytes, reconnects: int) -> None:
+        self.statuses[str(status)] += 1
+        self.reconnects += reconnects
+        if status:
+            self.latencies.append(seconds)
+        if status != 200 and str(status) not in self.samples:
+            self.samples[str(status)] = raw[:300].decode(errors="replace")
+
+    def merge(self, other: Tally) -> None:
+        self.latencies += other.latencies
+        self.statuses.update(other.statuses)
+        self.reconnects += other.reconnects
+        for k, v in other.samples.items():
+            self.samples.setdefault(k, v)
+
+    def report(self) -> dict[str, Any]:
+        return {**_stats(self.latencies), "statuses": dict(sorted(self.statuses.items())),
+                "reconnects": self.reconnects, "unanswered": self.statuses.get("0", 0),
+                "answers_not_200": self.samples}
+
+
 def time_requests(port: int, token: str, method: str, path: str, n: int, warmup: int) -> dict[str, Any]:
     """``n`` timed requests (after ``warmup``) from one keep-alive client: latencies, statuses, rows of the last."""
     client = Client(port, token)
     for _ in range(warmup):
-        client.exchange(method, path, tries=1)
-    latencies, statuses = [], Counter()
+        send(client, method, path)
+    tally = Tally()
     raw = b""
     for _ in range(n):
         t0 = time.perf_counter()
-        status, _headers, raw = client.exchange(method, path, tries=1)
-        latencies.append(time.perf_counter() - t0)
-        statuses[str(status)] += 1
-    out = {**_stats(latencies), "statuses": dict(statuses)}
-    if statuses.get("200") and raw[:1] == b"{":
+        status, raw, reconnects = send(client, method, path)
+        tally.add(time.perf_counter() - t0, status, raw, reconnects)
+    out = tally.report()
+    if tally.statuses.get("200") and raw[:1] == b"{":
         body = json.loads(raw)
         if "rows" in body:
             out["rows"] = len(body["rows"])
@@ -549,26 +589,23 @@ def in_parallel(port: int, tokens: dict[str, str], method: str, path: str, per_c
     charts taken are returned as (coder, chart id, assignee in the answer)."""
     barrier = threading.Barrier(len(tokens))
     lock = threading.Lock()
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
+    tally = Tally()
     taken: list[tuple[str, int, str | None]] = []
 
     def client_loop(user: str, token: str) -> None:
         client = Client(port, token)
-        client.exchange("GET", "/v1/me", tries=1)
-        mine, seen, got = [], Counter(), []
+        send(client, "GET", "/v1/me")
+        mine, got = Tally(), []
         barrier.wait()
         for _ in range(per_client):
             t0 = time.perf_counter()
-            status, _headers, raw = client.exchange(method, path, tries=1)  # never resent: a retry could take twice
-            mine.append(time.perf_counter() - t0)
-            seen[str(status)] += 1
+            status, raw, reconnects = send(client, method, path)
+            mine.add(time.perf_counter() - t0, status, raw, reconnects)
             if status == 200 and path == "/v1/worklist/next":
                 chart = json.loads(raw)["chart"]
                 got.append((user, chart["id"], chart["assignee"]))
         with lock:
-            latencies.extend(mine)
-            statuses.update(seen)
+            tally.merge(mine)
             taken.extend(got)
 
     started = time.perf_counter()
@@ -578,8 +615,8 @@ def in_parallel(port: int, tokens: dict[str, str], method: str, path: str, per_c
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    return {**_stats(latencies), "clients": len(tokens), "per_client": per_client, "statuses": dict(statuses),
-            "requests_per_s": round(len(latencies) / seconds, 1), "_taken": taken}
+    return {**tally.report(), "clients": len(tokens), "per_client": per_client,
+            "requests_per_s": round(sum(tally.statuses.values()) / seconds, 1), "_taken": taken}
 
 
 def in_progress_count(url: str) -> int:
@@ -838,6 +875,9 @@ def print_store(store: str, result: dict[str, Any]) -> None:
                      _met(target, s) if target else ""])
     print_table(f"{store}: POST /v1/worklist/next, {m['next_parallel']['per_client']} takes in a row per coder (ms)",
                 ["operation", "requests", "p50", "p95", "max", "req/s", "statuses", "target p95", "verdict"], rows)
+    for key in ("next_alone", "next_parallel", "me_parallel"):
+        for status, answer in m[key].get("answers_not_200", {}).items():
+            print(f"  {key}: an answer {status}: {answer}")
     t = m["takes"]
     print(f"taken twice: {'none' if t['ok'] else 'CHECK FAILED'} ({t['takes']} takes, {t['distinct_charts']} distinct "
           f"charts, in progress {t['in_progress_before']:,} -> {t['in_progress_after']:,} (+{t['in_progress_added']}),"
@@ -864,7 +904,8 @@ def _ms(value: float | None) -> str:
 
 
 def _statuses(stats: dict[str, Any]) -> str:
-    return " ".join(f"{k}x{v}" for k, v in sorted(stats.get("statuses", {}).items()))
+    out = " ".join(f"{k}x{v}" for k, v in sorted(stats.get("statuses", {}).items()))
+    return out + (f" ({stats['reconnects']} resent)" if stats.get("reconnects") else "")
 
 
 def _met(target: Target, stats: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ def completed_charts(database_url: str, since: dt.datetime | None = None, limit:
         where += " AND status_changed_at >= :since"
         params["since"] = since if url.get_backend_name() != "sqlite" else since.astimezone(dt.timezone.utc).replace(
             tzinfo=None).isoformat(sep=" ")
-    sql = f"SELECT id, text, specialty FROM charts WHERE {where} ORDER BY status_changed_at, id"  # noqa: S608
+    sql = f"SELECT id, text, specialty FROM charts WHERE {where} ORDER BY status_changed_at, id"
     if limit:
         sql += f" LIMIT {int(limit)}"
     try:

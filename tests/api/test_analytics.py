@@ -50,7 +50,8 @@ def seed_department(app, client, admin) -> dict:
         chart = client.post("/v1/charts", json={"patient_id": f"P{k}", "text": TEXT, "codes": [],
                                                 "specialty": specialties[k % 2]}, headers=admin).get_json()
         taken = client.post(f"/v1/charts/{chart['id']}/status", json={"status": "in_progress", "version": 1},
-                            headers=headers).get_json()
+                            headers=headers)
+        assert taken.status_code == 200
         shown = [{"code": c, "confidence": round(rng.random(), 3), "selected": rng.random() < 0.5}
                  for c in rng.sample(CODES, 4)]
         items = [{"code": c, "action": "accepted" if c in final else "rejected"} for c in (s["code"] for s in shown)]

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import re
-import threading
-from pathlib import Path
 
 import pytest
 from api_support import make_app, new_token
+from browser_support import VIEWPORT, chromium, needs_chromium, served, watch
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
-                       "(make test installs it: apt-get install chromium)"),
-]
+pytestmark = needs_chromium
 
 CHART = (
     "Date of service: 03/14/2026\nPatient: Jane Roe   DOB: 01/02/1960   MRN: 00123456\n\n"
@@ -28,36 +22,16 @@ CHART = (
 
 @pytest.fixture()
 def server(tmp_path, small_model):
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs):  # the request line carries ?token=
-            pass
-
     app = make_app(tmp_path, small_model)
     token = new_token(app, "coder", "casey")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", token
-    httpd.shutdown()
-    thread.join(5)
+    with served(app) as base:
+        yield base, token
 
 
 @pytest.fixture()
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+    with chromium() as (browser, errors):
+        yield watch(browser.new_page(viewport=VIEWPORT), errors)
         assert errors == [], f"JavaScript errors: {errors}"
 
 
@@ -397,22 +371,17 @@ def test_the_model_line_shows_the_registry_version_and_code_set(tmp_path, small_
     import copy
 
     from playwright.sync_api import expect
-    from werkzeug.serving import make_server
 
     registered = copy.copy(small_model)
     registered.card_ = small_model.card_.with_registry("1", "models:/icd10cm-suggester/1")
     app = make_app(tmp_path, registered)
     token = new_token(app, "coder", "casey")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        _sign_in(page, f"http://127.0.0.1:{httpd.server_port}", token)
+    with served(app) as base:
+        _sign_in(page, base, token)
         line = page.locator("#model-line")
         expect(line).to_contain_text("version 1")
         expect(line).to_contain_text(f"code set {small_model.card_.codeset_release}")
         assert "local" not in line.inner_text()
-    finally:
-        httpd.shutdown()
 
 
 def test_the_page_opens_a_fhir_document_reference_file(server, page, tmp_path):

@@ -3,18 +3,13 @@ the provider answers in their own page, the coder completes the chart; a second 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 from api_support import bearer, make_app, new_token
+from browser_support import VIEWPORT, chromium, needs_chromium, served, watch
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
-                       "(make test installs it: apt-get install chromium)"),
-]
+pytestmark = needs_chromium
 
 CHART = (
     "Date of service: 03/14/2026\nPatient: Jane Roe   DOB: 01/02/1960   MRN: 00123456\n\n"
@@ -27,12 +22,6 @@ CHART = (
 @pytest.fixture()
 def department(tmp_path, small_model):
     """A served app with two coders, an admin and a provider, and two charts waiting in the queue."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs):
-            pass
-
     app = make_app(tmp_path, small_model, precompute_seconds=0.5)
     tokens = {name: new_token(app, role, name) for name, role in
               [("casey", "coder"), ("drew", "coder"), ("ada", "admin"), ("dr-quinn", "provider")]}
@@ -41,33 +30,20 @@ def department(tmp_path, small_model):
         saved = client.post("/v1/charts", json={"patient_id": f"PT-{priority}", "text": CHART, "codes": [],
                                                 "priority": priority}, headers=bearer(tokens["ada"]))
         assert saved.status_code == 201
-    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", tokens, app
-    httpd.shutdown()
-    thread.join(5)
+    with served(app) as base:
+        yield base, tokens, app
 
 
 @pytest.fixture()
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        errors: list[str] = []
-
+    """Opens a signed-in page of its own (a browser context: its own session storage) per call."""
+    with chromium() as (chromium_browser, errors):
         def new_page(base: str, token: str):
-            page = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(15_000)
+            page = watch(chromium_browser.new_context(viewport=VIEWPORT).new_page(), errors)
             page.goto(f"{base}/?token={token}")
             return page
 
         yield new_page
-        chromium.close()
         assert errors == [], f"JavaScript errors: {errors}"
 
 
