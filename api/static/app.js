@@ -97,6 +97,7 @@
     state.docTypeLabels = Object.fromEntries(state.me.document_types.map((t) => [t.id, t.label]));
     $("w-doctype").replaceChildren(el("option", { value: "", text: "(any)" }),
       ...state.me.document_types.map((t) => el("option", { value: t.id, text: t.label })));
+    fillAssignees().catch(() => {});
     api("GET", "/v1/model").then((m) => {
       state.model = m;
       $("model-line").textContent = modelLine(m);
@@ -569,7 +570,7 @@
       $(`tab-${view}`).setAttribute("aria-pressed", String(view === which));
     }
     if (which === "find") $("s-code").focus();
-    if (which === "work") loadWorklist(state.workPage);
+    if (which === "work") { loadWorklist(state.workPage); loadTeam(); }
     if (which === "queries") loadQueries();
     if (which === "analytics") loadAnalytics();
   }
@@ -678,6 +679,44 @@
       "btn-coded": w.status === "in_progress", "btn-complete": w.status === "coded",
       "btn-release": w.status === "in_progress", "btn-reopen": (w.status === "coded") || (w.status === "completed" && admin) };
     for (const [id, visible] of Object.entries(show)) { $(id).hidden = !visible; $(id).disabled = !mayMove && id !== "btn-query"; }
+    $("assign-box").hidden = !(admin && (w.status === "new" || w.status === "in_progress"));
+  }
+  async function fillAssignees() {
+    if (state.me.role !== "admin") return;
+    const users = (await api("GET", "/v1/users")).users.filter((u) => u.roles.some((r) => r === "coder" || r === "admin"));
+    $("assign-to").replaceChildren(el("option", { value: "", text: "(choose a coder)" }),
+      ...users.map((u) => el("option", { value: u.user, text: u.display_name ? `${u.display_name} (${u.user})` : u.user })));
+  }
+  async function assignChart() {
+    const who = $("assign-to").value;
+    if (!who || !state.chartId) return;
+    const status = state.work.status === "new" ? "in_progress" : state.work.status;
+    try {
+      const chart = await api("POST", `/v1/charts/${state.chartId}/status`, { status, version: state.version, assignee: who });
+      state.version = chart.version; setWork(chart); renderChartState();
+      setStatus(`Chart #${chart.id} assigned to ${chart.assignee}.`);
+    } catch (e) { fail("Could not assign the chart")(e); }
+    $("assign-to").value = "";
+  }
+  async function loadTeam() {
+    const team = $("team");
+    team.hidden = state.me.role !== "admin";
+    if (team.hidden) return;
+    try {
+      const users = (await api("GET", "/v1/users")).users;
+      $("team-rows").replaceChildren(...users.map((u) => {
+        const input = el("input", { value: u.specialties.join(", "), "aria-label": `Specialties of ${u.user}`, "data-user": u.user });
+        const save = el("button", { type: "button", class: "small", text: "Save", "aria-label": `Save the specialties of ${u.user}`,
+          onclick: async () => {
+            const specialties = input.value.split(",").map((x) => x.trim()).filter(Boolean);
+            try {
+              const res = await api("PUT", `/v1/users/${encodeURIComponent(u.user)}/profile`, { specialties, display_name: u.display_name });
+              setStatus(`${res.user}: ${res.specialties.length ? res.specialties.join(", ") : "any specialty"}.`);
+            } catch (e) { fail(`Could not save ${u.user}'s specialties`)(e); }
+          } });
+        return el("tr", {}, el("td", { text: u.user }), el("td", { text: u.roles.join(", ") }), el("td", {}, input), el("td", {}, save));
+      }));
+    } catch (e) { fail("Team failed")(e); }
   }
   async function moveChart(status) {
     if (!state.chartId) return;
@@ -894,6 +933,7 @@
       button.addEventListener("click", () => moveChart(button.dataset.move));
     }
     $("btn-query").addEventListener("click", queryProvider);
+    $("assign-to").addEventListener("change", assignChart);
     $("btn-suggest").addEventListener("click", runSuggest);
     $("btn-check").addEventListener("click", runCheck);
     $("btn-save").addEventListener("click", save);

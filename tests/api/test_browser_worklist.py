@@ -223,3 +223,27 @@ def test_a_bulk_import_fills_the_queue_shows_its_progress_and_opens_with_suggest
     casey.set_input_files("#import-input", str(bad))
     expect(casey.locator("#status")).to_contain_text("Import of bad.jsonl refused")
     expect(casey.locator("#status")).to_contain_text("line 1: text: field required")
+
+
+def test_an_admin_sets_specialties_and_assigns_a_chart(department, browser):
+    from playwright.sync_api import expect
+
+    base, tokens, app = department
+    ada = browser(base, tokens["ada"])
+    ada.click("#tab-work")
+    ada.locator("#team summary").click()
+    specialties = ada.get_by_role("textbox", name="Specialties of casey")
+    specialties.fill("cardiology, primary_care")
+    ada.get_by_role("button", name="Save the specialties of casey").click()
+    expect(ada.locator("#status")).to_contain_text("casey: cardiology, primary_care.")
+    me = app.test_client().get("/v1/me", headers=bearer(tokens["casey"])).get_json()
+    assert me["specialties"] == ["cardiology", "primary_care"]
+
+    ada.locator("#work-results tr").last.click()
+    expect(ada.locator("#work-state")).to_contain_text("new · unassigned")
+    ada.select_option("#assign-to", "drew")
+    expect(ada.locator("#work-state")).to_contain_text("in progress · drew")
+
+    casey = browser(base, tokens["casey"])  # a coder sees no team panel and cannot assign
+    casey.click("#tab-work")
+    expect(casey.locator("#team")).to_be_hidden()
