@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from api.db import (
@@ -54,6 +54,7 @@ class ChartFacts:
     status: str
     deleted: bool
     codes: list[str]
+    created_day: str = ""
     specialty: str | None = None
     document_type: str | None = None
     completed_day: str | None = None
@@ -74,6 +75,7 @@ def contribution(facts: ChartFacts) -> Counter[str]:
 
     doc_type = facts.document_type or ""
     add("charts", k1=doc_type)
+    add("status", facts.created_day, facts.status)
     for code in facts.codes:
         add("code", k1=code)
     for fam in {family(c) for c in facts.codes}:
@@ -87,29 +89,53 @@ def contribution(facts: ChartFacts) -> Counter[str]:
     day, spec, version = facts.completed_day, facts.specialty or "", facts.model_version or ""
     final = set(facts.codes)
     selected = {code for code, _conf, sel in facts.shown if sel}
+
+    def quality(measure: str, fam: str) -> None:
+        # by the full key (for filters), and summed by each grouping the figure offers (read without a filter)
+        add("q_" + measure, day, fam, spec, version)
+        add("qf_" + measure, day, fam)
+        add("qs_" + measure, day, spec)
+        add("qv_" + measure, day, version)
+        add("qo_" + measure, day)
+
     for code, confidence, sel in facts.shown:
         fam = family(code)
-        add("q_shown", day, fam, spec, version)
+        quality("shown", fam)
         add("cal_shown", day, str(min(int(confidence * CALIBRATION_BINS), CALIBRATION_BINS - 1)), version)
         add("cal_conf", day, str(min(int(confidence * CALIBRATION_BINS), CALIBRATION_BINS - 1)), version,
             amount=confidence)
         if code in final:
             add("cal_final", day, str(min(int(confidence * CALIBRATION_BINS), CALIBRATION_BINS - 1)), version)
         if sel:
-            add("q_selected", day, fam, spec, version)
+            quality("selected", fam)
             if code in final:
-                add("q_sel_final", day, fam, spec, version)
+                quality("sel_final", fam)
                 add("right", day, code, version)
             else:
                 add("wrong", day, code, version)
     for code in final:
-        add("q_final", day, family(code), spec, version)
+        quality("final", family(code))
         if code not in selected:
             add("miss", day, code, version)
     for code, action in facts.feedback.items():
         if action in ("accepted", "rejected"):
-            add("q_" + action, day, family(code), spec, version)
+            quality(action, family(code))
     return out
+
+
+def move_key(user: str, to: str, when: dt.datetime) -> str | None:
+    """The throughput counter a move adds to (moves to coded and completed, by coder and day), None for others.
+    Moves are events: they are counted once, never taken back."""
+    if to not in ("coded", "completed"):
+        return None
+    return SEP.join(("thru", _day(when), user[:64], to, ""))
+
+
+def record_move(session: Session, user: str, to: str, when: dt.datetime) -> None:
+    """Count a move of a chart in the throughput counters."""
+    key = move_key(user, to, when)
+    if key is not None:
+        bump(session, {key: 1.0})
 
 
 def facts(session: Session, row: ChartRow) -> ChartFacts:
@@ -127,7 +153,8 @@ def facts(session: Session, row: ChartRow) -> ChartFacts:
         select(Feedback.code, Feedback.action).where(Feedback.chart_id == row.id).order_by(Feedback.id))}
     completed = row.status_changed_at
     return ChartFacts(
-        status=row.status, deleted=row.deleted_at is not None, codes=row.code_list(), specialty=row.specialty,
+        status=row.status, deleted=row.deleted_at is not None, codes=row.code_list(), created_day=_day(row.created_at),
+        specialty=row.specialty,
         document_type=row.document_type,
         completed_day=_day(completed) if row.status == "completed" and completed is not None else None,
         findings=[(rule, severity) for rule, severity in (row.findings or [])], shown=shown, model_version=version,
@@ -206,8 +233,21 @@ def rebuild(session: Session, batch: int = 500) -> int:
             counted += row.deleted_at is None
         last = rows[-1].id
         session.flush()
+    day = _day_sql(session, ChartStatusChange.changed_at)
+    for d, user, to, n in session.execute(
+            select(day, ChartStatusChange.changed_by, ChartStatusChange.to_status, func.count())
+            .where(ChartStatusChange.to_status.in_(("coded", "completed")))
+            .group_by(day, ChartStatusChange.changed_by, ChartStatusChange.to_status)):
+        total[SEP.join(("thru", str(d), user[:64], to, ""))] += n
     bump(session, {key: amount for key, amount in total.items() if amount})
     return counted
+
+
+def _day_sql(session: Session, column):
+    """A UTC timestamp column as its YYYY-MM-DD day, in the database's SQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
 
 
 def record_shown(session: Session, chart_id: int, shown: Sequence[Any], model_version: str | None, user: str,
@@ -253,35 +293,30 @@ def _counts(session: Session, metrics: Sequence[str], window: Window | None, gro
 
 
 def status_by_age(session: Session, window: Window) -> Table:
-    now = dt.datetime.now(dt.timezone.utc)
-    age = case(*[(ChartRow.created_at > now - dt.timedelta(days=hi + 1), label) for _lo, hi, label in AGE_BUCKETS
-                 if hi is not None], else_=AGE_BUCKETS[-1][2])
-    rows = session.execute(select(ChartRow.status, age, func.count()).where(ChartRow.deleted_at.is_(None))
-                           .group_by(ChartRow.status, age)).all()
+    """Live charts by status and age (whole days since they entered the store), from the counters by creation day."""
     from api.worklist import STATUSES
 
-    found = {(status, bucket): n for status, bucket, n in rows}
+    today = dt.datetime.now(dt.timezone.utc).date()
     labels = [label for _lo, _hi, label in AGE_BUCKETS]
+    found: Counter[tuple[str, str]] = Counter()
+    for day, status, n in session.execute(
+            select(AnalyticsCount.day, AnalyticsCount.k1, func.sum(AnalyticsCount.value))
+            .where(AnalyticsCount.metric == "status").group_by(AnalyticsCount.day, AnalyticsCount.k1)):
+        age = (today - dt.date.fromisoformat(day)).days
+        label = next(label for lo, hi, label in AGE_BUCKETS if hi is None or age <= hi)
+        found[(status, label)] += int(n)
     return ["status", *labels, "total"], [
-        [status, *(found.get((status, label), 0) for label in labels),
-         sum(found.get((status, label), 0) for label in labels)] for status in STATUSES]
+        [status, *(found[(status, label)] for label in labels), sum(found[(status, label)] for label in labels)]
+        for status in STATUSES]
 
 
 def throughput(session: Session, window: Window) -> Table:
-    start = dt.datetime.combine(window.start, dt.time(), dt.timezone.utc)
-    end = dt.datetime.combine(min(window.end, dt.date.max - dt.timedelta(days=1)) + dt.timedelta(days=1), dt.time(),
-                              dt.timezone.utc)
-    day = func.date(ChartStatusChange.changed_at) if session.get_bind().dialect.name == "sqlite" else \
-        func.to_char(func.timezone("UTC", ChartStatusChange.changed_at), "YYYY-MM-DD")
-    stmt = (select(day, ChartStatusChange.changed_by, ChartStatusChange.to_status, func.count())
-            .where(ChartStatusChange.to_status.in_(("coded", "completed")), ChartStatusChange.changed_at >= start,
-                   ChartStatusChange.changed_at < end))
-    if window.user:
-        stmt = stmt.where(ChartStatusChange.changed_by == window.user)
-    rows = session.execute(stmt.group_by(day, ChartStatusChange.changed_by, ChartStatusChange.to_status)).all()
+    """Charts moved to coded and to completed, per coder and day (the counters of the moves)."""
     table: dict[tuple[str, str], dict[str, int]] = {}
-    for d, user, status, n in rows:
-        table.setdefault((str(d), user), {"coded": 0, "completed": 0})[status] = n
+    for metric, day, user, status, n in _counts(session, ("thru",), window, ("day", "k1", "k2")):
+        if window.user and user != window.user:
+            continue
+        table.setdefault((day, user), {"coded": 0, "completed": 0})[status] += int(n)
     return ["day", "coder", "coded", "completed"], [[d, user, c["coded"], c["completed"]]
                                                    for (d, user), c in sorted(table.items())]
 
@@ -316,28 +351,32 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 4) if b else None
 
 
-QUALITY_METRICS = ("q_shown", "q_selected", "q_sel_final", "q_final", "q_accepted", "q_rejected")
+QUALITY_MEASURES = ("shown", "selected", "sel_final", "final", "accepted", "rejected")
+#: The counters each grouping of the quality figure reads without a filter: (prefix, key column).
+QUALITY_GROUPS = {"family": ("qf_", "k1"), "specialty": ("qs_", "k1"), "model_version": ("qv_", "k1"),
+                  "day": ("qo_", "day"), "overall": ("qo_", None)}
+_FULL_KEY = {"family": "k1", "specialty": "k2", "model_version": "k3", "day": "day", "overall": None}
 
 
 def quality(session: Session, window: Window) -> Table:
-    group = {"family": ("k1",), "specialty": ("k2",), "day": ("day",), "model_version": ("k3",),
-             "overall": ()}[window.by]
-    stmt_group = tuple(dict.fromkeys((*group, "k2", "k3")))
+    filtered = window.specialty is not None or window.model_version is not None
+    prefix, column = ("q_", _FULL_KEY[window.by]) if filtered else QUALITY_GROUPS[window.by]
+    group = tuple(dict.fromkeys(([column] if column else []) + (["k2", "k3"] if filtered else [])))
     totals: dict[str, Counter[str]] = {}
-    for row in _counts(session, QUALITY_METRICS, window, stmt_group):
+    for row in _counts(session, tuple(prefix + m for m in QUALITY_MEASURES), window, group):
         metric, *keys, value = row
-        key_of = dict(zip(stmt_group, keys))
+        key_of = dict(zip(group, keys))
         if window.specialty is not None and key_of["k2"] != window.specialty:
             continue
         if window.model_version is not None and key_of["k3"] != window.model_version:
             continue
-        label = key_of[group[0]] if group else "all"
-        totals.setdefault(label or "(none)", Counter())[metric] += value
+        label = key_of[column] if column else "all"
+        totals.setdefault(label or "(none)", Counter())[metric.removeprefix(prefix)] += value
     rows = []
     for label, c in sorted(totals.items()):
-        rows.append([label, int(c["q_shown"]), int(c["q_selected"]), int(c["q_final"]),
-                     _ratio(c["q_sel_final"], c["q_selected"]), _ratio(c["q_sel_final"], c["q_final"]),
-                     _ratio(c["q_accepted"], c["q_accepted"] + c["q_rejected"])])
+        rows.append([label, int(c["shown"]), int(c["selected"]), int(c["final"]),
+                     _ratio(c["sel_final"], c["selected"]), _ratio(c["sel_final"], c["final"]),
+                     _ratio(c["accepted"], c["accepted"] + c["rejected"])])
     if window.by == "family":
         rows.sort(key=lambda r: (-r[3], r[0]))
         rows = rows[:window.limit]

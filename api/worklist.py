@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api import analytics
@@ -40,8 +40,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 """The moves the workflow allows, from each status (README "Worklists")."""
 ADMIN_ONLY_MOVES = {("completed", "in_progress")}
 """Reopening a filed chart is an admin's decision."""
-NEXT_CHART_TRIES = 8
-"""How many free charts "next chart" tries to take before it reads the queue again (others take them meanwhile)."""
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -64,20 +62,27 @@ def move(session: Session, row: ChartRow, to: str, who: Principal, *, version: i
         session.rollback()
         raise Conflict(f"chart {row.id} was changed by someone else (version {version} is stale); reload it",
                        field="version")
+    _record_move(session, row.id, before, to, assignee, version + 1, who, note, now)
+    session.expire(row)
+    return row
+
+
+def _record_move(session: Session, chart_id: int, before: tuple[str, str | None], to: str, assignee: str | None,
+                 version: int, who: Principal, note: str | None, now: dt.datetime) -> None:
+    """Keep a move in the chart's history, ``chart_status_changes`` and the audit log; refresh the figures."""
     changes: dict[str, list] = {"status": [before[0], to]}
     if before[1] != assignee:
         changes["assignee"] = [before[1], assignee]
     if note:
         changes["note"] = [None, note]
-    session.add(ChartHistory(chart_id=row.id, version=version + 1, action="status", changed_at=now,
+    session.add(ChartHistory(chart_id=chart_id, version=version, action="status", changed_at=now,
                              changed_by=who.user, changes=changes))
-    session.add(ChartStatusChange(chart_id=row.id, from_status=before[0], to_status=to, assignee=assignee,
+    session.add(ChartStatusChange(chart_id=chart_id, from_status=before[0], to_status=to, assignee=assignee,
                                   changed_by=who.user, changed_at=now, note=note))
-    audit(session, who, "status", row.id, None, {"from": before[0], "to": to, "assignee": assignee})
+    audit(session, who, "status", chart_id, None, {"from": before[0], "to": to, "assignee": assignee})
     session.flush()
-    session.expire(row)
-    analytics.refresh(session, row.id)
-    return row
+    analytics.record_move(session, who.user, to, now)
+    analytics.refresh(session, chart_id)
 
 
 def open_query_count(session: Session, chart_id: int) -> int:
@@ -130,40 +135,38 @@ def _check_assignable(session: Session, user: str) -> None:
 def next_chart(session: Session, who: Principal) -> ChartRow | None:
     """Take the next chart for ``who``: the unassigned new chart in their specialties (any, when they have none)
     with the highest priority, then the earliest due date (a due date before none), then the oldest. None when the
-    queue holds none. Concurrent callers each get a different chart."""
+    queue holds none. Concurrent callers each get a different chart, without losing races: the chart is chosen and
+    taken by one UPDATE (on PostgreSQL its subquery skips the rows other takers hold locked; SQLite runs one writer
+    at a time)."""
     specialties = profile_specialties(session, who.user)
-    for _round in range(3):
-        candidates = _queue_head(session, specialties, NEXT_CHART_TRIES)
-        if not candidates:
-            return None
-        for chart_id, version in candidates:
-            row = session.get(ChartRow, chart_id)
-            try:
-                return move(session, row, "in_progress", who, version=version, assignee=who.user,
-                            note="next chart", only_if=and_(ChartRow.status == "new", ChartRow.assignee.is_(None)))
-            except Conflict:
-                continue  # someone took it meanwhile (the rollback ended the transaction: nothing was written)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for rank in sorted(PRIORITIES.values(), reverse=True):
+        for has_due in (True, False):
+            head = (select(ChartRow.id).where(*_free(rank, has_due, specialties))
+                    .order_by(ChartRow.due_date, ChartRow.created_at, ChartRow.id).limit(1))
+            if postgres:
+                head = head.with_for_update(skip_locked=True)
+            now = utcnow()
+            taken = session.execute(
+                update(ChartRow).where(ChartRow.id == head.scalar_subquery(), ChartRow.status == "new",
+                                       ChartRow.assignee.is_(None))
+                .values(status="in_progress", assignee=who.user, status_changed_at=now, version=ChartRow.version + 1)
+                .returning(ChartRow.id, ChartRow.version).execution_options(synchronize_session=False)).first()
+            if taken is not None:
+                _record_move(session, taken.id, ("new", None), "in_progress", who.user, taken.version, who,
+                             "next chart", now)
+                return session.get(ChartRow, taken.id)
     return None
 
 
-def _queue_head(session: Session, specialties: list[str], limit: int) -> list[tuple[int, int]]:
-    """The first ``limit`` free charts in queue order, as (id, version). One index range scan per priority and due
-    date presence (``ix_charts_queue``), so the cost does not grow with the queue's length."""
-    found: list[tuple[int, int]] = []
-    for rank in sorted(PRIORITIES.values(), reverse=True):
-        for has_due in (True, False):
-            stmt = (select(ChartRow.id, ChartRow.version)
-                    .where(ChartRow.status == "new", ChartRow.assignee.is_(None), ChartRow.deleted_at.is_(None),
-                           ChartRow.priority == rank,
-                           ChartRow.due_date.is_not(None) if has_due else ChartRow.due_date.is_(None))
-                    .order_by(ChartRow.due_date, ChartRow.created_at, ChartRow.id)
-                    .limit(limit - len(found)))
-            if specialties:
-                stmt = stmt.where(or_(ChartRow.specialty.in_(specialties), ChartRow.specialty.is_(None)))
-            found.extend((r.id, r.version) for r in session.execute(stmt))
-            if len(found) >= limit:
-                return found
-    return found
+def _free(rank: int, has_due: bool, specialties: list[str]) -> list[Any]:
+    """The conditions of one stretch of the queue (``ix_charts_queue``): free charts of one priority, with or
+    without a due date, in the given specialties (or none)."""
+    conds = [ChartRow.status == "new", ChartRow.assignee.is_(None), ChartRow.deleted_at.is_(None),
+             ChartRow.priority == rank, ChartRow.due_date.is_not(None) if has_due else ChartRow.due_date.is_(None)]
+    if specialties:
+        conds.append(or_(ChartRow.specialty.in_(specialties), ChartRow.specialty.is_(None)))
+    return conds
 
 
 # ----------------------------------------------------------------------------- the queue

@@ -170,3 +170,17 @@ def test_csv_holds_the_json_rows(client, admin, department):
     assert [[str(v) if v is not None else "" for v in r] for r in table["rows"]] == rows[1:]
     unknown = client.get("/v1/analytics/speed", headers=admin)
     assert unknown.status_code == 404 and unknown.get_json()["field"] == "figure"
+
+
+def test_quality_filtered_by_specialty_and_model_version_reads_the_full_counters(client, admin, department):
+    done = department["done"]
+    specialty = department["specialties"][0]
+    mine = [d for d in done if d["specialty"] == specialty]
+    selected = [s["code"] in d["final"] for d in mine for s in d["shown"] if s["selected"]]
+    finals = sum(len(d["final"]) for d in mine)
+    [row] = figure(client, admin, "quality", by="overall", specialty=specialty)["rows"]
+    assert row[2:4] == [len(selected), finals]
+    assert row[4] == pytest.approx(sum(selected) / len(selected), abs=1e-4)
+    by_day = figure(client, admin, "quality", by="day", model_version="7")["rows"]
+    assert sum(r[3] for r in by_day) == sum(len(d["final"]) for d in done)
+    assert figure(client, admin, "quality", by="overall", model_version="8")["rows"] == []
