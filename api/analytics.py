@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from api.db import (
@@ -39,6 +39,9 @@ AGE_BUCKETS = ((0, 1, "0-1 days"), (2, 3, "2-3 days"), (4, 7, "4-7 days"), (8, 1
                (15, 30, "15-30 days"), (31, None, "over 30 days"))
 CALIBRATION_BINS = 10
 SEP = "|"
+STATUS_SHARDS = 16
+"""The status counters are spread over this many rows per day and status (by chart id), so that coders taking
+the queue's head charts at once, which were often created the same day, do not wait on one counter's row lock."""
 
 
 def family(code: str) -> str:
@@ -55,6 +58,7 @@ class ChartFacts:
     deleted: bool
     codes: list[str]
     created_day: str = ""
+    shard: int = 0  # the chart's id modulo STATUS_SHARDS
     specialty: str | None = None
     document_type: str | None = None
     completed_day: str | None = None
@@ -75,7 +79,7 @@ def contribution(facts: ChartFacts) -> Counter[str]:
 
     doc_type = facts.document_type or ""
     add("charts", k1=doc_type)
-    add("status", facts.created_day, facts.status)
+    add("status", facts.created_day, facts.status, str(facts.shard))
     for code in facts.codes:
         add("code", k1=code)
     for fam in {family(c) for c in facts.codes}:
@@ -154,6 +158,7 @@ def facts(session: Session, row: ChartRow) -> ChartFacts:
     completed = row.status_changed_at
     return ChartFacts(
         status=row.status, deleted=row.deleted_at is not None, codes=row.code_list(), created_day=_day(row.created_at),
+        shard=row.id % STATUS_SHARDS,
         specialty=row.specialty,
         document_type=row.document_type,
         completed_day=_day(completed) if row.status == "completed" and completed is not None else None,
@@ -207,12 +212,12 @@ def bump(session: Session, amounts: dict[str, float]) -> None:
     session.execute(stmt.on_conflict_do_update(
         index_elements=["metric", "day", "k1", "k2", "k3"],
         set_={"value": AnalyticsCount.value + stmt.excluded.value}), rows)
-    keys = [(r["metric"], r["day"], r["k1"], r["k2"], r["k3"]) for r in rows]
-    for start in range(0, len(keys), 200):  # only the touched counters: the table is never scanned
-        session.execute(delete(AnalyticsCount).where(
-            tuple_(AnalyticsCount.metric, AnalyticsCount.day, AnalyticsCount.k1, AnalyticsCount.k2,
-                   AnalyticsCount.k3).in_(keys[start:start + 200]),
-            AnalyticsCount.value.between(-1e-9, 1e-9)))
+    # only the touched counters that fell to zero, each by its primary key (the table is never scanned)
+    table = AnalyticsCount.__table__
+    session.connection().execute(table.delete().where(
+        table.c.metric == bindparam("m"), table.c.day == bindparam("d"), table.c.k1 == bindparam("a"),
+        table.c.k2 == bindparam("b"), table.c.k3 == bindparam("c"), table.c.value.between(-1e-9, 1e-9)),
+        [{"m": r["metric"], "d": r["day"], "a": r["k1"], "b": r["k2"], "c": r["k3"]} for r in rows])
 
 
 def rebuild(session: Session, batch: int = 500) -> int:

@@ -79,7 +79,7 @@ from bench.engine import RESULTS_DIR, Target, percentiles_ms, print_table, write
 
 POSTGRES_ENV = "SUGGEST_BENCH_POSTGRES_URL"
 #: Change when the seeded data change: a cached SQLite file of another version is not used.
-SEED_VERSION = 2
+SEED_VERSION = 3
 DEFAULTS = {"charts": 1_000_000, "requests": 30, "warmup": 2, "coders": 20, "takes": 25, "workers": 2,
             "threads": 8, "shown_share": 1.0, "seed": 0, "batch": 10_000}
 FIGURE_TARGET = Target("<=", 300, "ms")
@@ -216,7 +216,7 @@ class Department:
         return [c for c in dict.fromkeys(drawn) if c not in exclude]
 
     def _chart(self, chart_id: int, out: dict[str, list[tuple]]) -> None:
-        from api.analytics import ChartFacts, contribution, move_key
+        from api.analytics import STATUS_SHARDS, ChartFacts, contribution, move_key
 
         rng = self.rng
         utc = dt.UTC
@@ -280,7 +280,8 @@ class Department:
                 out["feedback"].append((chart_id, c, action, confidence.get(c), version, coder, shown_at))
 
         mine = contribution(ChartFacts(
-            status=status, deleted=deleted, codes=codes, created_day=created.date().isoformat(), specialty=specialty,
+            status=status, deleted=deleted, codes=codes, created_day=created.date().isoformat(),
+            shard=chart_id % STATUS_SHARDS, specialty=specialty,
             document_type=doc_type,
             completed_day=changed.date().isoformat() if status == "completed" and changed else None,
             findings=findings, shown=shown, model_version=version, feedback=feedback))
