@@ -11,10 +11,10 @@ import os
 import pytest
 import test_analytics
 import test_bad_input
+import test_bulk_import
 import test_charts
 import test_concurrency
 import test_idempotency
-import test_imports
 import test_queries
 import test_worklist
 from api_support import bearer, make_app, new_token
@@ -138,5 +138,5 @@ def test_analytics_on_postgres(pg_app, headers):
 
 
 def test_imports_on_postgres(pg_app, headers):
-    test_imports.test_concurrent_workers_compute_each_chart_once_and_take_over_stale_claims(
+    test_bulk_import.test_concurrent_workers_compute_each_chart_once_and_take_over_stale_claims(
         pg_app, pg_app.test_client(), headers[0])
