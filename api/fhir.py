@@ -283,6 +283,13 @@ def claim_chart(chart_id: int):
     return fhir_response(coded_bundle(codes, row.patient_id, row.encounter_id, resource))
 
 
+def chart_fields(document) -> dict:
+    """The chart fields (POST /v1/charts') a FHIR document maps to, codes from its Bundle's ICD-10-CM Conditions."""
+    return {"patient_id": document.patient_id, "encounter_id": document.encounter_id, "text": document.text,
+            "codes": document.codes, "provider": document.provider, "signed_by": document.signed_by,
+            "document_date": document.document_date, "document_type": document.document_type}
+
+
 def chart_create_from_fhir():
     """``POST /v1/charts`` with a FHIR body: the ChartCreate its one document maps to (codes from the Bundle's
     ICD-10-CM Conditions, if any)."""
@@ -297,11 +304,7 @@ def chart_create_from_fhir():
     document = documents[0]
     if not document.patient_id:
         raise FhirInputError(f"{document.path}.subject", "no subject: the chart needs the patient")
-    fields = {"patient_id": document.patient_id, "encounter_id": document.encounter_id, "text": document.text,
-              "codes": document.codes, "provider": document.provider, "signed_by": document.signed_by,
-              "document_date": document.document_date,
-              "document_type": document.document_type, "confirm_findings": request.args.get("confirm_findings") ==
-              "true"}
+    fields = {**chart_fields(document), "confirm_findings": request.args.get("confirm_findings") == "true"}
     try:
         return ChartCreate.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:

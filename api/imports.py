@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
+from api.chart_checks import known_specialties
 from api.db import ChartRow, ChartSuggestions, ImportJob, PrecomputeItem, utcnow
 from api.errors import ApiError, NotFound
 from api.schemas import MAX_ID, ChartCreate, ImportRequest
@@ -105,20 +106,20 @@ def _csv(content: str, defaults: dict, errors: list[str]) -> list[ChartCreate]:
 
 
 def _fhir(content: str, defaults: dict, errors: list[str]) -> list[ChartCreate]:
+    from api.fhir import chart_fields
     from suggest.fhir.reading import FhirInputError, read_documents
 
-    resources = []
-    stripped = content.lstrip()
     try:
-        if stripped.startswith("{") and "\n{" not in stripped.rstrip():
-            resources.append((None, json.loads(content)))
-        else:  # NDJSON: a bulk-data export, one resource per line
-            for line_no, line in enumerate(content.splitlines(), start=1):
-                if line.strip():
+        resources = [(None, json.loads(content))]
+    except json.JSONDecodeError:  # NDJSON: a bulk-data export, one resource per line
+        resources = []
+        for line_no, line in enumerate(content.splitlines(), start=1):
+            if line.strip():
+                try:
                     resources.append((line_no, json.loads(line)))
-    except json.JSONDecodeError as exc:
-        errors.append(f"line {exc.lineno}: invalid JSON ({exc.msg})")
-        return []
+                except json.JSONDecodeError as exc:
+                    errors.append(f"line {line_no}: invalid JSON ({exc.msg})")
+                    return []
     out = []
     for line_no, resource in resources:
         where = f"line {line_no}" if line_no else "document"
@@ -128,10 +129,7 @@ def _fhir(content: str, defaults: dict, errors: list[str]) -> list[ChartCreate]:
             errors.append(f"{where}: {exc.expression}: {exc.message}")
             continue
         for k, doc in enumerate(documents, start=1):
-            record = {"patient_id": doc.patient_id, "encounter_id": doc.encounter_id, "text": doc.text,
-                      "codes": doc.codes, "provider": doc.provider, "signed_by": doc.signed_by,
-                      "document_date": doc.document_date, "document_type": doc.document_type}
-            chart = _validated(record, defaults, f"{where}, document {k}", errors)
+            chart = _validated(chart_fields(doc), defaults, f"{where}, document {k}", errors)
             if chart is not None:
                 out.append(chart)
     return out
@@ -198,12 +196,12 @@ def list_jobs(session: Session, who: Principal, limit: int = 50) -> list[ImportJ
     return list(session.scalars(stmt))
 
 
-def stored_suggestions(session: Session, chart: ChartRow) -> dict[str, Any] | None:
+def stored_suggestions(session: Session, chart: ChartRow) -> ChartSuggestions | None:
     """The suggestions precomputed for the chart's current text, None when there are none (or the text changed)."""
     found = session.get(ChartSuggestions, chart.id)
     if found is None or found.text_sha256 != text_sha256(chart.text):
         return None
-    return found.result
+    return found
 
 
 # ----------------------------------------------------------------------------- the precompute worker
@@ -234,7 +232,7 @@ def precompute_once(sessions, served, worker: str, batch: int = BATCH) -> int:
     results: dict[int, Any] = {}
     failed: set[int] = set()
     try:
-        known = set(getattr(model, "specialties_", ()) or ())
+        known = set(known_specialties(model))
         out = model.suggest_batch([text for _i, text, _s in rows],
                                   specialties=[s if s in known else None for _i, _t, s in rows])
         results = {chart_id: r.to_dict() for (chart_id, _t, _s), r in zip(rows, out, strict=True)}

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.db import ProviderQuery, utcnow
+from api.db import ChartRow, ProviderQuery, utcnow
 from api.errors import ApiError, Conflict, Forbidden, NotFound
 from api.schemas import (
     MAX_ID,
@@ -122,8 +122,6 @@ def list_queries(session: Session, query: QueryListQuery, who: Principal) -> dic
         stmt = stmt.where(ProviderQuery.status == query.status)
     if query.chart_id:
         stmt = stmt.where(ProviderQuery.chart_id == query.chart_id)
-    from api.db import ChartRow
-
     stmt = stmt.where(ProviderQuery.chart_id.in_(select(ChartRow.id).where(ChartRow.deleted_at.is_(None))))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(ProviderQuery.id.desc()).offset((query.page - 1) * query.per_page)

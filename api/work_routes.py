@@ -11,7 +11,6 @@ import io
 from flask import Blueprint, Response, current_app
 
 from api import analytics, chart_checks, imports, queries, store, worklist
-from api.db import ChartSuggestions
 from api.errors import Forbidden, NotFound
 from api.openapi import operation
 from api.responses import (
@@ -174,13 +173,13 @@ def chart_suggestions(chart_id: int):
     """The suggestions computed in the background for the chart's current text"""
     session = db()
     row = store.get_chart(session, chart_id)
-    found = session.get(ChartSuggestions, row.id)
-    result = imports.stored_suggestions(session, row)
-    if result is None:
+    found = imports.stored_suggestions(session, row)
+    if found is None:
         raise NotFound(f"no suggestions computed for chart {chart_id}'s current text", field="suggestions")
     store.audit(session, principal(), "view_suggestions", row.id)
     session.commit()
     served = served_model()
+    result = found.result
     return StoredSuggestions(model={"name": served.name, "version": found.model_version or served.version},
                              codeset_release=result.get("codeset_release") or served.codeset_release,
                              setting=result["setting"], suggestions=result["suggestions"],

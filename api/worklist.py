@@ -27,7 +27,7 @@ from api.db import (
 )
 from api.errors import ApiError, Conflict, Forbidden, NotFound
 from api.schemas import WorklistQuery
-from api.store import PRIORITIES, audit, get_chart
+from api.store import PRIORITIES, audit, chart_to_dict, get_chart
 
 STATUSES = ("new", "in_progress", "on_hold", "coded", "completed")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -218,8 +218,6 @@ def worklist(session: Session, query: WorklistQuery, who: Principal) -> dict[str
     counts.update(dict(session.execute(select(ChartRow.status, func.count())
                                        .where(*_filtered(query, who, now, with_status=False))
                                        .group_by(ChartRow.status)).all()))
-    from api.store import chart_to_dict
-
     items = [{**chart_to_dict(r, with_text=False), "age_days": (now - _as_utc(r.created_at)).days,
               "open_queries": open_queries.get(r.id, 0)} for r in rows]
     return {"items": items, "total": total, "page": query.page, "per_page": query.per_page, "counts": counts}

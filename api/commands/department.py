@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from api.commands.tokens import store_sessions
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -26,15 +28,6 @@ def register(subparsers) -> None:
     r = sub.add_parser("rebuild", help="recompute the summary counters from every chart (after a restore, or for a "
                                        "store made before them)")
     r.set_defaults(func=_rebuild)
-
-
-def _sessions():
-    from api.config import ApiConfig
-    from api.db import make_engine, make_sessionmaker, migrate
-
-    engine = make_engine(ApiConfig.from_env().database_url)
-    migrate(engine)
-    return make_sessionmaker(engine)
 
 
 def _format_of(path: Path) -> str:
@@ -74,7 +67,7 @@ def _import(args: argparse.Namespace) -> int:
         checked_codes(chart.codes, codeset, "refuse", field=f"record {i + 1}: codes")
         chart.specialty = checked_specialty(chart.specialty, served.model, field=f"record {i + 1}: specialty")
 
-    sessions = _sessions()
+    sessions = store_sessions()
     try:
         with sessions() as session, session.begin():
             job, ids = start_import(session, body, charts, who, check)
@@ -95,7 +88,7 @@ def _import(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     from api.analytics import rebuild
 
-    with _sessions()() as session, session.begin():
+    with store_sessions()() as session, session.begin():
         counted = rebuild(session)
     print(f"analytics counters rebuilt from {counted} live charts")
     return 0

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     ls.set_defaults(func=_list)
 
 
-def _sessions():
+def store_sessions():
+    """Sessions of the chart store the service uses (``DATABASE_URL``), migrated to the current schema."""
     from api.config import ApiConfig
     from api.db import make_engine, make_sessionmaker, migrate
 
@@ -38,7 +39,7 @@ def _create(args: argparse.Namespace) -> int:
     from suggest.errors import SuggestError
 
     user = args.user or getpass.getuser()
-    with _sessions()() as session, session.begin():
+    with store_sessions()() as session, session.begin():
         try:
             row, token = create_token(session, args.role, user)
         except ValueError as exc:
@@ -52,7 +53,7 @@ def _revoke(args: argparse.Namespace) -> int:
     from api.auth import revoke_token
     from suggest.errors import SuggestError
 
-    with _sessions()() as session, session.begin():
+    with store_sessions()() as session, session.begin():
         row = revoke_token(session, args.token.strip())
         if row is None:
             raise SuggestError("no such token (give the token itself or its id from 'suggest tokens list')")
@@ -63,7 +64,7 @@ def _revoke(args: argparse.Namespace) -> int:
 def _list(_args: argparse.Namespace) -> int:
     from api.auth import list_tokens
 
-    with _sessions()() as session:
+    with store_sessions()() as session:
         rows = list_tokens(session)
         print(f"{'id':>4}  {'role':<8} {'user':<20} {'prefix':<11} {'created':<17} {'last used':<17} revoked")
         for t in rows:
