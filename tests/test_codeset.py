@@ -427,6 +427,8 @@ def test_side_family_names_each_side_of_a_code(codes):
     # an injury keeps its 7th character; a 7th character that is not the encounter keeps it too
     assert codes.side_family("S93.401D") == {"S93.401D": "right", "S93.402D": "left", "S93.409D": "unspecified"}
     assert codes.side_family("H40.1192")["H40.1132"] == "bilateral"
+    # a category that also holds another kind for each side (displaced and nondisplaced): the same words but the side
+    assert codes.side_family("S82.444S") == {"S82.444S": "right", "S82.445S": "left", "S82.446S": "unspecified"}
 
 
 def test_side_family_is_empty_without_right_and_left_siblings(codes):

@@ -40,6 +40,12 @@ _NEAR_MATCH_LIMIT = 10
 _DESCENDANTS_IN_VALIDATION = 20
 _ANCESTOR_NOTE_KINDS = ("excludes1", "excludes2", "inclusion_terms", "code_also")
 _SIDE_WORDS = re.compile(r"\b(right|left|bilateral|unspecified)\b", re.IGNORECASE)
+
+
+def _without_sides(description: str) -> str:
+    """A description without its side words ("Nondisplaced spiral fracture of shaft of fibula"): the siblings of a
+    side family share it."""
+    return " ".join(_SIDE_WORDS.sub(" ", description.lower()).split())
 _NOT_CODE_CHARS = re.compile(r"[\s.]")
 Side = Literal["right", "left", "bilateral", "unspecified"]
 
@@ -393,12 +399,18 @@ class CodeSet:
         return found
 
     def _find_side_family(self, code: str) -> dict[str, Side]:
+        # Siblings that differ in their side only; where the parent also holds other kinds (displaced and
+        # nondisplaced fractures of each side), the siblings whose description is this one's but for its side.
+        return self._side_siblings(code, same_words=False) or self._side_siblings(code, same_words=True)
+
+    def _side_siblings(self, code: str, same_words: bool) -> dict[str, Side]:
         stem = self.seventh_character_stem(code)
         char = code[-1] if stem is not None and stem != code else None
         parent = self.parent(stem or code)
         if parent is None or not self.is_billable(code):
             return {}
         family: dict[str, Side] = {}
+        own = _without_sides(self.description(stem or code) or "")
         for sibling in self.children(parent):
             full = self.seventh_character_code(sibling, char) if char else sibling
             if full is None or not self.is_billable(full):
@@ -406,6 +418,8 @@ class CodeSet:
             description = self.description(sibling) or ""
             if "unilateral" in description.lower():  # M17.1-: the bilateral code is another category (M17.0)
                 return {}
+            if same_words and _without_sides(description) != own:
+                continue
             words = {w.lower() for w in _SIDE_WORDS.findall(description)}
             sides = words & {"right", "left", "bilateral"}
             side: Side | None = sides.pop() if len(sides) == 1 else ("unspecified" if not sides and words else None)

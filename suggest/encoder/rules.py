@@ -217,6 +217,9 @@ class CodingRules:
         self.drug_why: str = drug_rules["why"]
         self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
         self.short_course = _phrases(drug_rules["short_course_cues"])
+        poisoning_cues = drug_rules.get("poisoning_cues", ())
+        self.poisoning = _phrases(poisoning_cues) if poisoning_cues else None
+        self.poisoning_why: str = drug_rules.get("poisoning_why", "")
         self.not_the_drug = _phrases(drug_rules["not_the_drug"])
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
@@ -239,11 +242,18 @@ class CodingRules:
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
         self.bilateral_after = re.compile(self.bilateral["after"], re.IGNORECASE)
+        external = rules["external_cause"]
+        self.external_causes = _refs(external["codes"])
+        self.external_not_assigned = frozenset(external["not_assigned"])
+        self.external_optional_in = frozenset(external["optional_in"])
+        self.external = external
         region = rules["unspecified_region"]
         self.unspecified_region = _refs(region["codes"])
         self.named_regions = _refs(region["regions"])
         self.region_why: str = region["why"]
         self.side_rule = rules["side_from_chart"]
+        self.side_not_stated = rules["side_not_stated"]
+        self.other_or_unspecified = rules["other_or_unspecified"]
         self.two_word_sites = frozenset(self.side_rule["two_word_sites"])
         self.tobacco = rules["tobacco"]
         self.tobacco_current = _phrases(self.tobacco["current_cues"])
@@ -304,7 +314,7 @@ class CodingRules:
         """Apply the rules of ``setting`` to one chart's candidates (best first); returns them re-ranked (a code
         a rule put below another ranks after the codes of its confidence), with the codes the rules added.
         ``threshold`` is the model's selection threshold."""
-        run = _Run(self, codes, chart, threshold, codeset)
+        run = _Run(self, codes, chart, threshold, codeset, setting)
         for name in self.rules_for(setting):
             getattr(run, name)()
         return sorted(run.codes, key=lambda c: (-c.confidence, c.demoted))
@@ -313,6 +323,22 @@ class CodingRules:
 #: A category's own unspecified code: its ".9" subdivision with nothing more specific after it (M54.9, M19.90).
 _CATEGORY_UNSPECIFIED = re.compile(r"^[A-Z][0-9][0-9A-Z]\.9[09X]*$")
 
+_OTHER_WORDS = re.compile(r"\b(other specified|other|unspecified)\b")
+
+
+@functools.lru_cache(maxsize=20_000)
+def _other_or_unspecified(description: str) -> tuple[str | None, tuple[str, ...]]:
+    """Whether a description is an 'other' or an 'unspecified' one, and the stems of its other words (sorted):
+    "Other specified injuries of head" and "Unspecified injury of head" share them."""
+    lowered = description.lower()
+    found = {m.group(1) for m in _OTHER_WORDS.finditer(lowered)}
+    kind = "unspecified" if found == {"unspecified"} else "other" if found and "unspecified" not in found else None
+    return kind, tuple(sorted(set(default_normalizer().stems(_OTHER_WORDS.sub(" ", lowered)))))
+
+
+#: Stems of the words that give a side ("R knee" reads as "right knee").
+_SIDE_STEMS = frozenset({"right", "left", "bilater"})
+
 #: Punctuation between two words that puts them in different sentences or list items.
 _CLAUSE_BREAK = re.compile(r"[.;:\n]")
 
@@ -320,8 +346,10 @@ _CLAUSE_BREAK = re.compile(r"[.;:\n]")
 class _Run:
     """The rules applied to one chart (state: its candidates by code)."""
 
-    def __init__(self, rules: CodingRules, codes: list[RuledCode], chart: ChartFacts, threshold: float, codeset):
+    def __init__(self, rules: CodingRules, codes: list[RuledCode], chart: ChartFacts, threshold: float, codeset,
+                 setting: str = "outpatient"):
         self.r = rules
+        self.setting = setting
         self.codes = codes
         self.by_code = {c.code: c for c in codes}
         self.chart = chart
@@ -603,7 +631,7 @@ class _Run:
             line_start = text.rfind("\n", 0, start) + 1
             line_end = text.find("\n", end)
             line = text[line_start: line_end if line_end >= 0 else len(text)]
-            if self.r.short_course.search(line):
+            if self.r.short_course.search(line) or (self.r.poisoning and self.r.poisoning.search(line)):
                 continue
             needs = self.r.long_term_cues.get(drug.code)
             if needs is not None and not needs.search(line):
@@ -617,6 +645,16 @@ class _Run:
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
+        for c in self.selected() if self.r.poisoning else ():
+            if c.code.startswith("Z79") and c.code not in found and c.spans \
+                    and all(self.r.poisoning.search(self._line(start)) for start, _ in c.spans):
+                self.drop(c, "long_term_drug", self.r.poisoning_why)
+
+    def _line(self, position: int) -> str:
+        """The line of the chart's text holding ``position``."""
+        text = self.chart.text
+        end = text.find("\n", position)
+        return text[text.rfind("\n", 0, position) + 1: end if end >= 0 else len(text)]
 
     def treated_condition(self) -> None:
         """A documented chronic condition with a drug taken now that treats it is coded (IV.J)."""
@@ -702,6 +740,74 @@ class _Run:
         return [(s, e) for (s, e), flags in zip(c.spans, c.assertions) if not any(flags.values())
                 and (r.bilateral_inside.search(text, s, e) or r.bilateral_before.search(text[max(0, s - reach): s])
                      or r.bilateral_after.search(text[e: e + reach]))]
+
+    def side_not_stated(self) -> None:
+        """A right- or left-side code whose evidence states no side gives way to its family's unspecified-side code
+        (I.B.13)."""
+        for c in list(self.codes):
+            own = self._mention_spans(c)
+            if not own or self.dropped(c):
+                continue
+            family = self.codeset.side_family(c.code)
+            if not family or family[c.code] not in ("right", "left"):
+                continue
+            if any(self._clause_names_a_side(s, e) for s, e in own):
+                continue
+            unspecified = next((code for code, side in family.items() if side == "unspecified"), None)
+            if unspecified is None:
+                continue
+            why = self.r.side_not_stated["why"].format(code=c.code)
+            self._prefer(self.by_code.get(unspecified), c, unspecified, "side_not_stated", why)
+
+    @staticmethod
+    def _mention_spans(c: RuledCode) -> list[tuple[int, int]]:
+        """The spans of ``c``'s dictionary mentions (the words its terms matched; not the classifier's evidence)."""
+        return c.spans[:len(c.sections)]
+
+    def _prefer(self, better: RuledCode | None, worse: RuledCode, code: str, rule: str, why: str) -> None:
+        """Rank ``code`` (candidate ``better``, None when not one) above ``worse``, and select it instead of ``worse``
+        when ``worse`` was selected."""
+        if worse.selected:
+            self.replace([worse], code, rule, why)
+        elif better is not None and better.confidence <= worse.confidence and not worse.demoted:
+            better.confidence, worse.confidence = worse.confidence, better.confidence
+            better.demoted, worse.demoted = False, True
+            worse.rules.append(RuleNote(rule, "note", why))
+
+    def other_or_unspecified(self) -> None:
+        """'Other' and 'unspecified' siblings are told apart by the word 'other' before or within the evidence
+        (I.A.9)."""
+        rule = self.r.other_or_unspecified
+        words, text = self.chart_words, self.chart.text
+        pairs: dict[tuple[str, tuple[str, ...]], dict[str, RuledCode]] = {}
+        for c in self.codes:
+            if not self._mention_spans(c) or self.dropped(c):
+                continue
+            kind, key = _other_or_unspecified(self._description(c.code))
+            if kind:
+                pairs.setdefault((c.code[:3], key), {})[kind] = c
+        for pair in pairs.values():
+            other, unspecified = pair.get("other"), pair.get("unspecified")
+            if other is None or unspecified is None:
+                continue
+            said = False
+            for start, end in self._mention_spans(other):
+                before = [w for w in words if w[1] <= start][-int(rule["reach"]):]
+                inside = [w for w in words if start <= w[0] and w[1] <= end]
+                said |= any(text[s:e].lower() == "other" for s, e, _ in before + inside)
+            if said:
+                self._prefer(other, unspecified, other.code, "other_or_unspecified", rule["why_other"])
+            else:
+                self._prefer(unspecified, other, unspecified.code, "other_or_unspecified", rule["why_unspecified"])
+
+    def _clause_names_a_side(self, start: int, end: int) -> bool:
+        """Whether the clause or list item holding ``start:end`` has a side word."""
+        text = self.chart.text
+        breaks = list(_CLAUSE_BREAK.finditer(text, 0, start))
+        lo = breaks[-1].end() if breaks else 0
+        after = _CLAUSE_BREAK.search(text, end)
+        hi = after.start() if after else len(text)
+        return any(lo <= s and e <= hi and _SIDE_STEMS & set(stems) for s, e, stems in self.chart_words)
 
     def bilateral(self) -> None:
         """A condition called bilateral takes the bilateral code, or the right and the left code where the code
@@ -817,6 +923,26 @@ class _Run:
         if findings:
             why = f"{why} ({', '.join(c.code for c in findings[:4])})"
         self.replace(current, want, "general_exam", why, list(max(current, key=lambda c: c.confidence).spans))
+
+    def external_cause(self) -> None:
+        """External causes (V00-Y99) rank after the selected codes of other chapters; unspecified place, activity
+        and status are not assigned; in the settings of `optional_in` none is selected (I.C.20)."""
+        external = [c for c in self.codes if _matches(self.r.external_causes, c.code)]
+        if not external:
+            return
+        others = [c.confidence for c in self.codes if c.selected and not _matches(self.r.external_causes, c.code)]
+        for c in external:
+            if c.code in self.r.external_not_assigned:
+                self.drop(c, "external_cause", self.r.external["why_not_assigned"])
+                c.confidence = min(c.confidence, self.r.external["not_assigned_confidence"])
+                c.demoted = True
+            elif c.selected and self.setting in self.r.external_optional_in:
+                self.drop(c, "external_cause", self.r.external["why_optional"])
+            if others and c.confidence >= min(others):
+                c.confidence = min(c.confidence, min(others))
+                c.demoted = True
+                if not any(n.rule == "external_cause" for n in c.rules):
+                    c.rules.append(RuleNote("external_cause", "note", self.r.external["why_sequence"]))
 
     def companion(self) -> None:
         for c in self.selected():

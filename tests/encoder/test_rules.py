@@ -150,6 +150,81 @@ def test_no_long_term_drug_code_for_short_courses_and_other_uses(codeset, text):
     assert not any(code.startswith("Z79") for code in selected(out))
 
 
+@pytest.mark.parametrize("text", [
+    "Intentional overdose of Eliquis and metformin.",
+    "Accidental ingestion of her husband's metformin.",
+])
+def test_a_drug_taken_in_an_overdose_is_no_long_term_use(codeset, text):
+    out = run({"T45.512A": 0.9}, text=text, codeset=codeset)
+    assert not any(code.startswith("Z79") for code in selected(out))
+    # A long-term drug code the ranker chose from the drug's name alone is dropped, with the reason.
+    start = text.index("metformin")
+    out = run({"T45.512A": 0.9, "Z79.84": 0.8}, text=text, codeset=codeset,
+              mentions={"Z79.84": [(start, start + 9, "assessment_and_plan")]})
+    assert "Z79.84" not in selected(out)
+    assert ("long_term_drug", "dropped") in rules_of(out, "Z79.84")
+
+
+def test_external_causes_follow_the_injury_and_unspecified_ones_are_not_assigned(codeset):
+    # "Slipped on ice, fractured the right wrist": the fracture is first-listed, the fall after it (I.C.20).
+    candidates = {"W00.0XXA": 0.9, "S52.501A": 0.8, "Y92.9": 0.7, "Y93.01": 0.5}
+    for setting in ("outpatient", "inpatient"):
+        out = run(candidates, setting=setting, codeset=codeset)
+        order = sorted(out.values(), key=lambda c: (-c.confidence, c.demoted))
+        assert [c.code for c in order][:2] == ["S52.501A", "W00.0XXA"]
+        assert order[-1].code == "Y92.9"  # an unspecified place is not assigned
+        assert selected(out) == {"S52.501A", "W00.0XXA", "Y93.01"}
+        assert ("external_cause", "dropped") in rules_of(out, "Y92.9")
+    # Stated alone, an external cause is still ranked first: there is nothing to put before it.
+    alone = run({"W54.0XXA": 0.9, "Z23": 0.1}, codeset=codeset)
+    assert max(alone.values(), key=lambda c: c.confidence).code == "W54.0XXA"
+    assert not rules_of(run(candidates, setting="mentions", codeset=codeset), "W00.0XXA")
+
+
+def test_a_department_that_does_not_report_external_causes_gets_them_unselected(codeset):
+    import copy
+
+    from suggest.encoder.rules import CodingRules
+
+    data = copy.deepcopy(load_json("coding_rules.json"))
+    data["external_cause"]["optional_in"] = ["outpatient"]
+    rules = CodingRules(data, load_json("integral_symptoms.json"), read_text("long_term_drugs.tsv"),
+                        load_json("demographic_edits.json"))
+    ruled = [RuledCode("W00.0XXA", 0.9, True, [(0, 1)]), RuledCode("S52.501A", 0.8, True, [(0, 1)])]
+    out = {c.code: c for c in rules.apply(ruled, ChartFacts("", Patient()), "outpatient", THRESHOLD, codeset)}
+    assert selected(out) == {"S52.501A"}
+    assert ("external_cause", "dropped") in rules_of(out, "W00.0XXA")
+
+
+def test_a_side_the_chart_does_not_give_is_unspecified(codeset):
+    text = "Assessment: Nondisplaced spiral fracture of shaft of fibula, sequela."
+    span = {code: [(12, len(text) - 1, "assessment_and_plan")] for code in ("S82.444S", "S82.445S", "S82.446S")}
+    out = run({"S82.444S": 0.8, "S82.445S": 0.8, "S82.446S": 0.3}, text=text, codeset=codeset, mentions=span)
+    assert selected(out) == {"S82.446S"}
+    assert ("side_not_stated", "dropped") in rules_of(out, "S82.444S")
+    sided = "Assessment: Nondisplaced spiral fracture of shaft of left fibula, sequela."
+    out = run({"S82.445S": 0.8, "S82.446S": 0.3}, text=sided, codeset=codeset,
+              mentions={"S82.445S": [(12, len(sided) - 1, "assessment_and_plan")]})
+    assert selected(out) == {"S82.445S"}
+    # Not selected either: the unspecified side still ranks above the sides the chart does not give.
+    out = run({"M66.271": 0.2, "M66.272": 0.2, "M66.279": 0.2}, text="Assessment: Rupture of extensor tendons, ankle.",
+              codeset=codeset, mentions={c: [(12, 45, "assessment_and_plan")] for c in ("M66.271", "M66.272", "M66.279")})
+    assert min(out.values(), key=lambda c: (-c.confidence, c.demoted)).code == "M66.279"
+
+
+@pytest.mark.parametrize(("text", "first"), [
+    ("Assessment: Other injury of urethra, initial encounter.", "S37.39XA"),
+    ("Assessment: Injury of urethra (other), initial encounter.", "S37.30XA"),
+])
+def test_other_and_unspecified_siblings_follow_the_charts_word(codeset, text, first):
+    start = text.index("injury") if "Other" in text else text.index("Injury")
+    mention = [(start, start + 17, "assessment_and_plan")]
+    out = run({"S37.30XA": 0.5, "S37.39XA": 0.45}, text=text, codeset=codeset,
+              mentions={"S37.30XA": mention, "S37.39XA": mention})
+    assert selected(out) == {first}
+    assert min(out.values(), key=lambda c: (-c.confidence, c.demoted)).code == first
+
+
 def test_vaccine_code_only_when_a_vaccine_is_given(codeset):
     assert "Z23" not in selected(run({"Z23": 0.8}, text="Discussed the flu vaccine; she declined.", codeset=codeset))
     assert "Z23" in selected(run({"Z23": 0.8}, text="Influenza vaccine administered today.", codeset=codeset))
