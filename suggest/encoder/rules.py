@@ -242,6 +242,10 @@ class CodingRules:
         self.bilateral_inside = re.compile(self.bilateral["inside"], re.IGNORECASE)
         self.bilateral_before = re.compile(self.bilateral["before"], re.IGNORECASE)
         self.bilateral_after = re.compile(self.bilateral["after"], re.IGNORECASE)
+        qualifiers = rules["qualifier_only"]
+        normalizer = default_normalizer()
+        self.qualifier_stems = frozenset(stem for word in qualifiers["words"] for stem in normalizer.word_stems(word))
+        self.qualifier_only = qualifiers
         external = rules["external_cause"]
         self.external_causes = _refs(external["codes"])
         self.external_not_assigned = frozenset(external["not_assigned"])
@@ -423,6 +427,24 @@ class _Run:
             why = self.r.demographic_conflict(c.code, patient)
             if why is not None:
                 self.drop(c, "demographics", why)
+
+    def qualifier_only(self) -> None:
+        """A code matched only in part, and only in qualifying words ("late effect", "type I"), is no candidate."""
+        rule = self.r.qualifier_only
+        for c in self.codes:
+            own = self._mention_spans(c)
+            if not own or any(coverage >= 0.999 for coverage in c.coverages[:len(own)]):
+                continue
+            stems = [self._span_stems(s, e) for s, e in own]
+            if all(found and set(found) <= self.r.qualifier_stems for found in stems):
+                s, e = own[0]
+                self.drop(c, "qualifier_only", rule["why"].format(words=self.chart.text[s:e]))
+                c.confidence = min(c.confidence, rule["confidence"])
+                c.demoted = True
+
+    def _span_stems(self, start: int, end: int) -> list[str]:
+        """The content stems of the chart's words inside ``start:end``."""
+        return [stem for s, e, stems in self.chart_words if start <= s and e <= end for stem in stems]
 
     def unspecified_region(self) -> None:
         """T14 (injury of unspecified body region) gives way to an injury code of a named region read from the same

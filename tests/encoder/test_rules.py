@@ -225,6 +225,26 @@ def test_other_and_unspecified_siblings_follow_the_charts_word(codeset, text, fi
     assert min(out.values(), key=lambda c: (-c.confidence, c.demoted)).code == first
 
 
+@pytest.mark.parametrize(("text", "words", "code"), [
+    ("Assessment: late effect of shoulder subluxation.", "late effect", "B90.9"),
+    ("Assessment: ulnar shaft fracture, open type I.", "type I", "E10.9"),
+])
+def test_a_code_matched_only_in_qualifying_words_is_no_candidate(codeset, text, words, code):
+    start = text.index(words)
+    mention = (start, start + len(words), "assessment_and_plan")
+    ruled = [RuledCode(code, 0.5, True, [mention[:2]], [{}], sections=[mention[2]], coverages=[0.67]),
+             RuledCode("Z23", 0.1, False)]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD,
+                                                    codeset)}
+    assert code not in selected(out) and out[code].confidence < out["Z23"].confidence
+    assert ("qualifier_only", "dropped") in rules_of(out, code)
+    # The whole term stated is evidence, however many qualifying words it has.
+    full = [RuledCode("E10.9", 0.5, True, [(12, 27)], [{}], sections=["assessment_and_plan"], coverages=[1.0])]
+    text = "Assessment: type 1 diabetes."
+    out = default_rules().apply(full, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)
+    assert selected({c.code: c for c in out}) == {"E10.9"}
+
+
 def test_vaccine_code_only_when_a_vaccine_is_given(codeset):
     assert "Z23" not in selected(run({"Z23": 0.8}, text="Discussed the flu vaccine; she declined.", codeset=codeset))
     assert "Z23" in selected(run({"Z23": 0.8}, text="Influenza vaccine administered today.", codeset=codeset))
