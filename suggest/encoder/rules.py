@@ -17,6 +17,7 @@ coded; only the age and sex edits apply).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -435,16 +436,25 @@ class _Run:
             own = self._mention_spans(c)
             if not own or any(coverage >= 0.999 for coverage in c.coverages[:len(own)]):
                 continue
-            stems = [self._span_stems(s, e) for s, e in own]
-            if all(found and set(found) <= self.r.qualifier_stems for found in stems):
+            if all(self._only_qualifiers(s, e) for s, e in own):
                 s, e = own[0]
                 self.drop(c, "qualifier_only", rule["why"].format(words=self.chart.text[s:e]))
                 c.confidence = min(c.confidence, rule["confidence"])
                 c.demoted = True
 
-    def _span_stems(self, start: int, end: int) -> list[str]:
-        """The content stems of the chart's words inside ``start:end``."""
-        return [stem for s, e, stems in self.chart_words if start <= s and e <= end for stem in stems]
+    def _only_qualifiers(self, start: int, end: int) -> bool:
+        """Whether the chart's words inside ``start:end`` have content stems, all of them qualifiers."""
+        words, qualifiers = self.chart_words, self.r.qualifier_stems
+        found = False
+        for k in range(bisect.bisect_left(self._word_starts, start), len(words)):
+            _, word_end, stems = words[k]
+            if word_end > end:
+                break
+            for stem in stems:
+                if stem not in qualifiers:
+                    return False
+                found = True
+        return found
 
     def unspecified_region(self) -> None:
         """T14 (injury of unspecified body region) gives way to an injury code of a named region read from the same
@@ -814,9 +824,9 @@ class _Run:
                 continue
             said = False
             for start, end in self._mention_spans(other):
-                before = [w for w in words if w[1] <= start][-int(rule["reach"]):]
-                inside = [w for w in words if start <= w[0] and w[1] <= end]
-                said |= any(text[s:e].lower() == "other" for s, e, _ in before + inside)
+                first = bisect.bisect_left(self._word_starts, start)
+                before = words[max(0, first - int(rule["reach"])): first]
+                said |= any(text[s:e].lower() == "other" for s, e, _ in before + self._words_in(start, end))
             if said:
                 self._prefer(other, unspecified, other.code, "other_or_unspecified", rule["why_other"])
             else:
@@ -824,12 +834,14 @@ class _Run:
 
     def _clause_names_a_side(self, start: int, end: int) -> bool:
         """Whether the clause or list item holding ``start:end`` has a side word."""
-        text = self.chart.text
-        breaks = list(_CLAUSE_BREAK.finditer(text, 0, start))
-        lo = breaks[-1].end() if breaks else 0
-        after = _CLAUSE_BREAK.search(text, end)
-        hi = after.start() if after else len(text)
-        return any(lo <= s and e <= hi and _SIDE_STEMS & set(stems) for s, e, stems in self.chart_words)
+        breaks = self._clause_breaks
+        k = bisect.bisect_left(breaks, start)
+        lo = breaks[k - 1] + 1 if k else 0
+        k = bisect.bisect_left(breaks, end)
+        hi = breaks[k] if k < len(breaks) else len(self.chart.text)
+        sides = self._side_word_starts
+        k = bisect.bisect_left(sides, lo)
+        return k < len(sides) and sides[k] < hi
 
     def bilateral(self) -> None:
         """A condition called bilateral takes the bilateral code, or the right and the left code where the code
@@ -866,6 +878,28 @@ class _Run:
         """The chart's words: span and content stems (read once per chart, when a rule needs them)."""
         normalizer = default_normalizer()
         return [(w.start, w.end, normalizer.word_stems(w.key)) for w in normalizer.words(self.chart.text)]
+
+    @functools.cached_property
+    def _word_starts(self) -> list[int]:
+        return [start for start, _, _ in self.chart_words]
+
+    def _words_in(self, start: int, end: int) -> list[tuple[int, int, tuple[str, ...]]]:
+        """The chart's words inside ``start:end``."""
+        words = self.chart_words
+        found = []
+        for k in range(bisect.bisect_left(self._word_starts, start), len(words)):
+            if words[k][1] > end:
+                break
+            found.append(words[k])
+        return found
+
+    @functools.cached_property
+    def _clause_breaks(self) -> list[int]:
+        return [m.start() for m in _CLAUSE_BREAK.finditer(self.chart.text)]
+
+    @functools.cached_property
+    def _side_word_starts(self) -> list[int]:
+        return [start for start, _, stems in self.chart_words if _SIDE_STEMS.intersection(stems)]
 
     def _sides_of_site(self, site: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
         """Each side the chart gives ``site`` in an affirmed statement, with the spans that say so."""
