@@ -39,6 +39,8 @@ AGE_BUCKETS = ((0, 1, "0-1 days"), (2, 3, "2-3 days"), (4, 7, "4-7 days"), (8, 1
                (15, 30, "15-30 days"), (31, None, "over 30 days"))
 CALIBRATION_BINS = 10
 SEP = "|"
+THROUGHPUT_MOVES = ("coded", "completed")
+"""The moves the throughput figure counts."""
 STATUS_SHARDS = 16
 """The status counters are spread over this many rows per day and status (by chart id), so that coders taking
 the queue's head charts at once, which were often created the same day, do not wait on one counter's row lock."""
@@ -130,9 +132,13 @@ def contribution(facts: ChartFacts) -> Counter[str]:
 def move_key(user: str, to: str, when: dt.datetime) -> str | None:
     """The throughput counter a move adds to (moves to coded and completed, by coder and day), None for others.
     Moves are events: they are counted once, never taken back."""
-    if to not in ("coded", "completed"):
+    if to not in THROUGHPUT_MOVES:
         return None
-    return SEP.join(("thru", _day(when), user[:64], to, ""))
+    return _thru_key(_day(when), user, to)
+
+
+def _thru_key(day: str, user: str, to: str) -> str:
+    return SEP.join(("thru", day, user[:64], to, ""))
 
 
 def record_move(session: Session, user: str, to: str, when: dt.datetime) -> None:
@@ -241,9 +247,9 @@ def rebuild(session: Session, batch: int = 500) -> int:
     day = _day_sql(session, ChartStatusChange.changed_at)
     for d, user, to, n in session.execute(
             select(day, ChartStatusChange.changed_by, ChartStatusChange.to_status, func.count())
-            .where(ChartStatusChange.to_status.in_(("coded", "completed")))
+            .where(ChartStatusChange.to_status.in_(THROUGHPUT_MOVES))
             .group_by(day, ChartStatusChange.changed_by, ChartStatusChange.to_status)):
-        total[SEP.join(("thru", str(d), user[:64], to, ""))] += n
+        total[_thru_key(str(d), user, to)] += n
     bump(session, {key: amount for key, amount in total.items() if amount})
     return counted
 

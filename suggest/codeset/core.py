@@ -40,14 +40,14 @@ _NEAR_MATCH_LIMIT = 10
 _DESCENDANTS_IN_VALIDATION = 20
 _ANCESTOR_NOTE_KINDS = ("excludes1", "excludes2", "inclusion_terms", "code_also")
 _SIDE_WORDS = re.compile(r"\b(right|left|bilateral|unspecified)\b", re.IGNORECASE)
+_NOT_CODE_CHARS = re.compile(r"[\s.]")
+Side = Literal["right", "left", "bilateral", "unspecified"]
 
 
 def _without_sides(description: str) -> str:
     """A description without its side words ("Nondisplaced spiral fracture of shaft of fibula"): the siblings of a
     side family share it."""
     return " ".join(_SIDE_WORDS.sub(" ", description.lower()).split())
-_NOT_CODE_CHARS = re.compile(r"[\s.]")
-Side = Literal["right", "left", "bilateral", "unspecified"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -218,9 +218,8 @@ class CodingRules:
         self.drug_why: str = drug_rules["why"]
         self.drug_sections_skipped = frozenset(drug_rules["sections_skipped"])
         self.short_course = _phrases(drug_rules["short_course_cues"])
-        poisoning_cues = drug_rules.get("poisoning_cues", ())
-        self.poisoning = _phrases(poisoning_cues) if poisoning_cues else None
-        self.poisoning_why: str = drug_rules.get("poisoning_why", "")
+        self.poisoning = _phrases(drug_rules["poisoning_cues"])
+        self.poisoning_why: str = drug_rules["poisoning_why"]
         self.not_the_drug = _phrases(drug_rules["not_the_drug"])
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
@@ -365,9 +364,13 @@ class _Run:
     def selected(self) -> list[RuledCode]:
         return [c for c in self.codes if c.selected]
 
-    def drop(self, c: RuledCode, rule: str, why: str) -> None:
+    def drop(self, c: RuledCode, rule: str, why: str, at_most: float | None = None) -> None:
+        """Unselect ``c`` below the threshold; with ``at_most``, also lower it to that and rank it after its equals."""
         c.selected = False
         c.confidence = min(c.confidence, self.r.dropped_share * self.threshold)
+        if at_most is not None:
+            c.confidence = min(c.confidence, at_most)
+            c.demoted = True
         c.rules.append(RuleNote(rule, "dropped", why))
 
     def replace(self, olds: Sequence[RuledCode], code: str, rule: str, why: str,
@@ -438,20 +441,14 @@ class _Run:
                 continue
             if all(self._only_qualifiers(s, e) for s, e in own):
                 s, e = own[0]
-                self.drop(c, "qualifier_only", rule["why"].format(words=self.chart.text[s:e]))
-                c.confidence = min(c.confidence, rule["confidence"])
-                c.demoted = True
+                self.drop(c, "qualifier_only", rule["why"].format(words=self.chart.text[s:e]), at_most=rule["confidence"])
 
     def _only_qualifiers(self, start: int, end: int) -> bool:
         """Whether the chart's words inside ``start:end`` have content stems, all of them qualifiers."""
-        words, qualifiers = self.chart_words, self.r.qualifier_stems
         found = False
-        for k in range(bisect.bisect_left(self._word_starts, start), len(words)):
-            _, word_end, stems = words[k]
-            if word_end > end:
-                break
+        for _, _, stems in self._words_in(start, end):
             for stem in stems:
-                if stem not in qualifiers:
+                if stem not in self.r.qualifier_stems:
                     return False
                 found = True
         return found
@@ -467,9 +464,7 @@ class _Run:
             if not named:
                 continue
             best = max(named, key=lambda o: o.confidence)
-            self.drop(c, "unspecified_region", self.r.region_why.format(code=best.code))
-            c.confidence = min(c.confidence, best.confidence * 0.5)
-            c.demoted = True
+            self.drop(c, "unspecified_region", self.r.region_why.format(code=best.code), at_most=best.confidence * 0.5)
 
     def lone_word(self) -> None:
         """A code whose every affirmed mention is a lone generic word ("Counseling:") is not selected."""
@@ -660,10 +655,8 @@ class _Run:
         for start, end in self._affirmed_hits(self.r.drug_pattern, other_uses, self.r.drug_sections_skipped,
                                               also_historical=True):
             drug = self.r.drugs[text[start:end].lower()]
-            line_start = text.rfind("\n", 0, start) + 1
-            line_end = text.find("\n", end)
-            line = text[line_start: line_end if line_end >= 0 else len(text)]
-            if self.r.short_course.search(line) or (self.r.poisoning and self.r.poisoning.search(line)):
+            line = self._line(start)
+            if self.r.short_course.search(line) or self.r.poisoning.search(line):
                 continue
             needs = self.r.long_term_cues.get(drug.code)
             if needs is not None and not needs.search(line):
@@ -677,7 +670,7 @@ class _Run:
             names = ", ".join(dict.fromkeys(h[2].name for h in hits))
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
-        for c in self.selected() if self.r.poisoning else ():
+        for c in self.selected():
             if c.code.startswith("Z79") and c.code not in found and c.spans \
                     and all(self.r.poisoning.search(self._line(start)) for start, _ in c.spans):
                 self.drop(c, "long_term_drug", self.r.poisoning_why)
@@ -788,17 +781,16 @@ class _Run:
             unspecified = next((code for code, side in family.items() if side == "unspecified"), None)
             if unspecified is None:
                 continue
-            why = self.r.side_not_stated["why"].format(code=c.code)
-            self._prefer(self.by_code.get(unspecified), c, unspecified, "side_not_stated", why)
+            self._prefer(unspecified, c, "side_not_stated", self.r.side_not_stated["why"].format(code=c.code))
 
     @staticmethod
     def _mention_spans(c: RuledCode) -> list[tuple[int, int]]:
         """The spans of ``c``'s dictionary mentions (the words its terms matched; not the classifier's evidence)."""
         return c.spans[:len(c.sections)]
 
-    def _prefer(self, better: RuledCode | None, worse: RuledCode, code: str, rule: str, why: str) -> None:
-        """Rank ``code`` (candidate ``better``, None when not one) above ``worse``, and select it instead of ``worse``
-        when ``worse`` was selected."""
+    def _prefer(self, code: str, worse: RuledCode, rule: str, why: str) -> None:
+        """Rank ``code`` above ``worse``, and select it instead of ``worse`` when ``worse`` was selected."""
+        better = self.by_code.get(code)
         if worse.selected:
             self.replace([worse], code, rule, why)
         elif better is not None and better.confidence <= worse.confidence and not worse.demoted:
@@ -826,11 +818,11 @@ class _Run:
             for start, end in self._mention_spans(other):
                 first = bisect.bisect_left(self._word_starts, start)
                 before = words[max(0, first - int(rule["reach"])): first]
-                said |= any(text[s:e].lower() == "other" for s, e, _ in before + self._words_in(start, end))
+                said |= any(text[s:e].lower() == "other" for s, e, _ in (*before, *self._words_in(start, end)))
             if said:
-                self._prefer(other, unspecified, other.code, "other_or_unspecified", rule["why_other"])
+                self._prefer(other.code, unspecified, "other_or_unspecified", rule["why_other"])
             else:
-                self._prefer(unspecified, other, unspecified.code, "other_or_unspecified", rule["why_unspecified"])
+                self._prefer(unspecified.code, other, "other_or_unspecified", rule["why_unspecified"])
 
     def _clause_names_a_side(self, start: int, end: int) -> bool:
         """Whether the clause or list item holding ``start:end`` has a side word."""
@@ -883,15 +875,13 @@ class _Run:
     def _word_starts(self) -> list[int]:
         return [start for start, _, _ in self.chart_words]
 
-    def _words_in(self, start: int, end: int) -> list[tuple[int, int, tuple[str, ...]]]:
-        """The chart's words inside ``start:end``."""
+    def _words_in(self, start: int, end: int) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+        """The chart's words inside ``start:end``, in order."""
         words = self.chart_words
-        found = []
         for k in range(bisect.bisect_left(self._word_starts, start), len(words)):
             if words[k][1] > end:
-                break
-            found.append(words[k])
-        return found
+                return
+            yield words[k]
 
     @functools.cached_property
     def _clause_breaks(self) -> list[int]:
@@ -987,15 +977,15 @@ class _Run:
         if not external:
             return
         others = [c.confidence for c in self.codes if c.selected and not _matches(self.r.external_causes, c.code)]
+        lowest = min(others) if others else None
         for c in external:
             if c.code in self.r.external_not_assigned:
-                self.drop(c, "external_cause", self.r.external["why_not_assigned"])
-                c.confidence = min(c.confidence, self.r.external["not_assigned_confidence"])
-                c.demoted = True
+                self.drop(c, "external_cause", self.r.external["why_not_assigned"],
+                          at_most=self.r.external["not_assigned_confidence"])
             elif c.selected and self.setting in self.r.external_optional_in:
                 self.drop(c, "external_cause", self.r.external["why_optional"])
-            if others and c.confidence >= min(others):
-                c.confidence = min(c.confidence, min(others))
+            if lowest is not None and c.confidence >= lowest:
+                c.confidence = lowest
                 c.demoted = True
                 if not any(n.rule == "external_cause" for n in c.rules):
                     c.rules.append(RuleNote("external_cause", "note", self.r.external["why_sequence"]))
