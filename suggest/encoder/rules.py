@@ -28,7 +28,7 @@ from suggest.codeset.notes import CodeRef, CodeRefs, excludes1_conflicts
 from suggest.encoder.patient import Patient
 from suggest.pipeline.alternation import literal_alternation
 from suggest.pipeline.normalize import default_normalizer
-from suggest.pipeline.resources import load_json, read_text
+from suggest.pipeline.resources import load_json, read_text, read_tsv
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
 SETTINGS: tuple[Setting, ...] = ("outpatient", "inpatient", "mentions")
@@ -146,6 +146,16 @@ class _Pair:
 
 
 @dataclass(frozen=True)
+class _Unnamed:
+    """A code for an unnamed region or substance (T14, T50.90) and the codes that name one."""
+
+    codes: CodeRefs
+    named: CodeRefs
+    why: str
+    hand_over: bool
+
+
+@dataclass(frozen=True)
 class _Drug:
     name: str
     code: str
@@ -251,10 +261,10 @@ class CodingRules:
         self.external_not_assigned = frozenset(external["not_assigned"])
         self.external_optional_in = frozenset(external["optional_in"])
         self.external = external
-        region = rules["unspecified_region"]
-        self.unspecified_region = _refs(region["codes"])
-        self.named_regions = _refs(region["regions"])
-        self.region_why: str = region["why"]
+        self.unnamed = [_Unnamed(_refs(entry["codes"]), _refs(entry["named"]), entry["why"], entry["hand_over"])
+                        for entry in rules["unspecified_region"]["entries"]]
+        self.drug_category = {row["drug"].strip().lower(): row["category"].strip()
+                              for row in read_tsv("drug_classes.tsv") if row.get("drug")}
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
         self.other_or_unspecified = rules["other_or_unspecified"]
@@ -330,14 +340,19 @@ _CATEGORY_UNSPECIFIED = re.compile(r"^[A-Z][0-9][0-9A-Z]\.9[09X]*$")
 _OTHER_WORDS = re.compile(r"\b(other specified|other|unspecified)\b")
 
 
+_PLURAL = re.compile(r"(?<=[a-z]{3})(ies|s)\b(?<!ss)(?<!us)(?<!is)")
+
+
 @functools.lru_cache(maxsize=20_000)
-def _other_or_unspecified(description: str) -> tuple[str | None, tuple[str, ...]]:
-    """Whether a description is an 'other' or an 'unspecified' one, and the stems of its other words (sorted):
-    "Other specified injuries of head" and "Unspecified injury of head" share them."""
+def _other_or_unspecified(description: str) -> tuple[int, int, tuple[str, ...]]:
+    """A description's 'other' words, its 'unspecified' words, and the stems of its other words, singular and
+    sorted: "Other specified injuries of unspecified thigh" (1, 1) and "Unspecified injury of unspecified thigh"
+    (0, 2) share them, and the first is the 'other' one of the two."""
     lowered = description.lower()
-    found = {m.group(1) for m in _OTHER_WORDS.finditer(lowered)}
-    kind = "unspecified" if found == {"unspecified"} else "other" if found and "unspecified" not in found else None
-    return kind, tuple(sorted(set(default_normalizer().stems(_OTHER_WORDS.sub(" ", lowered)))))
+    found = [m.group(1) for m in _OTHER_WORDS.finditer(lowered)]
+    unspecified = found.count("unspecified")
+    singular = _PLURAL.sub(lambda m: "y" if m.group(1) == "ies" else "", _OTHER_WORDS.sub(" ", lowered))
+    return len(found) - unspecified, unspecified, tuple(sorted(set(default_normalizer().stems(singular))))
 
 
 #: Stems of the words that give a side ("R knee" reads as "right knee").
@@ -454,17 +469,26 @@ class _Run:
         return found
 
     def unspecified_region(self) -> None:
-        """T14 (injury of unspecified body region) gives way to an injury code of a named region read from the same
-        words: it is not selected and ranks below that code (I.C.19.b)."""
-        regional = [c for c in self.codes if c.spans and _matches(self.r.named_regions, c.code)]
-        for c in self.codes:
-            if not c.spans or not _matches(self.r.unspecified_region, c.code):
-                continue
-            named = [o for o in regional if any(s < oe and os < e for s, e in c.spans for os, oe in o.spans)]
-            if not named:
-                continue
-            best = max(named, key=lambda o: o.confidence)
-            self.drop(c, "unspecified_region", self.r.region_why.format(code=best.code), at_most=best.confidence * 0.5)
+        """A code for an unnamed body region or substance (T14 injury of unspecified region, T50.90 poisoning by an
+        unspecified drug) gives way to a code that names it, read from the same words: it is not selected and ranks
+        below that code (I.C.19.b; "methadone overdose" is T40.3-, not T50.90-). Where the entry hands over, a
+        unnamed code passes its place (and its selection) to the named code when the chart states that code's term in full."""
+        for entry in self.r.unnamed:
+            # A substance is named only where its code's term is stated in full ("overdose" alone names none).
+            naming = [(c, self.full_mentions(c) if entry.hand_over else c.spans) for c in self.codes
+                      if c.spans and _matches(entry.named, c.code)]
+            for c in self.codes:
+                if not c.spans or not _matches(entry.codes, c.code):
+                    continue
+                named = [o for o, spans in naming if any(s < oe and os < e for s, e in c.spans for os, oe in spans)]
+                if not named:
+                    continue
+                best = max(named, key=lambda o: o.confidence)
+                why = entry.why.format(code=best.code)
+                if entry.hand_over:
+                    self._prefer(best.code, c, "unspecified_region", why)
+                if not self.dropped(c):
+                    self.drop(c, "unspecified_region", why, at_most=best.confidence * 0.5)
 
     def lone_word(self) -> None:
         """A code whose every affirmed mention is a lone generic word ("Counseling:") is not selected."""
@@ -485,10 +509,11 @@ class _Run:
         spans = [(s, e, c) for c in self.codes for s, e in c.spans[: len(c.sections)]]
         # Only another code's full statement can hold this one: "bilateral breast cysts" is no statement of
         # "cyst of bilateral orbits", so it does not swallow "breast cysts".
-        statements = [(s, e, c) for c in self.codes
+        # A code a rule has dropped is no statement, and is not selected again here.
+        statements = [(s, e, c) for c in self.codes if not self.dropped(c)
                       for (s, e), coverage in zip(c.spans[: len(c.sections)], c.coverages) if coverage >= 0.999]
         for c in list(best_in_category.values()):
-            if c.selected or _matches(self.r.plain_excluded, c.code):
+            if c.selected or self.dropped(c) or _matches(self.r.plain_excluded, c.code):
                 continue
             plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
                      if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
@@ -800,25 +825,29 @@ class _Run:
 
     def other_or_unspecified(self) -> None:
         """'Other' and 'unspecified' siblings are told apart by the word 'other' before or within the evidence
-        (I.A.9)."""
+        (I.A.9), or by a named drug that the Table of Drugs classifies under the 'other' code."""
         rule = self.r.other_or_unspecified
         words, text = self.chart_words, self.chart.text
-        pairs: dict[tuple[str, tuple[str, ...]], dict[str, RuledCode]] = {}
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple[int, int, RuledCode]]] = {}
         for c in self.codes:
             if not self._mention_spans(c) or self.dropped(c):
                 continue
-            kind, key = _other_or_unspecified(self._description(c.code))
-            if kind:
-                pairs.setdefault((c.code[:3], key), {})[kind] = c
-        for pair in pairs.values():
-            other, unspecified = pair.get("other"), pair.get("unspecified")
-            if other is None or unspecified is None:
-                continue
+            n_other, n_unspecified, key = _other_or_unspecified(self._description(c.code))
+            groups.setdefault((c.code[:3], key), []).append((n_other, n_unspecified, c))
+        for group in groups.values():
+            more_other = max(group, key=lambda g: (g[0], -g[1]))
+            less_other = min(group, key=lambda g: (g[0], -g[1]))
+            if not (more_other[0] > less_other[0] and less_other[1] > more_other[1]):
+                continue  # not an 'other' and an 'unspecified' sibling ("with" and "without" complications)
+            other, unspecified = more_other[2], less_other[2]
             said = False
             for start, end in self._mention_spans(other):
                 first = bisect.bisect_left(self._word_starts, start)
                 before = words[max(0, first - int(rule["reach"])): first]
                 said |= any(text[s:e].lower() == "other" for s, e, _ in (*before, *self._words_in(start, end)))
+                # A named drug the Table of Drugs puts under the 'other' code ("quetiapine": T43.59) says 'other'.
+                said |= any(other.code.startswith(self.r.drug_category.get(text[s:e].lower(), "-"))
+                            for s, e, _ in self._words_in(start, end))
             if said:
                 self._prefer(other.code, unspecified, "other_or_unspecified", rule["why_other"])
             else:

@@ -225,6 +225,46 @@ def test_other_and_unspecified_siblings_follow_the_charts_word(codeset, text, fi
     assert min(out.values(), key=lambda c: (-c.confidence, c.demoted)).code == first
 
 
+@pytest.mark.parametrize(("text", "first"), [
+    ("Assessment: Other specified injury of thigh, initial encounter.", "S79.829A"),  # 'unspecified' side in both
+    ("Assessment: Injury of thigh, initial encounter.", "S79.929A"),
+])
+def test_other_and_unspecified_siblings_pair_up_across_plurals_and_unspecified_sides(codeset, text, first):
+    start = text.index("njury") - 1
+    mention = [(start, text.index(", initial"), "assessment_and_plan")]
+    out = run({"S79.929A": 0.5, "S79.829A": 0.45}, text=text, codeset=codeset,
+              mentions={"S79.929A": mention, "S79.829A": mention})
+    assert selected(out) == {first}
+
+
+def test_a_named_drug_of_an_other_class_takes_the_other_code(codeset):
+    text = "Assessment: quetiapine overdose."
+    mention = [(12, 31, "assessment_and_plan")]
+    out = run({"T43.501A": 0.5, "T43.591A": 0.1}, text=text, codeset=codeset,
+              mentions={"T43.501A": mention, "T43.591A": mention})
+    assert selected(out) == {"T43.591A"}
+    assert ("other_or_unspecified", "dropped") in rules_of(out, "T43.501A")
+
+
+def test_a_named_drug_takes_the_place_of_the_unspecified_drug():
+    text = "Assessment: intentional methadone overdose."
+    overdose, named = (text.index("overdose"), len(text) - 1), (text.index("methadone"), len(text) - 1)
+    ruled = [RuledCode("T50.902A", 0.6, True, [overdose], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("T40.3X2A", 0.01, False, [named], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
+    assert [(c.code, c.selected) for c in out] == [("T40.3X2A", True), ("T50.902A", False)]
+    assert ("unspecified_region", "dropped") in rules_of({c.code: c for c in out}, "T50.902A")
+
+
+def test_a_drug_named_only_in_part_does_not_replace_the_unspecified_drug():
+    text = "Assessment: overdose."
+    ruled = [RuledCode("T50.901A", 0.9, True, [(12, 20)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("T40.5X1A", 0.01, False, [(12, 20)], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                       coverages=[0.65])]
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
+    assert [(c.code, c.selected) for c in out] == [("T50.901A", True), ("T40.5X1A", False)]
+
+
 @pytest.mark.parametrize(("text", "words", "code"), [
     ("Assessment: late effect of shoulder subluxation.", "late effect", "B90.9"),
     ("Assessment: ulnar shaft fracture, open type I.", "type I", "E10.9"),
