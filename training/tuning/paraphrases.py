@@ -1,8 +1,9 @@
 """Clinician phrasings of random billable codes (tuning sets): is the code first, in the top 3, in the top 10?
 
 ``dev_paraphrases.tsv``: 320 codes drawn uniformly. ``dev_paraphrases_2.tsv``: 240 codes (120 S, 40 T, 25 V-Y, 55
-others), written later by a coder who did not see the engine, its lexicon or the first set. Neither is the benchmark's
-probe (``bench/data``), which is measured only.
+others), written later by a coder who did not see the engine, its lexicon or the first set. ``dev_paraphrases_3.tsv``: 300
+codes drawn uniformly (seed 4242) from the billable codes outside the probe's sample and the first two sets, written
+blind to the engine and its lexicon. None is the benchmark's probe (``bench/data``), which is measured only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from suggest import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-TUNING_SETS = (DATA / "dev_paraphrases.tsv", DATA / "dev_paraphrases_2.tsv")
+TUNING_SETS = (DATA / "dev_paraphrases.tsv", DATA / "dev_paraphrases_2.tsv", DATA / "dev_paraphrases_3.tsv")
 
 
 def main(model_ref: str = "default", verbose: bool = False) -> None:
