@@ -55,6 +55,18 @@ def rules_of(result, code: str) -> list[tuple[str, str]]:
     return [(n.rule, n.action) for n in result[code].rules]
 
 
+@pytest.mark.parametrize(("codes", "expected"), [
+    ({"Z86.73": 0.9, "G81.94": 0.9}, {"I69.354"}),  # left hemiparesis from a past stroke
+    ({"Z86.73": 0.9, "R47.01": 0.8, "R47.1": 0.7}, {"I69.320", "I69.322"}),  # two deficits: two sequela codes
+    ({"Z86.73": 0.9, "R13.10": 0.8}, {"I69.391", "R13.10"}),  # the type of dysphagia stays as an additional code
+    ({"I63.9": 0.9, "R47.01": 0.8}, {"I63.9", "R47.01"}),  # an acute stroke's aphasia is no sequela
+    ({"Z86.73": 0.9}, {"Z86.73"}),  # a history with no deficit
+])
+def test_a_deficit_of_a_past_stroke_is_coded_as_its_sequela(codeset, codes, expected):
+    out = run(codes, codeset=codeset)
+    assert selected(out) == expected
+
+
 def test_hypertension_with_heart_failure_is_one_combination_code(codeset):
     out = run({"I10": 0.95, "I50.9": 0.8}, codeset=codeset)
     assert selected(out) == {"I11.0", "I50.9"}
