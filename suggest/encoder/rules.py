@@ -265,6 +265,7 @@ class CodingRules:
                         for entry in rules["unspecified_region"]["entries"]]
         self.drug_category = {row["drug"].strip().lower(): row["category"].strip()
                               for row in read_tsv("drug_classes.tsv") if row.get("drug")}
+        self.evidence_first_below = float(rules["evidence_first"]["below"])
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
         self.other_or_unspecified = rules["other_or_unspecified"]
@@ -326,12 +327,16 @@ class CodingRules:
 
     def apply(self, codes: list[RuledCode], chart: ChartFacts, setting: str, threshold: float, codeset) -> list[RuledCode]:
         """Apply the rules of ``setting`` to one chart's candidates (best first); returns them re-ranked (a code
-        a rule put below another ranks after the codes of its confidence), with the codes the rules added.
+        a rule put below another ranks after the codes of its confidence; among the codes of a negligible
+        confidence, those read from the chart's words come first), with the codes the rules added.
         ``threshold`` is the model's selection threshold."""
         run = _Run(self, codes, chart, threshold, codeset, setting)
         for name in self.rules_for(setting):
             getattr(run, name)()
-        return sorted(run.codes, key=lambda c: (-c.confidence, c.demoted))
+        floor = self.evidence_first_below
+        # Below the floor the confidences say nothing: a code whose words the chart states goes first there.
+        return sorted(run.codes, key=lambda c: (-(c.confidence if c.confidence >= floor else 0.0), c.demoted,
+                                                not c.sections, -c.confidence))
 
 
 #: A category's own unspecified code: its ".9" subdivision with nothing more specific after it (M54.9, M19.90).

@@ -743,3 +743,14 @@ def test_t14_stands_when_no_region_is_named():
     ruled = [RuledCode("T14.8XXA", 0.6, True, [(12, 20)], [dict(AFFIRMED)])]
     out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
     assert out[0].selected
+
+
+def test_among_negligible_confidences_a_code_the_chart_states_comes_first(codeset):
+    text = "Assessment: chemical burn of left wrist, sequela."
+    mention = (12, 39)
+    ruled = [RuledCode("Z86.73", 0.004, False),  # a classifier guess, no words of the chart
+             RuledCode("T23.472S", 0.001, False, [mention], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                       coverages=[0.8]),
+             RuledCode("Z95.5", 0.02, False)]  # above the floor: its confidence still ranks it
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)
+    assert [c.code for c in out] == ["Z95.5", "T23.472S", "Z86.73"]
