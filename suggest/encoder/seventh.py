@@ -61,9 +61,11 @@ class SeventhCharacterResolver:
         if self._any_rewrite.search(text):
             for pattern, replacement in self.rewrites:
                 text = pattern.sub(f" {replacement} ", text)
-        expansions = default_normalizer().expansions
-        return frozenset(stem(w) for word in _WORD.findall(text.lower())
-                         for w in expansions.get(word, (word,)) if w not in _STOP)
+        # The normaliser's words, so that a capital "OS" is the left eye and "R" the right side, as in the dictionary.
+        normalizer = default_normalizer()
+        return frozenset(stem(w) for word in normalizer.words(text)
+                         for key in normalizer.expansions.get(word.key, (word.key,))
+                         for w in _WORD.findall(key) if w not in _STOP)
 
     def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
         found = self._own.get(stem_code)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from suggest.pipeline.alternation import literal_alternation
 from suggest.pipeline.resources import load_json, read_tsv
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -97,6 +98,7 @@ class _Contextual:
     pattern: re.Pattern
     key: str
     upper: bool
+    after: re.Pattern | None = None  # what must come just before the word ("tylenol OD": an overdose)
 
 
 class Normalizer:
@@ -126,12 +128,15 @@ class Normalizer:
         self.expansions: dict[str, tuple[str, ...]] = {}
         self.contextual: dict[str, list[_Contextual]] = {}
         meanings: dict[str, str] = {}
+        drug_classes = drug_classes if drug_classes is not None else load_drug_classes()
+        drugs = literal_alternation(sorted(drug_classes))
         for rule in contextual:
             key = "=" + rule["means"].lower()  # "=" keeps these keys apart from any word of a text
-            self.contextual.setdefault(rule["word"], []).append(
-                _Contextual(re.compile(rule["match"]), key, rule.get("case") == "upper"))
+            after = rule.get("after")
+            self.contextual.setdefault(rule["word"], []).append(_Contextual(
+                re.compile(rule["match"]), key, rule.get("case") == "upper",
+                re.compile(rf"(?:{after.replace('{drugs}', drugs)})\W*$") if after else None))
             meanings[key] = rule["means"]
-        drug_classes = drug_classes if drug_classes is not None else load_drug_classes()
         # A drug reads as itself and as its class in the code set's words ("sertraline" is also "selective
         # serotonin reuptake inhibitors"), as the Table of Drugs and Chemicals leads a coder to T43.22-.
         by_drug = {drug: f"{drug} {words}" for drug, words in drug_classes.items()}
@@ -166,6 +171,9 @@ class Normalizer:
             word = m.group()
             for rule in self.contextual.get(word, ()):
                 hit = rule.pattern.match(lowered, start)
+                after = getattr(rule, "after", None)  # models pickled before it have none
+                if after is not None and hit is not None and not after.search(lowered, max(0, start - 40), start):
+                    continue
                 if hit is not None and (not rule.upper or text[start:hit.end()].isupper()):
                     skip_to = hit.end()
                     yield Word(start, hit.end(), hit.group(), rule.key)

@@ -32,6 +32,10 @@ def resolve():
         ("H40.111", "POAG right eye, moderate stage", "H40.1112"),
         ("M1A.071", "chronic gout of the right ankle with tophi", "M1A.0711"),
         ("M1A.071", "chronic gout of the right ankle w/o tophi", "M1A.0710"),
+        ("M1A.071", "chronic tophaceous gout, right ankle", "M1A.0711"),  # tophaceous: with tophi
+        ("M1A.071", "chronic gout of the right ankle, no tophi", "M1A.0710"),
+        ("E11.355", "DM2 w/ stable proliferative diabetic retinopathy OS", "E11.3552"),  # a capital OS is the left eye
+        ("E11.355", "DM2 w/ stable PDR, both eyes", "E11.3553"),
         ("O36.593", "poor fetal growth, fetus 2", "O36.5932"),
         ("O36.593", "poor fetal growth, singleton pregnancy", "O36.5930"),
     ],

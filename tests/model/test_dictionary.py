@@ -160,3 +160,12 @@ def test_an_index_saved_with_python_lists_loads_into_the_same_matches(index):
         starts = next(process(get_nlp(), [text]))._.sentence_starts
         assert old.match(text, starts) == index.match(text, starts)
         assert index.match(text, starts)
+
+
+@pytest.mark.parametrize(("text", "stem"), [
+    ("Second degree chemical burn of left forearm.", "T22.612"),  # the code set says "Corrosion of second degree"
+    ("Accidental ethylene glycol antifreeze poisoning.", "T52.3X1"),  # "Toxic effects of glycols"
+    ("Other specified injury of right thigh.", "S79.821"),  # "Other specified injuries of right thigh"
+])
+def test_clinicians_words_reach_the_code_sets_terms(index, text, stem):
+    assert any(code.startswith(stem) for code in matches(index, text))

@@ -121,3 +121,24 @@ def test_words_of_other_meanings_keep_apart(one, other):
     from suggest.pipeline.normalize import stem
 
     assert stem(one) != stem(other)
+
+
+@pytest.mark.parametrize("one, other", [
+    ("injuries", "injury"), ("extremities", "extremity"), ("deformities", "deformity"), ("arteries", "artery"),
+    ("condylar", "condyle"), ("malleolar", "malleolus"), ("physeal", "physis"), ("epiphyseal", "epiphysis"),
+    ("metacarpus", "metacarpal"),
+])
+def test_plurals_and_adjectives_of_the_code_sets_words_meet(normalizer, one, other):
+    """"Other specified injuries of thigh" is a clinician's "injury of thigh"; "condylar process" the "condyle"."""
+    assert normalizer.word_stems(one) == normalizer.word_stems(other)
+
+
+@pytest.mark.parametrize("text, meaning", [
+    ("intentional quetiapine OD, f/u", "=poisoning"),  # after a drug: an overdose
+    ("tylenol od", "=poisoning"),
+    ("OD on heroin", "=poisoning"),
+    ("cataract OD", "=right eye"),  # after anything else, a capital OD is the right eye
+    ("vision 20/40 OD", "=right eye"),
+])
+def test_od_reads_as_an_overdose_after_a_drug_and_as_the_right_eye_elsewhere(normalizer, text, meaning):
+    assert {w.key for w in normalizer.words(text) if w.text == "od"} == {meaning}
