@@ -132,6 +132,8 @@ class _Combination:
     code: str | None
     drop: tuple[CodeRef, ...]
     why: str
+    stated: bool = False  # a part counts when the chart states it in full, selected or not
+    past_only: tuple[CodeRef, ...] = ()  # parts that count only from past mentions ("s/p CVA" for I63)
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ class CodingRules:
         if unknown:
             raise ValueError(f"coding rules data: no rule named {', '.join(unknown)}")
         self.combinations = [
-            _Combination(c["name"], tuple(_refs(group) for group in c["when"]), c["code"], _refs(c["drop"]), c["why"])
+            _Combination(c["name"], tuple(_refs(group) for group in c["when"]), c["code"], _refs(c["drop"]), c["why"],
+                         bool(c.get("stated", False)), _refs(c.get("past_only", ())))
             for c in rules["combinations"]
         ]
         unspecified = rules["unspecified_with_specific"]
@@ -604,7 +607,11 @@ class _Run:
     def combination(self) -> None:
         for rule in self.r.combinations:
             chosen = self.selected()
-            groups = [[c for c in chosen if _matches(refs, c.code)] for refs in rule.when]
+            pool = chosen
+            if rule.stated:  # "history of CVA with residual left hemiparesis": both stated, whatever their scores
+                pool = [c for c in self.codes if not self.dropped(c) and (c.selected or self.full_mentions(c, past_counts=True))]
+            groups = [[c for c in pool if _matches(refs, c.code)
+                       and (not _matches(rule.past_only, c.code) or self._only_past(c))] for refs in rule.when]
             if not all(groups):
                 continue
             if rule.code is not None and rule.code in self.by_code and self.by_code[rule.code].selected \
@@ -614,11 +621,18 @@ class _Run:
             named = ", ".join(c.code for c in parts)
             if rule.code is not None:
                 spans = [s for c in parts for s in c.spans]
-                self.select(rule.code, min(c.confidence for c in parts), "combination", f"{rule.why} (from {named})", spans)
-            for c in chosen:
-                if c.code != rule.code and c.selected and _matches(rule.drop, c.code):
+                confidence = min(c.confidence for c in parts)
+                self.select(rule.code, max(confidence, self.threshold) if rule.stated else confidence, "combination",
+                            f"{rule.why} (from {named})", spans)
+            for c in pool:
+                if c.code != rule.code and _matches(rule.drop, c.code) and (c.selected or not self.dropped(c)):
                     target = f" by {rule.code}" if rule.code else ""
                     self.drop(c, "combination", f"Replaced{target}: {rule.why}")
+
+    def _only_past(self, c: RuledCode) -> bool:
+        """Whether every dictionary mention of ``c`` is a past one ("s/p CVA", "history of stroke")."""
+        flags = c.assertions[:len(c.sections)]
+        return bool(flags) and all(f.get("historical") for f in flags)
 
     def unspecified_with_specific(self) -> None:
         chosen = self.selected()

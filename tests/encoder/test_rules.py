@@ -754,3 +754,29 @@ def test_among_negligible_confidences_a_code_the_chart_states_comes_first(codese
              RuledCode("Z95.5", 0.02, False)]  # above the floor: its confidence still ranks it
     out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)
     assert [c.code for c in out] == ["Z95.5", "T23.472S", "Z86.73"]
+
+
+@pytest.mark.parametrize(("text", "history", "deficit", "expected"), [
+    ("Assessment: apraxia s/p ischemic CVA.", ("I63.9", "ischemic CVA", True), ("R48.2", "apraxia", 0.9), "I69.390"),
+    ("Assessment: history of CVA with residual left hemiparesis.", ("Z86.73", "history of CVA", False),
+     ("G81.94", "left hemiparesis", 0.02), "I69.354"),  # the deficit stated in full, however low its score
+])
+def test_a_stated_deficit_of_a_past_stroke_is_its_sequela(codeset, text, history, deficit, expected):
+    (past, past_words, only_past), (code, words, p) = history, deficit
+    start, dstart = text.index(past_words), text.index(words)
+    past_flags = {**AFFIRMED, "historical": only_past}
+    ruled = [RuledCode(past, 0.9 if past == "Z86.73" else 0.3, past == "Z86.73", [(start, start + len(past_words))],
+                       [past_flags], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode(code, p, p >= THRESHOLD, [(dstart, dstart + len(words))], [dict(AFFIRMED)],
+                       sections=["assessment_and_plan"], coverages=[1.0])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)}
+    assert selected(out) == {expected}
+
+
+def test_an_acute_strokes_deficit_is_no_sequela(codeset):
+    text = "Assessment: acute ischemic stroke with aphasia."
+    ruled = [RuledCode("I63.9", 0.9, True, [(12, 33)], [dict(AFFIRMED)], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("R47.01", 0.3, False, [(39, 46)], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                       coverages=[1.0])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)}
+    assert "I69.320" not in out and selected(out) == {"I63.9"}
