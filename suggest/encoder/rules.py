@@ -605,11 +605,14 @@ class _Run:
                 self.drop(c, "uncertain", self.r.uncertain_why)
 
     def combination(self) -> None:
+        stated: list[RuledCode] | None = None
         for rule in self.r.combinations:
             chosen = self.selected()
             pool = chosen
             if rule.stated:  # "history of CVA with residual left hemiparesis": both stated, whatever their scores
-                pool = [c for c in self.codes if not self.dropped(c) and (c.selected or self.full_mentions(c, past_counts=True))]
+                if stated is None:
+                    stated = [c for c in self.codes if self.full_mentions(c, past_counts=True)]
+                pool = chosen + [c for c in stated if not c.selected and not self.dropped(c)]
             groups = [[c for c in pool if _matches(refs, c.code)
                        and (not _matches(rule.past_only, c.code) or self._only_past(c))] for refs in rule.when]
             if not all(groups):
