@@ -27,8 +27,8 @@ from typing import Any, Literal
 from suggest.codeset.notes import CodeRef, CodeRefs, excludes1_conflicts
 from suggest.encoder.patient import Patient
 from suggest.pipeline.alternation import literal_alternation
-from suggest.pipeline.normalize import default_normalizer
-from suggest.pipeline.resources import load_json, read_text, read_tsv
+from suggest.pipeline.normalize import default_normalizer, load_drug_classes
+from suggest.pipeline.resources import load_json, read_text
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
 SETTINGS: tuple[Setting, ...] = ("outpatient", "inpatient", "mentions")
@@ -266,8 +266,7 @@ class CodingRules:
         self.external = external
         self.unnamed = [_Unnamed(_refs(entry["codes"]), _refs(entry["named"]), entry["why"], entry["hand_over"])
                         for entry in rules["unspecified_region"]["entries"]]
-        self.drug_category = {row["drug"].strip().lower(): row["category"].strip()
-                              for row in read_tsv("drug_classes.tsv") if row.get("drug")}
+        self.drug_category = load_drug_classes("category")
         self.evidence_first_below = float(rules["evidence_first"]["below"])
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
@@ -866,10 +865,11 @@ class _Run:
             for start, end in self._mention_spans(other):
                 first = bisect.bisect_left(self._word_starts, start)
                 before = words[max(0, first - int(rule["reach"])): first]
-                said |= any(text[s:e].lower() == "other" for s, e, _ in (*before, *self._words_in(start, end)))
-                # A named drug the Table of Drugs puts under the 'other' code ("quetiapine": T43.59) says 'other'.
-                said |= any(other.code.startswith(self.r.drug_category.get(text[s:e].lower(), "-"))
-                            for s, e, _ in self._words_in(start, end))
+                said |= any(text[s:e].lower() == "other" for s, e, _ in before)
+                # Within the words, a named drug the Table of Drugs puts under the 'other' code ("quetiapine":
+                # T43.59) says 'other' too.
+                said |= any(word == "other" or other.code.startswith(self.r.drug_category.get(word, "-"))
+                            for word in (text[s:e].lower() for s, e, _ in self._words_in(start, end)))
             if said:
                 self._prefer(other.code, unspecified, "other_or_unspecified", rule["why_other"])
             else:

@@ -68,9 +68,10 @@ def stem(word: str) -> str:
     return word
 
 
-def load_drug_classes() -> dict[str, str]:
-    """Drug names and the words of their class in the code set (``resources/drug_classes.tsv``)."""
-    return {row["drug"].strip().lower(): row["class"].strip().lower()
+def load_drug_classes(column: str = "class") -> dict[str, str]:
+    """Drug names and the words of their class in the code set (``resources/drug_classes.tsv``), or with
+    ``column="category"`` the category the class is coded under ("quetiapine": "T43.59")."""
+    return {row["drug"].strip().lower(): row[column].strip() if column == "category" else row[column].strip().lower()
             for row in read_tsv("drug_classes.tsv") if row.get("drug")}
 
 
