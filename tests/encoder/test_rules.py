@@ -745,6 +745,22 @@ def test_t14_stands_when_no_region_is_named():
     assert out[0].selected
 
 
+def test_a_plain_fracture_with_no_region_is_not_selected_for_being_stated():
+    # "the foundation has a hairline fracture": with no body region, T14 waits for the ranker (or a query).
+    text = "Assessment: hairline fracture, stable."
+    start, end = text.index("hairline"), text.index(", stable")
+    candidate = RuledCode("T14.8XXA", 0.2, False, [(start, end)], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                          coverages=[1.0])
+    out = default_rules().apply([candidate], ChartFacts(text, Patient(), _assertion_of(text)), "outpatient",
+                                THRESHOLD, load_codeset())
+    assert not out[0].selected
+    named = RuledCode("S62.102A", 0.2, False, [(start, end)], [dict(AFFIRMED)], sections=["assessment_and_plan"],
+                      coverages=[1.0])
+    out = default_rules().apply([named], ChartFacts(text, Patient(), _assertion_of(text)), "outpatient",
+                                THRESHOLD, load_codeset())
+    assert out[0].selected and ("plain_statement", "selected") in rules_of({c.code: c for c in out}, "S62.102A")
+
+
 def test_among_negligible_confidences_a_code_the_chart_states_comes_first(codeset):
     text = "Assessment: chemical burn of left wrist, sequela."
     mention = (12, 39)
