@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install vendor browser jdbc serve test fuzz durability bench bench-memory bench-department bench-scaling bench-spark bench-probe train evaluate mlflow-ui clean
+.PHONY: install vendor browser jdbc serve test test-long fuzz durability bench bench-memory bench-department bench-scaling bench-spark bench-probe train evaluate mlflow-ui clean
 
 install: $(STAMP) vendor
 
@@ -49,6 +49,11 @@ serve: install
 
 test: install browser jdbc
 	$(BIN)/python -m pytest -q
+
+# The slow suites at full size (Spark restart on 240 charts, schemathesis with 25 examples per operation); `make test`
+# and CI run their short variants.
+test-long: install browser jdbc
+	SUGGEST_TEST_LONG=1 $(BIN)/python -m pytest -q
 
 # Schemathesis against the real server, 50,000 requests and more (SUGGEST_FUZZ_EXAMPLES per operation and token);
 # on PostgreSQL too when SUGGEST_FUZZ_POSTGRES_URL names a throw-away database.

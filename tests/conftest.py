@@ -14,6 +14,16 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+#: ``make test-long`` (SUGGEST_TEST_LONG=1) runs the slow suites (Spark restarts, fuzzing, durability) at full size;
+#: ``make test`` and CI run their short variants, which take the same code paths on less data.
+LONG_SUITES = os.environ.get("SUGGEST_TEST_LONG") == "1"
+
+
+@pytest.fixture(scope="session")
+def long_suites() -> bool:
+    """Whether the slow suites run at full size (``make test-long``) rather than as their short CI variants."""
+    return LONG_SUITES
+
 
 def _shared_dir() -> Path:
     return Path(os.environ.get("SUGGEST_SHARED_DIR", PROJECT_ROOT.parent / "shared"))

@@ -41,6 +41,9 @@ _NEEDED_WORDS = (
 #: Term kinds, in the order of their feature index.
 TERM_KINDS = ("description", "inclusion", "lexicon", "learned")
 
+#: The last index of a whole code set with the shipped material: [code set, normaliser, fitted attributes].
+_CODESET_INDEX: list = []
+
 
 @dataclass(slots=True)
 class Mention:
@@ -84,8 +87,24 @@ class TermIndex:
     def fit(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None = None, *,
             lexicon: bool = True, codeset_terms: bool = True) -> TermIndex:
         """Index every code's terms (plus, unless ``lexicon`` is off, their clinicians' variants and the curated
-        lexicon) and ``extra_terms`` as (code, phrase, kind); with ``codeset_terms`` off, ``extra_terms`` only."""
+        lexicon) and ``extra_terms`` as (code, phrase, kind); with ``codeset_terms`` off, ``extra_terms`` only.
+
+        The index of the code set and the shipped material alone depends on nothing a fit learns: it is built once
+        per process for a code set and normaliser and shared (read-only) by later fits, so that cross-validation and
+        grid searches do not rebuild it for every fold."""
         self.__dict__.pop("_word_ids_cache", None)
+        shared = not extra_terms and lexicon and codeset_terms
+        if shared and _CODESET_INDEX and _CODESET_INDEX[0] is codeset and _CODESET_INDEX[1] is normalizer:
+            self.__dict__.update(_CODESET_INDEX[2])
+            return self
+        self._build(codeset, normalizer, extra_terms, lexicon=lexicon, codeset_terms=codeset_terms)
+        if shared:
+            fitted = {k: v for k, v in self.__dict__.items() if k.endswith("_")}
+            _CODESET_INDEX[:] = [codeset, normalizer, fitted]
+        return self
+
+    def _build(self, codeset, normalizer: Normalizer, extra_terms: list[tuple[str, str, str]] | None, *,
+               lexicon: bool, codeset_terms: bool) -> None:
         self.normalizer_ = normalizer
         kind_index = {k: i for i, k in enumerate(TERM_KINDS)}
         entries: list[tuple[str, str, int]] = []
@@ -170,7 +189,6 @@ class TermIndex:
             and any(codeset.seventh_character_code(c, char) for char in info.seventh_characters)
         )
         self._pack()
-        return self
 
     def _pack(self) -> None:
         """Move the per-term and per-code Python lists, tuples and dicts into numpy arrays (CSR-style: ``*_ptr_``

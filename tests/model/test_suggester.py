@@ -153,10 +153,10 @@ def test_predict_proba_is_calibrated_confidence_over_classes(small_model, held_o
 def test_score_is_map_and_grid_search_runs(small_training_charts):
     from sklearn.model_selection import GridSearchCV
 
-    charts = small_training_charts[:90]
+    charts = small_training_charts[:60]
     texts, codes = [c.text for c in charts], [c.codes for c in charts]
     search = GridSearchCV(
-        suggest.Suggester(cv_folds=2, ranker_max_iter=20, knn_neighbors=5),
+        suggest.Suggester(cv_folds=2, ranker_max_iter=10, knn_neighbors=5, max_candidates=100),
         {"classifier_alpha": [0.5, 2.0]}, cv=2, error_score="raise",
     ).fit(texts, codes)
     assert set(search.cv_results_["param_classifier_alpha"]) == {0.5, 2.0}

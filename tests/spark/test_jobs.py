@@ -198,13 +198,16 @@ def test_the_chart_store_is_read_over_jdbc(spark, small_model, small_model_dir, 
     app.extensions["db_engine"].dispose()
 
 
-def test_a_killed_job_started_again_writes_every_chart_exactly_once(spark, small_model_dir, tmp_path, held_out):
+def test_a_killed_job_started_again_writes_every_chart_exactly_once(spark, small_model_dir, tmp_path, held_out,
+                                                                   long_suites):
+    # Short (CI): 96 charts in 6 buckets; long (make test-long): 240 charts in 12.
+    n_charts, n_buckets = (240, 12) if long_suites else (96, 6)
     charts = tmp_path / "charts.jsonl"
     charts.write_text("".join(json.dumps({"id": f"k{i}", "text": held_out[i % len(held_out)].text}) + "\n"
-                              for i in range(240)), encoding="utf-8")
+                              for i in range(n_charts)), encoding="utf-8")
     output = tmp_path / "out"
     command = [sys.executable, "-m", "suggest.spark", "--model", str(small_model_dir), "--input", str(charts),
-               "--output", str(output), "--buckets", "12", "--buckets-per-round", "1", "--master", "local[2]",
+               "--output", str(output), "--buckets", str(n_buckets), "--buckets-per-round", "1", "--master", "local[2]",
                "--conf", "spark.ui.enabled=false"]
     job = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -214,14 +217,14 @@ def test_a_killed_job_started_again_writes_every_chart_exactly_once(spark, small
     os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM and Python workers
     job.wait()
     finished = len(list(output.glob("bucket=*")))
-    assert 2 <= finished < 12 and not (output / "_SUCCESS").exists()
+    assert 2 <= finished < n_buckets and not (output / "_SUCCESS").exists()
 
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((output / "_summary.json").read_text())
-    assert summary["buckets_skipped"] == finished and summary["output_charts"] == 240
+    assert summary["buckets_skipped"] == finished and summary["output_charts"] == n_charts
     rows = _spark_rows(spark, output, "parquet")
-    assert sorted(rows) == sorted(f"k{i}" for i in range(240))
+    assert sorted(rows) == sorted(f"k{i}" for i in range(n_charts))
     assert "spark predict: " in done.stderr and f"{finished} already done" in done.stderr
 
 
