@@ -155,6 +155,7 @@ class _Unnamed:
     named: CodeRefs
     why: str
     hand_over: bool
+    query: str | None = None  # when nothing names it: not selected in the coding settings, the coder queries
 
 
 @dataclass(frozen=True)
@@ -264,8 +265,8 @@ class CodingRules:
         self.external_not_assigned = frozenset(external["not_assigned"])
         self.external_optional_in = frozenset(external["optional_in"])
         self.external = external
-        self.unnamed = [_Unnamed(_refs(entry["codes"]), _refs(entry["named"]), entry["why"], entry["hand_over"])
-                        for entry in rules["unspecified_region"]["entries"]]
+        self.unnamed = [_Unnamed(_refs(entry["codes"]), _refs(entry["named"]), entry["why"], entry["hand_over"],
+                                 entry.get("query")) for entry in rules["unspecified_region"]["entries"]]
         self.drug_category = load_drug_classes("category")
         self.evidence_first_below = float(rules["evidence_first"]["below"])
         self.side_rule = rules["side_from_chart"]
@@ -496,6 +497,16 @@ class _Run:
                     self._prefer(best.code, c, "unspecified_region", why)
                 if not self.dropped(c):
                     self.drop(c, "unspecified_region", why, at_most=best.confidence * 0.5)
+
+    def region_query(self) -> None:
+        """A selected code for an unnamed region (T14) that nothing in the chart names is not selected: the coder
+        queries the provider for the site ("hairline fracture" of what?) rather than file an injury of no region."""
+        for entry in self.r.unnamed:
+            if entry.query is None:
+                continue
+            for c in self.selected():
+                if _matches(entry.codes, c.code):
+                    self.drop(c, "region_query", entry.query)
 
     def lone_word(self) -> None:
         """A code whose every affirmed mention is a lone generic word ("Counseling:") is not selected."""

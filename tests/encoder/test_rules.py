@@ -738,10 +738,15 @@ def test_an_injury_of_a_named_region_puts_t14_below_it():
     assert not out[1].selected and ("unspecified_region", "dropped") in rules_of({c.code: c for c in out}, "T14.8XXA")
 
 
-def test_t14_stands_when_no_region_is_named():
+def test_t14_with_no_region_named_is_a_query_for_the_site_when_coding_and_a_mention_otherwise():
     text = "Assessment: fracture, initial encounter."
+    for setting in ("outpatient", "inpatient"):
+        ruled = [RuledCode("T14.8XXA", 0.6, True, [(12, 20)], [dict(AFFIRMED)])]
+        out = default_rules().apply(ruled, ChartFacts(text, Patient()), setting, THRESHOLD, load_codeset())
+        assert [c.code for c in out] == ["T14.8XXA"] and not out[0].selected
+        assert "query the provider for the site" in out[0].rules[0].why
     ruled = [RuledCode("T14.8XXA", 0.6, True, [(12, 20)], [dict(AFFIRMED)])]
-    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, load_codeset())
+    out = default_rules().apply(ruled, ChartFacts(text, Patient()), "mentions", THRESHOLD, load_codeset())
     assert out[0].selected
 
 
