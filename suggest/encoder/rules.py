@@ -210,6 +210,7 @@ class CodingRules:
         self.exam = rules["general_exam"]
         self.exam_visit_sections = frozenset(self.exam["visit_sections"])
         self.exam_visit_cues = re.compile(r"\b(?:" + "|".join(self.exam["visit_cues"]) + r")\b", re.IGNORECASE)
+        self.exam_named = re.compile(r"\b(?:" + "|".join(self.exam["examination_words"]) + r")\b", re.IGNORECASE)
         plain = rules["plain_statement"]
         self.plain_sections = frozenset(plain["sections"])
         self.plain_min_share = float(plain["min_share_of_threshold"])
@@ -1016,12 +1017,20 @@ class _Run:
         return False
 
     def general_exam(self) -> None:
+        """A general adult examination named as this visit's reason is coded, whatever the ranker thought of it: Z00.01
+        when other conditions were addressed, else Z00.00; one that is not this visit's reason is not."""
         exam = self.r.exam
         codes = (exam["without_findings"], exam["with_findings"])
-        current = [self.by_code[c] for c in codes if c in self.by_code and self.by_code[c].selected]
+        candidates = [self.by_code[c] for c in codes if c in self.by_code]
+        this_visit = [c for c in candidates if c.spans and self._is_this_visit(c)]
+        # The ranker's doubt is overruled only where the words name an examination ("annual exam", "physical"):
+        # an "annual visit" may be the yearly follow-up of chronic conditions, which is no Z00 visit.
+        named = [c for c in this_visit
+                 if any(self.r.exam_named.search(self.chart.text[s:e]) for s, e in c.spans)]
+        current = [c for c in candidates if c.selected or c in named]
         if not current:
             return
-        if not any(self._is_this_visit(c) for c in current):
+        if not this_visit:
             for c in current:
                 self.drop(c, "general_exam", exam["why_not_this_visit"])
             return

@@ -313,6 +313,17 @@ def test_general_exam_with_abnormal_findings(codeset):
     assert selected(run({"Z00.01": 0.9}, EXAM_VISIT, codeset=codeset, mentions=exam)) == {"Z00.00"}
 
 
+def test_an_examination_named_as_the_visits_reason_is_coded_whatever_the_ranker_thought(codeset):
+    exam = {"Z00.00": [(16, 27, "chief_complaint")]}
+    out = run({"Z00.00": 0.3 * THRESHOLD, "E78.5": 0.7}, EXAM_VISIT, codeset=codeset, mentions=exam)
+    assert selected(out) == {"Z00.01", "E78.5"} and ("general_exam", "added") in rules_of(out, "Z00.01")
+    # "Annual visit" may be the yearly follow-up of chronic conditions: the ranker's doubt stands.
+    visit = "CHIEF COMPLAINT\nAnnual visit.\n"
+    out = run({"Z00.00": 0.3 * THRESHOLD, "E78.5": 0.7}, visit, codeset=codeset,
+              mentions={"Z00.00": [(16, 28, "chief_complaint")]})
+    assert selected(out) == {"E78.5"}
+
+
 @pytest.mark.parametrize("text, phrase, section, coded", [
     ("She presents for her annual physical today.", "annual physical", "history_of_present_illness", True),
     ("Return in 1 year for routine wellness visit.", "routine wellness visit", "assessment_and_plan", False),
