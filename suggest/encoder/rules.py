@@ -568,11 +568,23 @@ class _Run:
             own = [c.spans[i] for i in range(len(c.sections))]
             better = []
             for o in self.codes:
-                if o is c or o.selected or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
+                if o is c or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
                         or self.dropped(o) or "unspecified" in self._description(o.code).lower():
                     continue
                 if any(s < ce and cs < e and e - s > ce - cs for s, e in self.full_mentions(o) for cs, ce in own):
                     better.append(o)
+            if not better:
+                continue
+            # A specific code selected already takes the unspecified one's place where it states every one of its
+            # mentions ("Lisfranc fracture, right foot": S92.321A, and no S92.901A beside it); "chronic abdominal
+            # pain, constipation" read across a list as K59.09 does not take the assessment's "Constipation" (K59.00).
+            covering = [o for o in better if o.selected
+                        and all(any(s < ce and cs < e for s, e in self.full_mentions(o)) for cs, ce in own)]
+            if covering:
+                best = max(covering, key=lambda o: o.confidence)
+                self.drop(c, "specific_over_unspecified", f"{self.r.specific_why} ({best.code})")
+                continue
+            better = [o for o in better if not o.selected]
             if better:
                 best = max(better, key=lambda o: o.confidence)
                 self.replace([c], best.code, "specific_over_unspecified", self.r.specific_why,

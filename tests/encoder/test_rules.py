@@ -409,6 +409,21 @@ def test_an_unspecified_code_gives_way_to_a_specific_one_stated_on_the_same_word
     assert selected(run({"S92.902A": 0.6, "S92.322A": 0.3}, text, codeset=codeset, mentions=shorter)) == {"S92.902A"}
 
 
+def test_a_specific_code_selected_already_takes_the_unspecified_ones_place_where_it_states_all_of_it(codeset):
+    text = "ASSESSMENT\nLisfranc fracture, left foot.\n"
+    mentions = {"S92.902A": _mention(text, "fracture, left foot", "assessment_and_plan"),
+                "S92.322A": _mention(text, "Lisfranc fracture, left", "assessment_and_plan")}
+    out = run({"S92.902A": 0.9, "S92.322A": 0.9}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"S92.322A"} and ("specific_over_unspecified", "dropped") in rules_of(out, "S92.902A")
+    # A mention of its own elsewhere ("Constipation" in the assessment beside "chronic ..., constipation") stays.
+    text = "HPI\nchronic abdominal pain, constipation.\n\nASSESSMENT\nConstipation.\n"
+    mentions = {"K59.00": _mention(text, "constipation.", "history_of_present_illness")[:1]
+                + _mention(text, "Constipation.", "assessment_and_plan"),
+                "K59.09": _mention(text, "chronic abdominal pain, constipation", "history_of_present_illness")}
+    out = run({"K59.00": 0.9, "K59.09": 0.9}, text, codeset=codeset, mentions=mentions)
+    assert "K59.00" in selected(out) and ("specific_over_unspecified", "dropped") not in rules_of(out, "K59.00")
+
+
 def test_a_categorys_own_unspecified_code_goes_beside_a_specific_code_of_it(codeset):
     out = run({"M54.9": 0.8, "M54.50": 0.9}, codeset=codeset)
     assert selected(out) == {"M54.50"}
