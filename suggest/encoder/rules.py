@@ -272,6 +272,9 @@ class CodingRules:
         self.evidence_first_below = float(rules["evidence_first"]["below"])
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
+        unstated = rules["unstated_qualifier"]
+        self.unstated_why = unstated["why"]
+        self.unstated = [(entry["codes"], entry["unspecified"], _phrases(entry["said"])) for entry in unstated["entries"]]
         self.other_or_unspecified = rules["other_or_unspecified"]
         self.two_word_sites = frozenset(self.side_rule["two_word_sites"])
         self.tobacco = rules["tobacco"]
@@ -867,6 +870,19 @@ class _Run:
             better.confidence, worse.confidence = worse.confidence, better.confidence
             better.demoted, worse.demoted = False, True
             worse.rules.append(RuleNote(rule, "note", why))
+
+    def unstated_qualifier(self) -> None:
+        """A code that rules a qualifier out ("Migraine without aura") where the code set also has the code that leaves
+        it unspecified (G43.9- "Migraine, unspecified") needs the chart to say so; else the unspecified code is coded,
+        as the Alphabetic Index sends "Migraine" to G43.909."""
+        for c in self.selected():
+            for prefix, unspecified, said in self.r.unstated:
+                if not c.code.startswith(prefix) or said.search(self.chart.text):
+                    continue
+                target = unspecified + c.code[len(prefix):]
+                if target in self.codeset and target != c.code:
+                    self.replace([c], target, "unstated_qualifier", self.r.unstated_why.format(code=target))
+                break
 
     def other_or_unspecified(self) -> None:
         """'Other' and 'unspecified' siblings are told apart by the word 'other' before or within the evidence

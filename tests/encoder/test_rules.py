@@ -827,3 +827,18 @@ def test_an_acute_strokes_deficit_is_no_sequela(codeset):
                        coverages=[1.0])]
     out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient()), "outpatient", THRESHOLD, codeset)}
     assert "I69.320" not in out and selected(out) == {"I63.9"}
+
+
+@pytest.mark.parametrize(("text", "code", "coded"), [
+    ("Assessment: Migraines. Continue Imitrex.", "G43.009", "G43.909"),  # the index's Migraine: G43.909
+    ("Assessment: intractable migraine.", "G43.019", "G43.919"),
+    ("Assessment: migraine without aura.", "G43.009", "G43.009"),  # said: it stands
+    ("HPI: no aura. Assessment: migraine.", "G43.009", "G43.009"),
+])
+def test_a_migraine_is_without_aura_only_where_the_chart_says_so(codeset, text, code, coded):
+    start = text.index("igraine") - 1
+    out = run({code: 0.9}, text, codeset=codeset, mentions={code: [(start, start + 8, "assessment_and_plan")]})
+    assert selected(out) == {coded}
+    if coded != code:
+        assert ("unstated_qualifier", "dropped") in rules_of(out, code)
+        assert "aura" in out[coded].rules[0].why
