@@ -272,6 +272,7 @@ class CodingRules:
         self.evidence_first_below = float(rules["evidence_first"]["below"])
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
+        self.side_in_mention = rules["side_in_mention"]
         unstated = rules["unstated_qualifier"]
         self.unstated_why = unstated["why"]
         self.unstated = [(entry["codes"], entry["unspecified"], _phrases(entry["said"])) for entry in unstated["entries"]]
@@ -534,24 +535,31 @@ class _Run:
         # A code a rule has dropped is no statement, and is not selected again here.
         statements = [(s, e, c) for c in self.codes if not self.dropped(c)
                       for (s, e), coverage in zip(c.spans[: len(c.sections)], c.coverages) if coverage >= 0.999]
+        # Only the best-scored code of a category: "back pain" is not M54.9 where the ranker prefers M54.50 (low back
+        # pain, its words read loosely), nor "knee problems" M25.569 beside a better-scored knee code.
         for c in list(best_in_category.values()):
             if c.selected or self.dropped(c) or _matches(self.r.plain_excluded, c.code):
                 continue
-            plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
-                     if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
-                     and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
-            # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
-            # statement of its own.
-            # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
-            # condition: history_beside_current drops it once the current code is selected.
-            histories = [pair.first for pair in self.r.history_rows_for(c.code)]
-            plain = [(s, e) for s, e in plain
-                     if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
-                     and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
-                                 for os, oe, o in spans)]
+            plain = self._plain_spans(c, spans, statements)
             if plain and (c.confidence >= self.r.plain_min_share * self.threshold
                           or any(self._whole_line(s, e) for s, e in plain)):
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
+
+    def _plain_spans(self, c: RuledCode, spans, statements) -> list[tuple[int, int]]:
+        """The mentions of ``c`` that state it plainly: its whole term, affirmed, in a listed section, not a lone
+        generic word, not inside a longer statement of another code nor on the words of a code selected already."""
+        plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
+                 if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
+                 and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
+        # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
+        # statement of its own.
+        # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
+        # condition: history_beside_current drops it once the current code is selected.
+        histories = [pair.first for pair in self.r.history_rows_for(c.code)]
+        return [(s, e) for s, e in plain
+                if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
+                and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
+                            for os, oe, o in spans)]
 
     def _whole_line(self, start: int, end: int) -> bool:
         """Whether the mention is the whole of its line but for numbering, punctuation and side words: an
@@ -1022,6 +1030,49 @@ class _Run:
             why = self.r.side_rule["why"].format(site=" ".join(site), words=self.chart.text[s:e])
             self.select(by_side[side], max(c.confidence, self.threshold), "side_from_chart", why, spans[:3])
             self.drop(c, "side_from_chart", why)
+
+    def side_in_mention(self) -> None:
+        """An unspecified-side code whose own words the chart gives a side ("left allergic conjunctivitis", "Right leg
+        contusion": the side word just before the matched words or among them, in the same clause) takes that side's
+        code (I.B.13): the lexicon and the code set name the condition without the side, the chart with it."""
+        reach = int(self.r.side_in_mention["reach"])
+        for c in self.selected():
+            family = self.codeset.side_family(c.code)
+            if not family or family[c.code] != "unspecified":
+                continue
+            by_side = {side: code for code, side in family.items()}
+            said: dict[str, list[tuple[int, int]]] = {}
+            for (s, e), flags in zip(self._mention_spans(c), c.assertions):
+                if any(flags.values()):
+                    continue
+                side = self._side_at(s, e, reach)
+                if side is not None:
+                    said.setdefault(side, []).append((s, e))
+            if len(said) != 1:
+                continue
+            side, spans = next(iter(said.items()))
+            if side not in by_side:
+                continue
+            s, e = spans[0]
+            why = self.r.side_in_mention["why"].format(words=self.chart.text[s:e], side=side)
+            self.select(by_side[side], max(c.confidence, self.threshold), "side_in_mention", why, spans[:3])
+            self.drop(c, "side_in_mention", why)
+
+    def _side_at(self, start: int, end: int, reach: int) -> str | None:
+        """The one side ("right", "left", "bilateral") said among the words of ``start:end`` or in the ``reach`` words
+        before them within their clause, else None."""
+        words, text = self.chart_words, self.chart.text
+        k = bisect.bisect_left(self._word_starts, start)
+        sides = set()
+        for j in range(k, len(words)):
+            if words[j][0] >= end:
+                break
+            sides.update(side for side in ("right", "left", "bilateral") if side in words[j][2])
+        for j in range(k - 1, max(-1, k - reach - 1), -1):
+            if _CLAUSE_BREAK.search(text, words[j][1], words[j + 1][0] if j + 1 < len(words) else start):
+                break
+            sides.update(side for side in ("right", "left", "bilateral") if side in words[j][2])
+        return next(iter(sides)) if len(sides) == 1 else None
 
     def vaccination(self) -> None:
         for code in self.r.vaccine_codes:

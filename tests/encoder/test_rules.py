@@ -842,3 +842,22 @@ def test_a_migraine_is_without_aura_only_where_the_chart_says_so(codeset, text, 
     if coded != code:
         assert ("unstated_qualifier", "dropped") in rules_of(out, code)
         assert "aura" in out[coded].rules[0].why
+
+
+@pytest.mark.parametrize(("text", "words", "coded"), [
+    ("Assessment: left allergic conjunctivitis.", "allergic conjunctivitis", "H10.12"),
+    ("Assessment: Right - allergic conjunctivitis.", "allergic conjunctivitis", "H10.11"),
+    ("Assessment: allergic conjunctivitis.", "allergic conjunctivitis", "H10.10"),  # no side said
+    ("Assessment: allergic conjunctivitis, left worse than right.", "allergic conjunctivitis", "H10.10"),  # two
+    ("Right knee pain. Assessment: allergic conjunctivitis.", "allergic conjunctivitis", "H10.10"),  # another clause
+])
+def test_an_unspecified_side_code_takes_the_side_said_with_its_own_words(codeset, text, words, coded):
+    out = run({"H10.10": 0.9}, text, codeset=codeset, mentions={"H10.10": _mention(text, words, "assessment_and_plan")})
+    assert selected(out) == {coded}
+    if coded != "H10.10":
+        assert ("side_in_mention", "dropped") in rules_of(out, "H10.10")
+
+
+def test_joint_pain_of_no_named_joint_is_integral_to_arthritis_of_no_named_site(codeset):
+    out = run({"M19.90": 0.9, "M25.50": 0.9}, codeset=codeset)
+    assert selected(out) == {"M19.90"} and ("integral_symptom", "dropped") in rules_of(out, "M25.50")
