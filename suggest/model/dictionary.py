@@ -274,8 +274,9 @@ class TermIndex:
             if cached is None:
                 cached = remember(ids_cache, word, (self._word_ids(word), self._needed_said(word)))
             ids, said = cached
-            for i in said:
-                needed_starts[i].append(m.start)
+            if not ruled_out:  # "without complications" says no complication: E11.8 needs one named
+                for i in said:
+                    needed_starts[i].append(m.start)
             if ids and not ruled_out:  # words ruled out ("without coma") are no evidence for a term
                 start, end = m.start, m.end
                 for v in ids:

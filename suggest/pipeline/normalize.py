@@ -27,6 +27,11 @@ _SCOPE_SPLIT = frozenset({"or", "and"})
 _SCOPE_BREAK = re.compile(r"[,;:.()\[\]\n]")
 _SCOPE_WORDS = 4
 _NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+#: A list item's number ("1. Type 2 diabetes", "2) Stage 3 CKD"): at the start of a line, or after a colon, a semicolon
+#: or the full stop and space that end the previous item (not a decimal point: "7.2."), and followed by "." or ")" and
+#: a space. It numbers the item and is no word of it: read as one, "2." made "Stage 3 CKD" stage 2 and "1. Type 2
+#: diabetes" type 1 too.
+_ENUMERATOR = re.compile(r"(?:^|[\n:;]|\.[ \t])[ \t]*[#(]?(\d{1,2})[.)](?=\s|$)")
 
 #: How many entries a per-word cache keeps before it starts over. Texts bring new words for ever (numbers, names,
 #: typos, junk), and a server reads texts for months: each of its workers kept up to 500,000 words in each cache,
@@ -164,10 +169,11 @@ class Normalizer:
         contextual abbreviation ("b/l", "SH III") what it stands for, over the whole span it covers, and a
         hyphenated prefix one word with its stem ("non-palpable" is "nonpalpable")."""
         lowered = lower_same_length(text)
+        enumerators = {e.start(1) for e in _ENUMERATOR.finditer(lowered)} if "." in lowered or ")" in lowered else ()
         skip_to = 0
         for m in _TOKEN.finditer(lowered):
             start = m.start()
-            if start < skip_to:
+            if start < skip_to or start in enumerators:
                 continue
             word = m.group()
             for rule in self.contextual.get(word, ()):

@@ -169,3 +169,20 @@ def test_an_index_saved_with_python_lists_loads_into_the_same_matches(index):
 ])
 def test_clinicians_words_reach_the_code_sets_terms(index, text, stem):
     assert any(code.startswith(stem) for code in matches(index, text))
+
+
+def test_a_complication_ruled_out_names_none(index):
+    # "with unspecified complications" (E11.8) needs a complication named: "without complications" names none.
+    def coverage(text):
+        starts = next(process(get_nlp(), [text]))._.sentence_starts
+        return {m.code: m.coverage for m in index.match(text, starts)}
+
+    found = coverage("Type 2 diabetes mellitus without complications.")
+    assert found["E11.9"] > 0.999 and found.get("E11.8", 0.0) < 0.999
+    assert coverage("Type 2 diabetes with complications.")["E11.8"] > 0.999
+
+
+def test_list_numbers_are_not_read_as_stages_or_types(index):
+    found = matches(index, "ASSESSMENT\n1. Type 2 diabetes mellitus.\n2. Stage 3 CKD.")
+    assert "N18.30" in found and "N18.2" not in found
+    assert not any(code.startswith("E10") for code in found)

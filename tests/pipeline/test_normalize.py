@@ -142,3 +142,17 @@ def test_plurals_and_adjectives_of_the_code_sets_words_meet(normalizer, one, oth
 ])
 def test_od_reads_as_an_overdose_after_a_drug_and_as_the_right_eye_elsewhere(normalizer, text, meaning):
     assert {w.key for w in normalizer.words(text) if w.text == "od"} == {meaning}
+
+
+@pytest.mark.parametrize(("text", "keys"), [
+    ("1. Type 2 diabetes.\n2. Stage 3 CKD.", ["type", "2", "diabetes", "stage", "3", "ckd"]),
+    ("Assessment: 1. Type 2 diabetes. 2) Right heel ulcer.", ["assessment", "type", "2", "diabetes", "right", "heel",
+                                                              "ulcer"]),
+    ("#1. Hypertension", ["hypertension"]),
+    # Not list numbers: a decimal, a stage ending its sentence, a count.
+    ("HbA1c 7.2. Type 2 diabetes", ["hba1c", "7", "2", "type", "2", "diabetes"]),
+    ("CKD stage 2. Hypertension.", ["ckd", "stage", "2", "hypertension"]),
+    ("Seen 2 times.", ["seen", "2", "times"]),
+])
+def test_a_list_items_number_is_no_word_of_the_item(normalizer, text, keys):
+    assert [w.key for w in normalizer.words(text)] == keys
