@@ -213,6 +213,7 @@ class CodingRules:
         self.exam_named = re.compile(r"\b(?:" + "|".join(self.exam["examination_words"]) + r")\b", re.IGNORECASE)
         plain = rules["plain_statement"]
         self.plain_sections = frozenset(plain["sections"])
+        self.plain_bare_max_words = int(plain["bare_statement_max_words"])
         self.plain_min_share = float(plain["min_share_of_threshold"])
         self.plain_line_words = frozenset(plain["whole_line_words"])
         self.plain_excluded = _refs(plain["excluded_codes"])
@@ -548,8 +549,9 @@ class _Run:
     def _plain_spans(self, c: RuledCode, spans, statements) -> list[tuple[int, int]]:
         """The mentions of ``c`` that state it plainly: its whole term, affirmed, in a listed section, not a lone
         generic word, not inside a longer statement of another code nor on the words of a code selected already."""
+        sections = self.r.plain_sections | ({"preamble"} if self._bare_statement else frozenset())
         plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
-                 if section in self.r.plain_sections and not any(flags.values()) and c.coverages[i] >= 0.999
+                 if section in sections and not any(flags.values()) and c.coverages[i] >= 0.999
                  and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
         # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
         # statement of its own.
@@ -560,6 +562,13 @@ class _Run:
                 if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
                 and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
                             for os, oe, o in spans)]
+
+    @functools.cached_property
+    def _bare_statement(self) -> bool:
+        """Whether the chart is a short text under no section heading ("Community acquired pneumonia."): a problem
+        line or a coder's query, read as the provider's statement."""
+        return (len(self.chart_words) <= self.r.plain_bare_max_words
+                and all(section == "preamble" for c in self.codes for section in c.sections))
 
     def _whole_line(self, start: int, end: int) -> bool:
         """Whether the mention is the whole of its line but for numbering, punctuation and side words: an

@@ -861,3 +861,15 @@ def test_an_unspecified_side_code_takes_the_side_said_with_its_own_words(codeset
 def test_joint_pain_of_no_named_joint_is_integral_to_arthritis_of_no_named_site(codeset):
     out = run({"M19.90": 0.9, "M25.50": 0.9}, codeset=codeset)
     assert selected(out) == {"M19.90"} and ("integral_symptom", "dropped") in rules_of(out, "M25.50")
+
+
+def test_a_bare_problem_line_is_read_as_the_providers_statement(codeset):
+    text = "Community acquired pneumonia."
+    bare = [RuledCode("J18.9", 0.2, False, [(0, 28)], [dict(AFFIRMED)], sections=["preamble"], coverages=[1.0])]
+    out = default_rules().apply(bare, ChartFacts(text, Patient(), _assertion_of(text)), "outpatient", THRESHOLD, codeset)
+    assert out[0].selected and ("plain_statement", "selected") in rules_of({c.code: c for c in out}, "J18.9")
+    # A longer text under no heading is not one statement.
+    text = "Community acquired pneumonia. " + "The patient was seen in the clinic today and we talked at length. " * 2
+    bare = [RuledCode("J18.9", 0.2, False, [(0, 28)], [dict(AFFIRMED)], sections=["preamble"], coverages=[1.0])]
+    out = default_rules().apply(bare, ChartFacts(text, Patient(), _assertion_of(text)), "outpatient", THRESHOLD, codeset)
+    assert not out[0].selected
