@@ -561,7 +561,14 @@ class _Run:
         return [(s, e) for s, e in plain
                 if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
                 and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
-                            for os, oe, o in spans)]
+                            and not self._integral_to(o, c) for os, oe, o in spans)]
+
+    def _integral_to(self, symptom: RuledCode, diagnosis: RuledCode) -> bool:
+        """Whether ``symptom`` is integral to ``diagnosis`` (I.B.5): a selected "right foot pain" does not keep "Right
+        foot pain, due to a Lisfranc fracture" from stating the fracture; integral_symptom then drops the pain."""
+        return any(_matches(pair.first, diagnosis.code) and not (pair.skip_seventh and
+                                                                 self._seventh(diagnosis.code) in pair.skip_seventh)
+                   for pair in self.r.integral_rows_for(symptom.code))
 
     @functools.cached_property
     def _bare_statement(self) -> bool:
@@ -588,10 +595,20 @@ class _Run:
             own = [c.spans[i] for i in range(len(c.sections))]
             better = []
             for o in self.codes:
-                if o is c or o.code[:3] != c.code[:3] or o.confidence < self.r.specific_min_share * self.threshold \
-                        or self.dropped(o) or "unspecified" in self._description(o.code).lower():
+                if o is c or o.code[:3] != c.code[:3] or self.dropped(o) \
+                        or "unspecified" in self._description(o.code).lower():
                     continue
-                if any(s < ce and cs < e and e - s > ce - cs for s, e in self.full_mentions(o) for cs, ce in own):
+                # A low score is no bar where the assessment states the code in full ("due to a Lisfranc fracture").
+                if o.confidence < self.r.specific_min_share * self.threshold and not any(
+                        section in self.r.plain_sections and coverage >= 0.999 and not any(flags.values())
+                        for section, coverage, flags in zip(o.sections, o.coverages, o.assertions)):
+                    continue
+                # Longer words, or the same words read by a term that names more ("Right foot pain, due to a
+                # Lisfranc fracture" is the window of both S92.901A and S92.321A; an "Other ..." code names nothing
+                # more: other_or_unspecified tells those apart).
+                same_words_ok = not re.search(r"\bother\b", self._description(o.code), re.IGNORECASE)
+                if any(s < ce and cs < e and (e - s > ce - cs or (same_words_ok and e - s == ce - cs))
+                       for s, e in self.full_mentions(o) for cs, ce in own):
                     better.append(o)
             if not better:
                 continue

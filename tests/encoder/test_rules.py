@@ -873,3 +873,15 @@ def test_a_bare_problem_line_is_read_as_the_providers_statement(codeset):
     bare = [RuledCode("J18.9", 0.2, False, [(0, 28)], [dict(AFFIRMED)], sections=["preamble"], coverages=[1.0])]
     out = default_rules().apply(bare, ChartFacts(text, Patient(), _assertion_of(text)), "outpatient", THRESHOLD, codeset)
     assert not out[0].selected
+
+
+def test_a_fracture_the_assessment_states_is_coded_over_the_pain_it_explains(codeset):
+    # The ranker selected the foot pain and doubted the fracture; the assessment says the pain is due to the fracture.
+    text = "ASSESSMENT\nRight foot pain, due to a Lisfranc fracture.\n"
+    words = "Right foot pain, due to a Lisfranc fracture"
+    mentions = {code: _mention(text, words, "assessment_and_plan") for code in ("S92.901A", "S92.321A")}
+    mentions["M79.671"] = _mention(text, "Right foot pain", "assessment_and_plan")
+    out = run({"M79.671": 0.6, "S92.901A": 0.08, "S92.321A": 0.02}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"S92.321A"}
+    assert ("integral_symptom", "dropped") in rules_of(out, "M79.671")
+    assert ("specific_over_unspecified", "dropped") in rules_of(out, "S92.901A")
