@@ -274,6 +274,7 @@ class CodingRules:
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
         self.side_in_mention = rules["side_in_mention"]
+        self.uncertain_inside = _phrases(rules["uncertain"]["inside_cues"])
         unstated = rules["unstated_qualifier"]
         self.unstated_why = unstated["why"]
         self.unstated = [(entry["codes"], entry["unspecified"], _phrases(entry["said"])) for entry in unstated["entries"]]
@@ -659,10 +660,23 @@ class _Run:
                 self.drop(c, "findings_only", rule["why"])
 
     def uncertain(self) -> None:
+        """A diagnosis every mention of which is uncertain is not coded in outpatient care (IV.H). A mention is
+        uncertain by ConText, or by a cue inside its own words: "Left shoulder pain, likely rotator cuff tendinopathy"
+        is one window from the side to the condition, and ConText reads only the words around a window."""
         for c in self.selected():
-            if c.assertions and any(a.get("uncertain") for a in c.assertions) and not any(
-                    not any(a.values()) for a in c.assertions):
+            if not c.assertions:
+                continue
+            own_words = self._description(c.code).lower()
+            inside = [bool(c.sections) and i < len(c.sections) and self._uncertain_inside(c.spans[i], own_words)
+                      for i in range(len(c.assertions))]
+            uncertain = [a.get("uncertain") or cue for a, cue in zip(c.assertions, inside)]
+            if any(uncertain) and not any(not any(a.values()) and not cue for a, cue in zip(c.assertions, inside)):
                 self.drop(c, "uncertain", self.r.uncertain_why)
+
+    def _uncertain_inside(self, span: tuple[int, int], own_words: str) -> bool:
+        """Whether an uncertainty cue stands inside the mention's window, not as a word of the code's own term."""
+        return any(m.group().lower() not in own_words
+                   for m in self.r.uncertain_inside.finditer(self.chart.text, span[0], span[1]))
 
     def combination(self) -> None:
         stated: list[RuledCode] | None = None

@@ -885,3 +885,16 @@ def test_a_fracture_the_assessment_states_is_coded_over_the_pain_it_explains(cod
     assert selected(out) == {"S92.321A"}
     assert ("integral_symptom", "dropped") in rules_of(out, "M79.671")
     assert ("specific_over_unspecified", "dropped") in rules_of(out, "S92.901A")
+
+
+@pytest.mark.parametrize(("words", "coded"), [
+    ("Left shoulder pain, likely rotator cuff tendinopathy", False),  # the cue inside the window
+    ("Left shoulder pain, rotator cuff tendinopathy", True),
+    ("Left shoulder pain, consistent with rotator cuff tendinopathy", True),  # read as confirming
+])
+def test_an_uncertainty_cue_inside_the_mentions_own_words_makes_it_uncertain(codeset, words, coded):
+    text = f"ASSESSMENT\n{words}.\n"
+    out = run({"M75.102": 0.9}, text, codeset=codeset, mentions={"M75.102": _mention(text, words, "assessment_and_plan")})
+    assert ("M75.102" in selected(out)) is coded
+    if not coded:
+        assert ("uncertain", "dropped") in rules_of(out, "M75.102")
