@@ -599,15 +599,17 @@ class _Run:
                 if o is c or o.code[:3] != c.code[:3] or self.dropped(o) \
                         or "unspecified" in self._description(o.code).lower():
                     continue
-                # A low score is no bar where the assessment states the code in full ("due to a Lisfranc fracture").
-                if o.confidence < self.r.specific_min_share * self.threshold and not any(
+                # A low score is no bar where the assessment states the code in full ("due to a Lisfranc fracture"),
+                # unless it is a residual "Other ..." code ("asthma or COPD" is no J44.89).
+                residual = re.search(r"\bother\b", self._description(o.code), re.IGNORECASE) is not None
+                if o.confidence < self.r.specific_min_share * self.threshold and (residual or not any(
                         section in self.r.plain_sections and coverage >= 0.999 and not any(flags.values())
-                        for section, coverage, flags in zip(o.sections, o.coverages, o.assertions)):
+                        for section, coverage, flags in zip(o.sections, o.coverages, o.assertions))):
                     continue
                 # Longer words, or the same words read by a term that names more ("Right foot pain, due to a
                 # Lisfranc fracture" is the window of both S92.901A and S92.321A; an "Other ..." code names nothing
                 # more: other_or_unspecified tells those apart).
-                same_words_ok = not re.search(r"\bother\b", self._description(o.code), re.IGNORECASE)
+                same_words_ok = not residual
                 if any(s < ce and cs < e and (e - s > ce - cs or (same_words_ok and e - s == ce - cs))
                        for s, e in self.full_mentions(o) for cs, ce in own):
                     better.append(o)
