@@ -105,6 +105,56 @@ def test_phrases_stay_distinct_after_the_matchers_normalisation(lexicon):
     assert not clashes, f"phrases of different codes that normalise alike: {list(clashes.values())[:5]}"
 
 
+#: Lexicon phrases that say what an inclusion term of another category says, kept on purpose: the term there is
+#: narrower than its words once stop words go ("Rheumatic fever with heart involvement") or a coder's usage differs
+#: from the NOS entry for a documented reason.
+_INCLUSION_TERM_EXCEPTIONS = {
+    "aortic stenosis": "I35.0: the index's Stenosis, aortic (valve); Q25.1's 'stenosis of aorta' is the vessel's",
+    "sinus infection": "J01.90: in clinic notes an acute sinusitis; J32's term is under chronic sinusitis",
+    "adenomatous polyp": "D12.6: the colon's, as clinic notes mean it; D28's term is the female genital organs'",
+    "lupus erythematosus": "M32.9: the systemic disease clinicians mean; L93.0's NOS term is the discoid skin form",
+    "toxic metabolic encephalopathy": "G93.41 with G92.8 (Coding Clinic Q2 2022): the lexicon names the first",
+    "epidermoid cyst": "L72.0: of the skin; K09.8's term is of the mouth",
+    "folliculitis": "L73.9: the index's entry; L02.82's term is 'folliculitis of other sites', a boil",
+    "cold exposure": "T69.9XXA, the injury; X31 is its external cause",
+    "pseudomonas aeruginosa": "B96.5, the organism; A41.52 is the sepsis it causes",
+    "angiostrongyliasis": "B83.2: the index's entry; B81.3's term is the intestinal (costaricensis) form",
+    "hypovitaminosis": "E56.9: unspecified vitamin; E50.9's term is vitamin A",
+    "eventration of diaphragm": "J98.6: acquired; Q79.1's term is congenital",
+    "gangrenous cholecystitis": "K82.A1 (FY2021) supersedes K81.0's older inclusion term",
+    "gangrenous gallbladder": "K82.A1 (FY2021) supersedes K81.0's older inclusion term",
+    "enterocele": "N81.5: the vaginal enterocele of gynecology notes; K46's term is a hernia",
+    "retained placenta": "O73.0: without hemorrhage; O72.0's term is with it",
+    "hearing aids": "Z97.4, the device worn; W44.G1 is a foreign body entering",
+    "diabetic neuralgia": "E11.42: diabetes of no stated type is E11 (I.C.4.a.2); E13's term says 'other specified'",
+    "diabetic gastroparesis": "E11.43: diabetes of no stated type is E11 (I.C.4.a.2)",
+    "diabetic gangrene": "E11.52: diabetes of no stated type is E11 (I.C.4.a.2)",
+    "diabetes with gangrene": "E11.52: diabetes of no stated type is E11 (I.C.4.a.2)",
+    "polyneuropathy": "G62.9: A69.22's term is the Lyme disease polyneuropathy listed under it",
+    "acute viral hepatitis": "B17.9: B15.9's term is hepatitis A (the 'A' is a stop word to the matcher)",
+    "acute hepatitis viral": "B17.9: B15.9's term is hepatitis A (the 'A' is a stop word to the matcher)",
+    "viral pericarditis": "B33.23, whose own title it is; I30.1 lists it as infective pericarditis",
+    "sexual dysfunction": "R37 (FY2019), the index's entry; F52.9's term is of no physiological cause",
+}
+
+
+def test_no_phrase_contradicts_an_inclusion_term_of_another_category(lexicon, codes):
+    # The tabular list files "Fracture of wrist NOS" under S62.10 and "Eczema NOS" under L30.9: a lexicon phrase
+    # saying the same words must not send them elsewhere (S52.509A, L20.9), or the code set's own words lose.
+    normalizer = Normalizer()
+    inclusion: dict[frozenset[str], set[str]] = defaultdict(set)
+    for code, term, kind in codes.all_terms():
+        if kind == "inclusion" and (stems := frozenset(normalizer.stems(term))):
+            inclusion[stems].add(code)
+    contradicted = []
+    for line, code, phrase, _ in lexicon:
+        owners = inclusion.get(frozenset(normalizer.stems(phrase)), set())
+        if owners and not any(code.startswith(o) or o.startswith(code[:3]) for o in owners) \
+                and phrase not in _INCLUSION_TERM_EXCEPTIONS:
+            contradicted.append((line, phrase, code, sorted(owners)))
+    assert not contradicted, f"(line, phrase, lexicon code, codes whose inclusion term it is): {contradicted[:5]}"
+
+
 def test_every_lexicon_code_is_valid_and_billable_in_fy2026(lexicon, codes):
     not_billable = []
     for line, code, phrase, _ in lexicon:
