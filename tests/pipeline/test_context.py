@@ -66,6 +66,8 @@ def test_historical():
         ("Possible pneumonia on the left.", "pneumonia"),
         ("Findings concerning for appendicitis.", "appendicitis"),
         ("Sepsis is suspected.", "Sepsis"),
+        ("I am concerned about a torn MCL.", "torn MCL"),
+        ("His symptoms seem consistent with hypersensitivity pneumonitis.", "hypersensitivity pneumonitis"),
     ],
 )
 def test_uncertain(text, mention):
