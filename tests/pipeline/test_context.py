@@ -155,3 +155,11 @@ def test_components_carry_versioned_factory_names():
     assert nlp.pipe_names == ["clinical_sentencizer", "clinical_sections", "clinical_context"]
     assert [nlp.get_pipe_meta(name).factory for name in nlp.pipe_names] == [
         "clinical_sentencizer_v1", "clinical_sections_v1", "clinical_context_v1"]
+
+
+@pytest.mark.parametrize(("text", "mention"), [
+    ("She is going to be having a right knee replacement in June.", "knee replacement"),
+    ("He is scheduled for a colonoscopy next month.", "colonoscopy"),
+])
+def test_a_planned_procedure_is_hypothetical(text, mention):
+    assert flags_of(text, mention)["hypothetical"]
