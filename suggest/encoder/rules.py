@@ -274,6 +274,9 @@ class CodingRules:
         self.side_rule = rules["side_from_chart"]
         self.side_not_stated = rules["side_not_stated"]
         self.side_in_mention = rules["side_in_mention"]
+        displaced = rules["displaced_default"]
+        self.displaced = {"documented": re.compile(displaced["documented"], re.IGNORECASE), "why": displaced["why"],
+                          "default_stems": frozenset(default_normalizer().stems(" ".join(displaced["default_words"])))}
         self.uncertain_inside = _phrases(rules["uncertain"]["inside_cues"])
         unstated = rules["unstated_qualifier"]
         self.unstated_why = unstated["why"]
@@ -920,6 +923,51 @@ class _Run:
             better.confidence, worse.confidence = worse.confidence, better.confidence
             better.demoted, worse.demoted = False, True
             worse.rules.append(RuleNote(rule, "note", why))
+
+    def displaced_default(self) -> None:
+        """A fracture not documented as displaced or nondisplaced is coded displaced (I.C.19.c.1): a selected fracture
+        code of an unspecified part or type gives way to the displaced fracture of its category whose other words the
+        same clause states ("Right middle finger distal phalanx fracture" is S62.632A, not S62.602A "Fracture of
+        unspecified phalanx of right middle finger")."""
+        rule = self.r.displaced
+        normalizer = default_normalizer()
+        for c in self.selected():
+            description = self._description(self._stem_code(c.code)).lower()
+            if not c.code.startswith("S") or "fracture" not in description or "unspecified" not in description:
+                continue
+            for start, end in self._mention_spans(c):
+                clause = self._clause_of(start, end)
+                if rule["documented"].search(clause):
+                    continue
+                said = set(normalizer.stems(clause))
+                fits = []
+                for o in self.codes:
+                    if o is c or o.code[:3] != c.code[:3] or o.code[len(o.code) - 1:] != c.code[len(c.code) - 1:] \
+                            or self.dropped(o):
+                        continue
+                    words = self._description(self._stem_code(o.code))
+                    if not words.lower().startswith("displaced "):
+                        continue
+                    stems = set(normalizer.stems(words)) - rule["default_stems"]
+                    if stems <= said:
+                        fits.append((len(stems), o.confidence, o))
+                if fits:
+                    best = max(fits, key=lambda f: f[:2])[2]
+                    self.replace([c], best.code, "displaced_default", rule["why"].format(code=best.code))
+                    break
+
+    def _stem_code(self, code: str) -> str:
+        """The tabular code a 7th character was added to (the code itself when it has none)."""
+        return self.codeset.seventh_character_stem(code) or code
+
+    def _clause_of(self, start: int, end: int) -> str:
+        """The text of the clause or list item holding ``start:end``."""
+        breaks = self._clause_breaks
+        k = bisect.bisect_left(breaks, start)
+        lo = breaks[k - 1] + 1 if k else 0
+        k = bisect.bisect_left(breaks, end)
+        hi = breaks[k] if k < len(breaks) else len(self.chart.text)
+        return self.chart.text[lo:hi]
 
     def unstated_qualifier(self) -> None:
         """A code that rules a qualifier out ("Migraine without aura") where the code set also has the code that leaves

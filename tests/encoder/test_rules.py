@@ -898,3 +898,21 @@ def test_an_uncertainty_cue_inside_the_mentions_own_words_makes_it_uncertain(cod
     assert ("M75.102" in selected(out)) is coded
     if not coded:
         assert ("uncertain", "dropped") in rules_of(out, "M75.102")
+
+
+@pytest.mark.parametrize(("words", "coded"), [
+    ("Right middle finger distal phalanx fracture", "S62.632A"),  # displaced by default (I.C.19.c.1)
+    ("Right middle finger nondisplaced distal phalanx fracture", "S62.602A"),  # documented: left to the matcher
+    ("Right middle finger fracture", "S62.602A"),  # no part named: the unspecified phalanx stands
+])
+def test_a_fracture_not_documented_as_displaced_is_coded_displaced(codeset, words, coded):
+    text = f"ASSESSMENT\n{words}.\n"
+    span = [(text.index(words), text.index(words) + len(words))]
+    # The unspecified code matched in full; the displaced one in part (the chart does not say "displaced").
+    ruled = [RuledCode("S62.602A", 0.9, True, span, [{}], sections=["assessment_and_plan"], coverages=[1.0]),
+             RuledCode("S62.632A", 0.01, False, span, [{}], sections=["assessment_and_plan"], coverages=[0.85])]
+    out = {c.code: c for c in default_rules().apply(ruled, ChartFacts(text, Patient(), _assertion_of(text)),
+                                                    "outpatient", THRESHOLD, codeset)}
+    assert selected(out) == {coded}
+    if coded == "S62.632A":
+        assert ("displaced_default", "dropped") in rules_of(out, "S62.602A")
