@@ -68,6 +68,7 @@ def test_historical():
         ("Sepsis is suspected.", "Sepsis"),
         ("I am concerned about a torn MCL.", "torn MCL"),
         ("His symptoms seem consistent with hypersensitivity pneumonitis.", "hypersensitivity pneumonitis"),
+        ("She presents with symptoms similar to a tension headache.", "tension headache"),
     ],
 )
 def test_uncertain(text, mention):
