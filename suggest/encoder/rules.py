@@ -962,12 +962,16 @@ class _Run:
 
     def _clause_of(self, start: int, end: int) -> str:
         """The text of the clause or list item holding ``start:end``."""
+        lo, hi = self._clause_bounds(start, end)
+        return self.chart.text[lo:hi]
+
+    def _clause_bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The character bounds of the clause or list item holding ``start:end``."""
         breaks = self._clause_breaks
         k = bisect.bisect_left(breaks, start)
         lo = breaks[k - 1] + 1 if k else 0
         k = bisect.bisect_left(breaks, end)
-        hi = breaks[k] if k < len(breaks) else len(self.chart.text)
-        return self.chart.text[lo:hi]
+        return lo, breaks[k] if k < len(breaks) else len(self.chart.text)
 
     def unstated_qualifier(self) -> None:
         """A code that rules a qualifier out ("Migraine without aura") where the code set also has the code that leaves
@@ -1015,11 +1019,7 @@ class _Run:
 
     def _clause_names_a_side(self, start: int, end: int) -> bool:
         """Whether the clause or list item holding ``start:end`` has a side word."""
-        breaks = self._clause_breaks
-        k = bisect.bisect_left(breaks, start)
-        lo = breaks[k - 1] + 1 if k else 0
-        k = bisect.bisect_left(breaks, end)
-        hi = breaks[k] if k < len(breaks) else len(self.chart.text)
+        lo, hi = self._clause_bounds(start, end)
         sides = self._side_word_starts
         k = bisect.bisect_left(sides, lo)
         return k < len(sides) and sides[k] < hi
