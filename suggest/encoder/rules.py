@@ -942,8 +942,8 @@ class _Run:
                 said = set(normalizer.stems(clause))
                 fits = []
                 for o in self.codes:
-                    if o is c or o.code[:3] != c.code[:3] or o.code[len(o.code) - 1:] != c.code[len(c.code) - 1:] \
-                            or self.dropped(o):
+                    # Same category, same 7th character (the encounter the chart gave the fracture).
+                    if o is c or o.code[:3] != c.code[:3] or o.code[-1:] != c.code[-1:] or self.dropped(o):
                         continue
                     words = self._description(self._stem_code(o.code))
                     if not words.lower().startswith("displaced "):
