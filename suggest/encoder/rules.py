@@ -373,6 +373,11 @@ def _other_or_unspecified(description: str) -> tuple[int, int, tuple[str, ...]]:
     return len(found) - unspecified, unspecified, tuple(sorted(set(default_normalizer().stems(singular))))
 
 
+def _names_other(description: str) -> bool:
+    """Whether a description is a residual "Other ..." code's (the word 'other', 'other specified')."""
+    return any(m.group(1) != "unspecified" for m in _OTHER_WORDS.finditer(description.lower()))
+
+
 #: Stems of the words that give a side ("R knee" reads as "right knee").
 _SIDE_STEMS = frozenset({"right", "left", "bilater"})
 
@@ -604,7 +609,7 @@ class _Run:
                     continue
                 # A low score is no bar where the assessment states the code in full ("due to a Lisfranc fracture"),
                 # unless it is a residual "Other ..." code ("asthma or COPD" is no J44.89).
-                residual = re.search(r"\bother\b", self._description(o.code), re.IGNORECASE) is not None
+                residual = _names_other(self._description(o.code))
                 if o.confidence < self.r.specific_min_share * self.threshold and (residual or not any(
                         section in self.r.plain_sections and coverage >= 0.999 and not any(flags.values())
                         for section, coverage, flags in zip(o.sections, o.coverages, o.assertions))):
@@ -672,7 +677,7 @@ class _Run:
             if not c.assertions:
                 continue
             own_words = self._description(c.code).lower()
-            inside = [bool(c.sections) and i < len(c.sections) and self._uncertain_inside(c.spans[i], own_words)
+            inside = [i < len(c.sections) and self._uncertain_inside(c.spans[i], own_words)
                       for i in range(len(c.assertions))]
             uncertain = [a.get("uncertain") or cue for a, cue in zip(c.assertions, inside)]
             if any(uncertain) and not any(not any(a.values()) and not cue for a, cue in zip(c.assertions, inside)):
@@ -936,10 +941,10 @@ class _Run:
             if not c.code.startswith("S") or "fracture" not in description or "unspecified" not in description:
                 continue
             for start, end in self._mention_spans(c):
-                clause = self._clause_of(start, end)
-                if rule["documented"].search(clause):
+                lo, hi = self._clause_bounds(start, end)
+                if rule["documented"].search(self.chart.text, lo, hi):
                     continue
-                said = set(normalizer.stems(clause))
+                said = {stem for _, _, stems in self._words_in(lo, hi) for stem in stems}
                 fits = []
                 for o in self.codes:
                     # Same category, same 7th character (the encounter the chart gave the fracture).
@@ -959,11 +964,6 @@ class _Run:
     def _stem_code(self, code: str) -> str:
         """The tabular code a 7th character was added to (the code itself when it has none)."""
         return self.codeset.seventh_character_stem(code) or code
-
-    def _clause_of(self, start: int, end: int) -> str:
-        """The text of the clause or list item holding ``start:end``."""
-        lo, hi = self._clause_bounds(start, end)
-        return self.chart.text[lo:hi]
 
     def _clause_bounds(self, start: int, end: int) -> tuple[int, int]:
         """The character bounds of the clause or list item holding ``start:end``."""
@@ -1151,17 +1151,12 @@ class _Run:
     def _side_at(self, start: int, end: int, reach: int) -> str | None:
         """The one side ("right", "left", "bilateral") said among the words of ``start:end`` or in the ``reach`` words
         before them within their clause, else None."""
-        words, text = self.chart_words, self.chart.text
-        k = bisect.bisect_left(self._word_starts, start)
-        sides = set()
-        for j in range(k, len(words)):
-            if words[j][0] >= end:
-                break
-            sides.update(side for side in ("right", "left", "bilateral") if side in words[j][2])
-        for j in range(k - 1, max(-1, k - reach - 1), -1):
-            if _CLAUSE_BREAK.search(text, words[j][1], words[j + 1][0] if j + 1 < len(words) else start):
-                break
-            sides.update(side for side in ("right", "left", "bilateral") if side in words[j][2])
+        words, starts = self.chart_words, self._word_starts
+        lo, _ = self._clause_bounds(start, end)
+        k = bisect.bisect_left(starts, start)
+        first = max(k - reach, bisect.bisect_left(starts, lo))
+        last = bisect.bisect_left(starts, end)
+        sides = {side for _, _, stems in words[first:last] for side in ("right", "left", "bilateral") if side in stems}
         return next(iter(sides)) if len(sides) == 1 else None
 
     def vaccination(self) -> None:
