@@ -187,6 +187,10 @@ class CodingRules:
                          bool(c.get("stated", False)), _refs(c.get("past_only", ())))
             for c in rules["combinations"]
         ]
+        #: (combination, part) pairs found by the codes that can fill the part.
+        self.combination_parts = _RefIndex(
+            [(i, g) for i, c in enumerate(self.combinations) for g in range(len(c.when))],
+            lambda part: self.combinations[part[0]].when[part[1]])
         unspecified = rules["unspecified_with_specific"]
         self.same_subcategory = bool(unspecified["same_subcategory"])
         self.uncertain_why: str = rules["uncertain"]["why"]
@@ -497,12 +501,14 @@ class _Run:
         below that code (I.C.19.b; "methadone overdose" is T40.3-, not T50.90-). Where the entry hands over, a
         unnamed code passes its place (and its selection) to the named code when the chart states that code's term in full."""
         for entry in self.r.unnamed:
+            with_spans = [c for c in self.codes if c.spans]
+            unnamed = [c for c in with_spans if _matches(entry.codes, c.code)]
+            if not unnamed:
+                continue
             # A substance is named only where its code's term is stated in full ("overdose" alone names none).
-            naming = [(c, self.full_mentions(c) if entry.hand_over else c.spans) for c in self.codes
-                      if c.spans and _matches(entry.named, c.code)]
-            for c in self.codes:
-                if not c.spans or not _matches(entry.codes, c.code):
-                    continue
+            naming = [(c, self.full_mentions(c) if entry.hand_over else c.spans) for c in with_spans
+                      if _matches(entry.named, c.code)]
+            for c in unnamed:
                 named = [o for o, spans in naming if any(s < oe and os < e for s, e in c.spans for os, oe in spans)]
                 if not named:
                     continue
@@ -690,31 +696,53 @@ class _Run:
 
     def combination(self) -> None:
         stated: list[RuledCode] | None = None
-        for rule in self.r.combinations:
-            chosen = self.selected()
+        # The selected codes (and with them the stated ones) by the combination parts they can fill: read again
+        # only after a combination has selected or dropped codes.
+        chosen: list[RuledCode] | None = None
+        parts: dict[bool, dict[tuple[int, int], list[RuledCode]]] = {}
+        for i, rule in enumerate(self.r.combinations):
+            if chosen is None:
+                chosen, parts = self.selected(), {}
             pool = chosen
             if rule.stated:  # "history of CVA with residual left hemiparesis": both stated, whatever their scores
                 if stated is None:
                     stated = [c for c in self.codes if self.full_mentions(c, past_counts=True)]
                 pool = chosen + [c for c in stated if not c.selected and not self.dropped(c)]
-            groups = [[c for c in pool if _matches(refs, c.code)
-                       and (not _matches(rule.past_only, c.code) or self._only_past(c))] for refs in rule.when]
-            if not all(groups):
+            if rule.stated not in parts:
+                parts[rule.stated] = by_part = {}
+                for c in pool:
+                    for part in self.r.combination_parts.matching(c.code):
+                        by_part.setdefault(part, []).append(c)
+            groups = self._combination_groups(i, rule, parts[rule.stated])
+            if groups is None:
                 continue
             if rule.code is not None and rule.code in self.by_code and self.by_code[rule.code].selected \
                     and not any(c.code != rule.code and _matches(rule.drop, c.code) for c in chosen):
                 continue
-            parts = [max(g, key=lambda c: c.confidence) for g in groups]
-            named = ", ".join(c.code for c in parts)
+            chosen = None  # the rule acts: the next one reads the selection again
+            best = [max(g, key=lambda c: c.confidence) for g in groups]
+            named = ", ".join(c.code for c in best)
             if rule.code is not None:
-                spans = [s for c in parts for s in c.spans]
-                confidence = min(c.confidence for c in parts)
+                spans = [s for c in best for s in c.spans]
+                confidence = min(c.confidence for c in best)
                 self.select(rule.code, max(confidence, self.threshold) if rule.stated else confidence, "combination",
                             f"{rule.why} (from {named})", spans)
             for c in pool:
                 if c.code != rule.code and _matches(rule.drop, c.code) and (c.selected or not self.dropped(c)):
                     target = f" by {rule.code}" if rule.code else ""
                     self.drop(c, "combination", f"Replaced{target}: {rule.why}")
+
+    def _combination_groups(self, i: int, rule: _Combination,
+                            by_part: dict[tuple[int, int], list[RuledCode]]) -> list[list[RuledCode]] | None:
+        """The codes that fill each part of combination ``i`` (a past-only part from past mentions only); ``None``
+        when a part has none."""
+        groups = []
+        for g in range(len(rule.when)):
+            group = [c for c in by_part.get((i, g), ()) if not _matches(rule.past_only, c.code) or self._only_past(c)]
+            if not group:
+                return None
+            groups.append(group)
+        return groups
 
     def _only_past(self, c: RuledCode) -> bool:
         """Whether every dictionary mention of ``c`` is a past one ("s/p CVA", "history of stroke")."""

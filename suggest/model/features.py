@@ -88,6 +88,34 @@ class CodeStats:
         return math.log(p_spec) - self.log_prior(code)
 
 
+class CodeFeatures:
+    """The features of a code that do not depend on the chart: its priors (code, category, block, chapter) and its
+    code-set facts, kept per code (a chart has ~180 candidates, and a server sees the same few thousand codes again
+    and again). Bound to one :class:`CodeStats` and one code set."""
+
+    def __init__(self, stats: CodeStats, codeset, max_cached: int = 100_000):
+        self.stats = stats
+        self.codeset = codeset
+        self.max_cached = max_cached
+        self._cache: dict[str, tuple[float, ...]] = {}
+
+    def of(self, code: str) -> tuple[float, ...]:
+        """``(log_prior, log_prior_category, log_prior_block, log_prior_chapter, billable, code_length,
+        has_seventh)`` of ``code``."""
+        found = self._cache.get(code)
+        if found is None:
+            facts = _facts(self.codeset, code)
+            found = (self.stats.log_prior(code), *self.stats.log_group_priors(self.codeset, code),
+                     float(facts.billable), float(facts.length), float(facts.has_seventh))
+            if len(self._cache) < self.max_cached:
+                self._cache[code] = found
+        return found
+
+
+_STATIC = ("log_prior", "log_prior_category", "log_prior_block", "log_prior_chapter", "billable", "code_length",
+           "has_seventh")
+
+
 @dataclass(slots=True)
 class CandidateRows:
     """The candidates of one chart, their feature matrix and their evidence."""
@@ -199,8 +227,14 @@ def build_candidates(
     knn_candidates: int,
     max_candidates: int,
     prefer_billable: bool,
+    code_features: CodeFeatures | None = None,
 ) -> CandidateRows:
-    """Candidates of one chart (dictionary ∪ classifier top ∪ neighbours ∪ labelled ancestors) and their features."""
+    """Candidates of one chart (dictionary ∪ classifier top ∪ neighbours ∪ labelled ancestors) and their features.
+
+    ``code_features`` keeps the chart-independent features of codes across charts (it must hold ``stats`` and
+    ``codeset``); without it they are computed for this chart alone."""
+    if code_features is None or code_features.stats is not stats or code_features.codeset is not codeset:
+        code_features = CodeFeatures(stats, codeset)
     by_code: dict[str, list[AssertedMention]] = defaultdict(list)
     for am in analysis.mentions:
         by_code[am.mention.code].append(am)
@@ -271,6 +305,8 @@ def build_candidates(
     sibling_matched = _best_two_by_category(cat_members, best_matched)
     F = _F
     n_features = len(FEATURES)
+    static_columns = [F[name] for name in _STATIC]
+    covered = best_cov.keys()
     rows: list[list[float]] = []
     # Rows are plain lists filled by index and converted once: numpy item assignment costs far more.
     for code in codes:
@@ -328,14 +364,12 @@ def build_candidates(
         else:
             row[F["best_kind"]] = -1
             row[F["first_position"]] = 1.0
-        row[F["log_prior"]] = stats.log_prior(code)
-        row[F["log_prior_category"]], row[F["log_prior_block"]], row[F["log_prior_chapter"]] = \
-            stats.log_group_priors(codeset, code)
-        row[F["specialty_log_ratio"]] = stats.specialty_log_ratio(code, specialty)
-        row[F["billable"]] = facts.billable
-        row[F["code_length"]] = facts.length
-        row[F["has_seventh"]] = facts.has_seventh
-        row[F["ancestor_coverage"]] = max((best_cov.get(a, 0.0) for a in facts.ancestors), default=0.0)
+        for column, value in zip(static_columns, code_features.of(code)):
+            row[column] = value
+        if specialty:
+            row[F["specialty_log_ratio"]] = stats.specialty_log_ratio(code, specialty)
+        if not covered.isdisjoint(facts.ancestors):
+            row[F["ancestor_coverage"]] = max(best_cov.get(a, 0.0) for a in facts.ancestors)
         row[F["descendant_coverage"]] = descendant_best.get(code, 0.0)
         category = code[:3]
         n_siblings = len(cat_members[category]) - 1

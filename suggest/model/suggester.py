@@ -49,7 +49,8 @@ from suggest.model.classifier import (
 )
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
-from suggest.model.features import FEATURES, CandidateRows, CodeStats, build_candidates
+from suggest.model.features import FEATURES, CandidateRows, CodeFeatures, CodeStats, build_candidates
+from suggest.model.forest import tree_scorer
 from suggest.model.phrases import PhraseMiner
 from suggest.types import Evidence, Suggestion, SuggestResult
 
@@ -424,8 +425,13 @@ class Suggester(BaseEstimator):
         return rows
 
     def _rank(self, F: np.ndarray) -> np.ndarray:
-        """Ranker scores of candidate rows, on one OpenMP thread: a chart's few hundred rows finish
-        faster alone than with threads that spin while waiting for the other core."""
+        """Ranker scores of candidate rows, on one thread: a chart's few hundred rows finish faster alone than
+        with threads that spin while waiting for the other core."""
+        cached = self.__dict__.get("_tree_scorer_cache")
+        if cached is None or cached[0] is not self.ranker_:
+            cached = self.__dict__["_tree_scorer_cache"] = (self.ranker_, tree_scorer(self.ranker_))
+        if cached[1] is not None:
+            return cached[1].positive_proba(F)
         with _single_openmp_thread():
             return self.ranker_.predict_proba(F)[:, 1]
 
@@ -460,10 +466,13 @@ class Suggester(BaseEstimator):
 
     def _candidates(self, analysis: ChartAnalysis, clf: dict[str, float], knn: dict[str, float], stats: CodeStats,
                     codeset, labels: frozenset[str], specialty: str | None, cfg: SuggesterConfig) -> CandidateRows:
+        code_features = self.__dict__.get("_code_features_cache")
+        if code_features is None or code_features.stats is not stats or code_features.codeset is not codeset:
+            code_features = self.__dict__["_code_features_cache"] = CodeFeatures(stats, codeset)
         return build_candidates(
             analysis, clf, knn, stats, codeset, label_set=labels, specialty=specialty,
             classifier_candidates=cfg.classifier_candidates, knn_candidates=cfg.knn_candidates,
-            max_candidates=cfg.max_candidates, prefer_billable=cfg.prefer_billable,
+            max_candidates=cfg.max_candidates, prefer_billable=cfg.prefer_billable, code_features=code_features,
         )
 
     # --------------------------------------------------------------- prediction
@@ -679,6 +688,8 @@ class Suggester(BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_class_index_cache", None)
         state.pop("_vocabulary_cache", None)
+        state.pop("_tree_scorer_cache", None)
+        state.pop("_code_features_cache", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -686,6 +697,8 @@ class Suggester(BaseEstimator):
         super().__setstate__(state)
         if "vectorizer_" in self.__dict__:
             self._vocabulary()
+        if "ranker_" in self.__dict__:
+            self._rank(np.zeros((0, self.ranker_.n_features_in_)))
 
     def _suggestion(self, cand: CandidateRows, coded: RuledCode, codeset, text: str, analysis: ChartAnalysis) -> Suggestion:
         from suggest.model.analysis import assert_char_span

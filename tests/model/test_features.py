@@ -56,3 +56,27 @@ def test_a_category_goes_to_its_unspecified_child_with_the_7th_character_the_cha
     cand = candidates_of("Assessment: penetrating wound of orbit, sequela.")
     assert "S05.40XS" in cand.codes and "S05.40XA" not in cand.codes
     assert "S05.40XA" in candidates_of("Assessment: penetrating wound of orbit.").codes
+
+
+def test_features_kept_across_charts_are_those_computed_for_one_chart():
+    from suggest.model.features import CodeFeatures
+
+    codeset = load_codeset()
+    index = TermIndex().fit(codeset, default_normalizer())
+    stats = CodeStats.from_labels([["M25.561", "J18.9"], ["J18.9"]], ["orthopedics", None], codeset)
+    kept = CodeFeatures(stats, codeset)
+    texts = ["Assessment: pain in right knee. Pneumonia.", "Assessment: right knee pain, community acquired pneumonia."]
+    for text in texts + texts:  # the second round reads the kept features
+        analysis = analyse_docs(get_nlp(), index, [text])[0]
+        common = dict(label_set=frozenset({"J18"}), specialty="orthopedics", classifier_candidates=0,
+                      knn_candidates=0, max_candidates=300, prefer_billable=True)
+        alone = build_candidates(analysis, {}, {}, stats, codeset, **common)
+        shared = build_candidates(analysis, {}, {}, stats, codeset, code_features=kept, **common)
+        assert shared.codes == alone.codes
+        assert (shared.X == alone.X).all()
+    other = CodeStats.from_labels([["J18.9"]], [None], codeset)  # features of other statistics are not reused
+    analysis = analyse_docs(get_nlp(), index, [texts[0]])[0]
+    common = dict(label_set=frozenset(), specialty=None, classifier_candidates=0, knn_candidates=0,
+                  max_candidates=300, prefer_billable=True)
+    assert (build_candidates(analysis, {}, {}, other, codeset, code_features=kept, **common).X
+            == build_candidates(analysis, {}, {}, other, codeset, **common).X).all()
