@@ -399,6 +399,9 @@ class CodeSet:
         return found
 
     def _find_side_family(self, code: str) -> dict[str, Side]:
+        stem = self.seventh_character_stem(code)
+        if not _SIDE_WORDS.search(self.description(stem or code) or ""):
+            return {}  # a code that names no side is no member of a side family (most codes: decided quickly)
         # Siblings that differ in their side only; where the parent also holds other kinds (displaced and
         # nondisplaced fractures of each side), the siblings whose description is this one's but for its side.
         return self._side_siblings(code, same_words=False) or self._side_siblings(code, same_words=True)

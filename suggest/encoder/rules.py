@@ -427,7 +427,7 @@ class _Run:
     @staticmethod
     def dropped(c: RuledCode) -> bool:
         """Whether a rule has dropped ``c``."""
-        return any(n.action == "dropped" for n in c.rules)
+        return bool(c.rules) and any(n.action == "dropped" for n in c.rules)
 
     @staticmethod
     def full_mentions(c: RuledCode, past_counts: bool = False) -> list[tuple[int, int]]:
@@ -1086,7 +1086,8 @@ class _Run:
     def chart_words(self) -> list[tuple[int, int, tuple[str, ...]]]:
         """The chart's words: span and content stems (read once per chart, when a rule needs them)."""
         normalizer = default_normalizer()
-        return [(w.start, w.end, normalizer.word_stems(w.key)) for w in normalizer.words(self.chart.text)]
+        stems_of = normalizer.word_stems
+        return [(w.start, w.end, stems_of(w.key)) for w in normalizer.words(self.chart.text)]
 
     @functools.cached_property
     def _word_starts(self) -> list[int]:

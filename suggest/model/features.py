@@ -164,6 +164,8 @@ def _facts(codeset, code: str) -> _CodeFacts:
     return facts
 
 
+_UNKNOWN = object()
+
 #: Siblings are added only from parents with at most this many billable children (laterality, encounter, type).
 _MAX_SIBLINGS = 8
 _SIBLINGS: dict[tuple[int, str], tuple[str, ...]] = {}
@@ -298,7 +300,9 @@ def build_candidates(
     by_sentence: dict[int, list] = defaultdict(list)
     for am in analysis.mentions:
         span_codes[(am.mention.start, am.mention.end)] += 1
-        by_sentence[am.mention.sentence].append(am.mention)
+        m = am.mention
+        by_sentence[m.sentence].append((m.start, m.end, m.code, m.n_matched))
+    rivals: dict[int, int | None] = {}  # per best mention (by identity: the mentions live as long as this call)
     log_sentences = math.log1p(analysis.n_sentences)
     sibling_cov = _best_two_by_category(cat_members, best_cov)
     sibling_clf = _best_two_by_category(cat_members, clf_scores)
@@ -357,8 +361,10 @@ def build_candidates(
             row[F["from_category"]] = float(best.mention.code != code)
             # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
             b = best.mention
-            rival = max((m.n_matched for m in by_sentence[b.sentence]
-                         if m.code != b.code and m.start < b.end and b.start < m.end), default=None)
+            rival = rivals.get(id(b), _UNKNOWN)
+            if rival is _UNKNOWN:
+                rival = rivals[id(b)] = max((n for start, end, other, n in by_sentence[b.sentence]
+                                             if other != b.code and start < b.end and b.start < end), default=None)
             if rival is not None:  # a lone mention is not more specific than anything
                 row[F["overlap_matched_margin"]] = b.n_matched - rival
         else:
