@@ -93,7 +93,7 @@ class CodeFeatures:
     code-set facts, kept per code (a chart has ~180 candidates, and a server sees the same few thousand codes again
     and again). Bound to one :class:`CodeStats` and one code set."""
 
-    def __init__(self, stats: CodeStats, codeset, max_cached: int = 100_000):
+    def __init__(self, stats: CodeStats, codeset, max_cached: int = 10_000):
         self.stats = stats
         self.codeset = codeset
         self.max_cached = max_cached
@@ -107,8 +107,9 @@ class CodeFeatures:
             facts = _facts(self.codeset, code)
             found = (self.stats.log_prior(code), *self.stats.log_group_priors(self.codeset, code),
                      float(facts.billable), float(facts.length), float(facts.has_seventh))
-            if len(self._cache) < self.max_cached:
-                self._cache[code] = found
+            if len(self._cache) >= self.max_cached:  # a server's worker keeps its memory bounded: start over
+                self._cache.clear()
+            self._cache[code] = found
         return found
 
 

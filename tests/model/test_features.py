@@ -80,3 +80,14 @@ def test_features_kept_across_charts_are_those_computed_for_one_chart():
                   max_candidates=300, prefer_billable=True)
     assert (build_candidates(analysis, {}, {}, other, codeset, code_features=kept, **common).X
             == build_candidates(analysis, {}, {}, other, codeset, **common).X).all()
+
+
+def test_the_kept_features_stay_bounded_and_right():
+    from suggest.model.features import CodeFeatures
+
+    codeset = load_codeset()
+    stats = CodeStats.from_labels([["M25.561", "J18.9"]], [None], codeset)
+    bounded, fresh = CodeFeatures(stats, codeset, max_cached=2), CodeFeatures(stats, codeset)
+    codes = ["M25.561", "J18.9", "I10", "E11.9", "M25.561", "J18.9"]
+    assert [bounded.of(c) for c in codes] == [fresh.of(c) for c in codes]
+    assert len(bounded._cache) <= 2
