@@ -102,7 +102,8 @@
       state.model = m;
       $("model-line").textContent = modelLine(m);
     }).catch(() => {});
-    $("chart-text").focus();
+    if (state.view && state.view !== "code") switchTab(state.view);
+    else $("chart-text").focus();
   }
   function modelLine(m) {
     // The registry's version when the served model is registered; "local" only for a model the registry does not hold.
@@ -116,7 +117,7 @@
     $("token-input").focus();
   }
   function signOut(message) {
-    sessionStorage.removeItem(TOKEN_KEY); state.token = null; showSignIn(message);
+    sessionStorage.removeItem(TOKEN_KEY); state.token = null; state.me = null; showSignIn(message);
   }
 
   // ------------------------------------------------------------------ suggestions
@@ -569,6 +570,9 @@
       $(`view-${view}`).hidden = view !== which;
       $(`tab-${view}`).setAttribute("aria-pressed", String(view === which));
     }
+    state.view = which;
+    // A tab clicked while the sign-in is still under way is loaded when it completes (signIn switches to it).
+    if (!state.me) return;
     if (which === "find") $("s-code").focus();
     if (which === "work") { loadWorklist(state.workPage); loadTeam(); }
     if (which === "queries") loadQueries();

@@ -247,3 +247,24 @@ def test_an_admin_sets_specialties_and_assigns_a_chart(department, browser):
     casey = browser(base, tokens["casey"])  # a coder sees no team panel and cannot assign
     casey.click("#tab-work")
     expect(casey.locator("#team")).to_be_hidden()
+
+
+def test_a_tab_chosen_while_signing_in_loads_once_signed_in(department, browser):
+    """The tabs show before the sign-in's /v1/me answers: the worklist chosen then still loads, with the admin's
+    team panel (a click in that moment used to leave the panel hidden)."""
+    from playwright.sync_api import expect
+
+    base, tokens, _app = department
+    ada = browser(base, tokens["ada"])
+    held = []
+    ada.route("**/v1/me", lambda route: held.append(route))  # the next sign-in waits until the test lets /v1/me through
+    ada.reload()
+    ada.click("#tab-work")
+    expect(ada.locator("#tab-work")).to_have_attribute("aria-pressed", "true")
+    assert held, "the sign-in's /v1/me was not held"
+    for route in held:
+        route.continue_()
+    ada.unroute("**/v1/me")
+    expect(ada.locator("#view-work")).to_be_visible()
+    expect(ada.locator("#team")).to_be_visible()
+    expect(ada.locator("#work-results tr").first).to_be_visible()
