@@ -200,3 +200,22 @@ def test_a_loaded_model_is_out_of_the_garbage_collectors_reach_and_earlier_freez
     model = suggest.load_model(small_model_dir)
     assert gc.get_freeze_count() >= before > 0
     assert model.suggest("asthma").suggestions is not None
+
+
+def test_loading_raises_the_collectors_default_threshold_and_keeps_an_applications_own(small_model_dir):
+    """A chart's work frees its objects by reference counting; at Python's threshold of 700 they still set off a
+    collection every half chart and full ones that walk the look-up caches."""
+    import gc
+
+    import suggest
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        suggest.load_model(small_model_dir)
+        assert gc.get_threshold() == (10_000, 10, 10)
+        gc.set_threshold(2_500, 5, 5)  # an application's own choice stays
+        suggest.load_model(small_model_dir)
+        assert gc.get_threshold() == (2_500, 5, 5)
+    finally:
+        gc.set_threshold(*saved)
