@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import defaultdict
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from suggest.model.analysis import AssertedMention, ChartAnalysis
+from suggest.model.dictionary import Mention
 
 FEATURES = (
     "clf_score", "clf_rank", "knn_score",
@@ -142,6 +144,7 @@ class _CodeFacts:
     length: int
     has_seventh: bool
     ancestors: tuple[str, ...]
+    is_seventh_code: bool  # a code with its 7th character (S52.501A), not its stem
 
 
 _FACTS: dict[tuple[int, str], _CodeFacts] = {}
@@ -159,13 +162,12 @@ def _facts(codeset, code: str) -> _CodeFacts:
             len(code.replace(".", "")),
             bool(info and info.seventh_characters),
             tuple(codeset.ancestors(code)) if info else (),
+            codeset.seventh_character_stem(code) not in (None, code),
         )
         if len(_FACTS) < 400_000:
             _FACTS[key] = facts
     return facts
 
-
-_UNKNOWN = object()
 
 #: Siblings are added only from parents with at most this many billable children (laterality, encounter, type).
 _MAX_SIBLINGS = 8
@@ -198,7 +200,7 @@ def _siblings(codeset, code: str) -> tuple[str, ...]:
 
 def _has_seventh(codeset, code: str) -> bool:
     """Whether ``code`` is a 7th-character code."""
-    return codeset.seventh_character_stem(code) not in (None, code)
+    return _facts(codeset, code).is_seventh_code
 
 
 def _same_seventh(codeset, child: str, mentions: list[AssertedMention],
@@ -303,7 +305,7 @@ def build_candidates(
         span_codes[(am.mention.start, am.mention.end)] += 1
         m = am.mention
         by_sentence[m.sentence].append((m.start, m.end, m.code, m.n_matched))
-    rivals: dict[int, int | None] = {}  # per best mention (by identity: the mentions live as long as this call)
+    sentence_spans: dict[int, tuple[list[int], list[tuple[int, int, str, int]], int]] = {}
     log_sentences = math.log1p(analysis.n_sentences)
     sibling_cov = _best_two_by_category(cat_members, best_cov)
     sibling_clf = _best_two_by_category(cat_members, clf_scores)
@@ -362,10 +364,7 @@ def build_candidates(
             row[F["from_category"]] = float(best.mention.code != code)
             # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
             b = best.mention
-            rival = rivals.get(id(b), _UNKNOWN)
-            if rival is _UNKNOWN:
-                rival = rivals[id(b)] = max((n for start, end, other, n in by_sentence[b.sentence]
-                                             if other != b.code and start < b.end and b.start < end), default=None)
+            rival = _rival(b, by_sentence, sentence_spans)
             if rival is not None:  # a lone mention is not more specific than anything
                 row[F["overlap_matched_margin"]] = b.n_matched - rival
         else:
@@ -389,6 +388,20 @@ def build_candidates(
         rows.append(row)
     X = np.array(rows, dtype=np.float32).reshape(len(codes), n_features)
     return CandidateRows(codes, X, {c: by_code.get(c, []) for c in codes}, {c: sources[c] for c in codes})
+
+
+def _rival(b: Mention, by_sentence: dict[int, list[tuple[int, int, str, int]]],
+           spans: dict[int, tuple[list[int], list[tuple[int, int, str, int]], int]]) -> int | None:
+    """The most words another code's mention matched over the words of ``b`` (its sentence's mentions, as
+    (start, end, code, n_matched)); ``None`` when none overlaps it. ``spans`` keeps each sentence's mentions sorted
+    by start with its longest span, so that only those that can reach ``b`` are read."""
+    found = spans.get(b.sentence)
+    if found is None:
+        entries = sorted(by_sentence[b.sentence])
+        found = spans[b.sentence] = ([e[0] for e in entries], entries, max(e[1] - e[0] for e in entries))
+    starts, entries, longest = found
+    lo, hi = bisect.bisect_left(starts, b.start - longest + 1), bisect.bisect_left(starts, b.end)
+    return max((n for _, end, other, n in entries[lo:hi] if other != b.code and b.start < end), default=None)
 
 
 def _best_two_by_category(members: dict[str, list[str]], values: dict[str, float]) -> dict[str, tuple[str, float, float]]:
