@@ -27,7 +27,7 @@ from typing import Any, Literal
 from suggest.codeset.notes import CodeRef, CodeRefs, excludes1_conflicts
 from suggest.encoder.patient import Patient
 from suggest.pipeline.alternation import literal_alternation
-from suggest.pipeline.normalize import default_normalizer, load_drug_classes
+from suggest.pipeline.normalize import Word, default_normalizer, load_drug_classes
 from suggest.pipeline.resources import load_json, read_text
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
@@ -76,6 +76,7 @@ class ChartFacts:
     text: str
     patient: Patient
     assert_span: Callable[[int, int], tuple[str, dict[str, bool]]] | None = None
+    words: Sequence[Word] | None = None  # ``default_normalizer().words(text)`` when the caller has read them
 
 
 def _refs(values: Iterable[str]) -> CodeRefs:
@@ -1087,7 +1088,8 @@ class _Run:
         """The chart's words: span and content stems (read once per chart, when a rule needs them)."""
         normalizer = default_normalizer()
         stems_of = normalizer.word_stems
-        return [(w.start, w.end, stems_of(w.key)) for w in normalizer.words(self.chart.text)]
+        words = self.chart.words if self.chart.words is not None else normalizer.words(self.chart.text)
+        return [(w.start, w.end, stems_of(w.key)) for w in words]
 
     @functools.cached_property
     def _word_starts(self) -> list[int]:

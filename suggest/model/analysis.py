@@ -13,6 +13,7 @@ from suggest.model.dictionary import Mention, TermIndex
 from suggest.pipeline import process
 from suggest.pipeline.context import context_of
 from suggest.pipeline.extensions import MENTIONS
+from suggest.pipeline.normalize import Word
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
@@ -41,6 +42,7 @@ class ChartAnalysis:
     n_sentences: int
     n_chars: int
     doc: Doc | None = None  # the processed text, kept for evidence of classifier suggestions
+    words: list[Word] | None = None  # the chart's words as the term index's normaliser read them (with ``keep_docs``)
 
 
 def spacy_safe(text: str) -> str:
@@ -84,7 +86,8 @@ def analyse_docs(
         docs = tqdm(docs, total=len(texts), desc="analyse charts", unit="chart")
     for text, doc, learned_index in zip(texts, docs, per_text, strict=True):
         starts = doc._.sentence_starts or [s.start_char for s in doc.sents]
-        mentions = index.match(text, starts)
+        polar = list(index.normalizer_.polar_words(text))
+        mentions = index.match(text, starts, polar)
         if learned_index is not None:
             mentions = _with_learned(mentions, learned_index.match(text, starts))
         context = context_of(doc)
@@ -98,7 +101,8 @@ def analyse_docs(
         if keep_docs:
             doc.spans[MENTIONS] = [_mention_span(doc, first, last, codes) for (first, last), codes in spans.items()
                                    if first < last]
-        out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None))
+        out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None,
+                                 [word for word, _ in polar] if keep_docs else None))
     return out
 
 

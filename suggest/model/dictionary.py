@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from suggest.encoder.seventh import SeventhCharacterResolver
-from suggest.pipeline.normalize import Normalizer, remember
+from suggest.pipeline.normalize import Normalizer, Word, remember
 from suggest.pipeline.resources import load_json, load_lexicon
 
 #: Packs the matched-word count beside the matched weight in one product (weights stay far below it).
@@ -260,15 +261,17 @@ class TermIndex:
         state.pop("_word_ids_cache", None)
         return state
 
-    def match(self, text: str, sentence_starts: list[int]) -> list[Mention]:
-        """All term matches in ``text``; ``sentence_starts`` are the sentences' first characters."""
+    def match(self, text: str, sentence_starts: list[int],
+              polar_words: Sequence[tuple[Word, int]] | None = None) -> list[Mention]:
+        """All term matches in ``text``; ``sentence_starts`` are the sentences' first characters. ``polar_words``
+        are ``self.normalizer_.polar_words(text)`` when the caller has read them already."""
         ids_cache = self.__dict__.setdefault("_word_ids_cache", {})
         ids_list: list[int] = []
         starts: list[int] = []
         ends: list[int] = []
         # A word stands for one stem or, as an abbreviation, several at the same span.
         needed_starts: list[list[int]] = [[] for _ in _NEEDED_WORDS]
-        for m, ruled_out in self.normalizer_.polar_words(text):
+        for m, ruled_out in self.normalizer_.polar_words(text) if polar_words is None else polar_words:
             word = m.key
             cached = ids_cache.get(word)
             if cached is None:

@@ -565,10 +565,14 @@ class Suggester(BaseEstimator):
         """Each chart's candidates after the coding rules of ``setting``, best first."""
         from suggest.codeset import load_codeset
         from suggest.model.analysis import assert_char_span
+        from suggest.pipeline.normalize import default_normalizer
 
         codeset = load_codeset()
         rules = default_rules()
         threshold = float(self.threshold_)
+        # The rules read the chart's words as the shipped normaliser does: the analysis' words serve where the
+        # model's normaliser reads words alike (a model trained with other abbreviation data may not).
+        shared_words = self.term_index_.normalizer_.reads_words_like(default_normalizer())
         out = []
         for r, text in enumerate(texts):
             cand, probs, doc = scored.candidates[r], scored.probabilities[r].tolist(), scored.analyses[r].doc
@@ -586,7 +590,9 @@ class Suggester(BaseEstimator):
             given = patients[r]
             patient = read_patient(text, given.sex, given.age_years) if given is not None else read_patient(text)
             span_reader = None if doc is None else functools.partial(assert_char_span, doc)
-            out.append(rules.apply(coded, ChartFacts(text, patient, span_reader), setting, self.threshold_, codeset))
+            words = scored.analyses[r].words if shared_words else None
+            out.append(rules.apply(coded, ChartFacts(text, patient, span_reader, words), setting, self.threshold_,
+                                   codeset))
         return out
 
     def _score_batch(self, texts: list[str], specialties: Sequence[str | None]) -> _Scored:

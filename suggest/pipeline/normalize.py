@@ -113,7 +113,24 @@ class Normalizer:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_cache"] = {}
+        state.pop("_words_config", None)
         return state
+
+    def reads_words_like(self, other: Normalizer) -> bool:
+        """Whether :meth:`words` gives the same words of any text as ``other``'s (the same side letters, joined
+        prefixes and contextual abbreviations): a model's pickled normaliser and the shipped one can differ."""
+        return other is self or self._words_fingerprint() == other._words_fingerprint()
+
+    def _words_fingerprint(self) -> tuple:
+        found = self.__dict__.get("_words_config")
+        if found is None:
+            contextual = tuple(sorted(
+                (word, tuple((r.pattern.pattern, r.pattern.flags, r.key, r.upper,
+                              None if getattr(r, "after", None) is None else r.after.pattern) for r in rules))
+                for word, rules in self.contextual.items()))
+            found = self.__dict__["_words_config"] = (
+                contextual, tuple(sorted(self.joined_prefixes)), tuple(sorted(self.side_letters.items())))
+        return found
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({"joined_prefixes": frozenset(), "contextual": {}, "ruled_out_after_no": frozenset(),

@@ -916,3 +916,23 @@ def test_a_fracture_not_documented_as_displaced_is_coded_displaced(codeset, word
     assert selected(out) == {coded}
     if coded == "S62.632A":
         assert ("displaced_default", "dropped") in rules_of(out, "S62.602A")
+
+
+def test_the_rules_read_the_same_with_the_charts_words_given(codeset):
+    """The engine hands the rules the words its analysis read; the rules read the same as from the text alone."""
+    from suggest.pipeline.normalize import default_normalizer
+
+    text = "Assessment: Right knee pain. Left allergic conjunctivitis. Other specified anemia."
+    codes = {"M25.561": 0.3, "H10.12": 0.2, "H10.10": 0.4, "D64.89": 0.2, "D64.9": 0.5}
+    spans = {"M25.561": [(12, 28, "assessment_plan")], "H10.12": [(30, 58, "assessment_plan")],
+             "H10.10": [(35, 58, "assessment_plan")], "D64.89": [(60, 83, "assessment_plan")],
+             "D64.9": [(75, 83, "assessment_plan")]}
+
+    def outcome(words):
+        ruled = [RuledCode(code, p, p >= THRESHOLD, [(s, e) for s, e, _ in spans[code]], [{}],
+                           sections=[sec for _, _, sec in spans[code]], coverages=[1.0]) for code, p in codes.items()]
+        facts = ChartFacts(text, Patient(), _assertion_of(text), words)
+        out = default_rules().apply(ruled, facts, "outpatient", THRESHOLD, codeset)
+        return [(c.code, round(c.confidence, 9), c.selected, [n.to_dict() for n in c.rules]) for c in out]
+
+    assert outcome(list(default_normalizer().words(text))) == outcome(None)

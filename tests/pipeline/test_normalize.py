@@ -156,3 +156,16 @@ def test_od_reads_as_an_overdose_after_a_drug_and_as_the_right_eye_elsewhere(nor
 ])
 def test_a_list_items_number_is_no_word_of_the_item(normalizer, text, keys):
     assert [w.key for w in normalizer.words(text)] == keys
+
+
+def test_a_normaliser_reads_words_like_another_only_with_the_same_word_rules():
+    import pickle
+
+    from suggest.pipeline.normalize import default_normalizer
+
+    shipped = default_normalizer()
+    assert shipped.reads_words_like(pickle.loads(pickle.dumps(shipped)))  # a model's pickled copy
+    other = Normalizer(contextual=[{"word": "zz", "match": r"zz\b", "means": "zebra"}])
+    assert not shipped.reads_words_like(other)
+    text = "R knee pain, b/l zz."
+    assert [w.key for w in other.words(text)] != [w.key for w in shipped.words(text)]
