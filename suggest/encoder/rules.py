@@ -175,11 +175,17 @@ class _DemographicEdit:
     max_years: float | None = None
 
 
+#: Codes whose description-derived facts the rules keep (per process; bounded for a long-running server).
+_CODES_KEPT = 20_000
+
+
 class CodingRules:
     """The coding rules, compiled from their data files. Use :func:`default_rules`."""
 
     def __init__(self, rules: dict[str, Any], integral: dict[str, Any], drugs_tsv: str, demographics: dict[str, Any]):
         self.settings: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in rules["settings"].items()}
+        self._other_words: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+        self._other_words_codeset = None
         unknown = sorted({name for names in self.settings.values() for name in names if not hasattr(_Run, name)})
         if unknown:
             raise ValueError(f"coding rules data: no rule named {', '.join(unknown)}")
@@ -313,6 +319,18 @@ class CodingRules:
         self._edit_index = _RefIndex(self.demographic_edits, lambda edit: edit.refs)
 
     # ------------------------------------------------------------------ public
+    def other_words_of(self, code: str, codeset) -> tuple[int, int, tuple[str, ...]]:
+        """:func:`_other_or_unspecified` of ``code``'s description, kept per code (bounded)."""
+        if self._other_words_codeset is not codeset:
+            self._other_words, self._other_words_codeset = {}, codeset
+        found = self._other_words.get(code)
+        if found is None:
+            if len(self._other_words) >= _CODES_KEPT:
+                self._other_words.clear()
+            info = codeset.get(code)
+            found = self._other_words[code] = _other_or_unspecified(info.description if info is not None else "")
+        return found
+
     def rules_for(self, setting: str) -> tuple[str, ...]:
         """The names of the rules that run in ``setting``."""
         if setting not in self.settings:
@@ -546,29 +564,39 @@ class _Run:
             held = best_in_category.get(c.code[:3])
             if held is None or c.confidence > held.confidence:
                 best_in_category[c.code[:3]] = c
-        spans = [(s, e, c) for c in self.codes for s, e in c.spans[: len(c.sections)]]
-        # Only another code's full statement can hold this one: "bilateral breast cysts" is no statement of
-        # "cyst of bilateral orbits", so it does not swallow "breast cysts".
-        # A code a rule has dropped is no statement, and is not selected again here.
-        statements = [(s, e, c) for c in self.codes if not self.dropped(c)
-                      for (s, e), coverage in zip(c.spans[: len(c.sections)], c.coverages) if coverage >= 0.999]
+        spans: list[tuple[int, int, RuledCode]] | None = None  # read once a code has a plain mention
+        statements: list[tuple[int, int, RuledCode]] = []
         # Only the best-scored code of a category: "back pain" is not M54.9 where the ranker prefers M54.50 (low back
         # pain, its words read loosely), nor "knee problems" M25.569 beside a better-scored knee code.
         for c in list(best_in_category.values()):
             if c.selected or self.dropped(c) or _matches(self.r.plain_excluded, c.code):
                 continue
-            plain = self._plain_spans(c, spans, statements)
+            candidates = self._stated_mentions(c)
+            if not candidates:
+                continue
+            if spans is None:
+                spans = [(s, e, o) for o in self.codes for s, e in o.spans[: len(o.sections)]]
+                # Only another code's full statement can hold this one: "bilateral breast cysts" is no statement of
+                # "cyst of bilateral orbits", so it does not swallow "breast cysts".
+                # A code a rule has dropped is no statement, and is not selected again here.
+                statements = [(s, e, o) for o in self.codes if not self.dropped(o)
+                              for (s, e), coverage in zip(o.spans[: len(o.sections)], o.coverages) if coverage >= 0.999]
+            plain = self._plain_spans(c, spans, statements, candidates)
             if plain and (c.confidence >= self.r.plain_min_share * self.threshold
                           or any(self._whole_line(s, e) for s, e in plain)):
                 self.select(c.code, self.threshold, "plain_statement", self.r.plain_why)
 
-    def _plain_spans(self, c: RuledCode, spans, statements) -> list[tuple[int, int]]:
-        """The mentions of ``c`` that state it plainly: its whole term, affirmed, in a listed section, not a lone
-        generic word, not inside a longer statement of another code nor on the words of a code selected already."""
+    def _stated_mentions(self, c: RuledCode) -> list[tuple[int, int]]:
+        """The mentions of ``c`` that state its whole term, affirmed, in a listed section, not as a lone generic
+        word."""
         sections = self.r.plain_sections | ({"preamble"} if self._bare_statement else frozenset())
-        plain = [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
-                 if section in sections and not any(flags.values()) and c.coverages[i] >= 0.999
-                 and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
+        return [c.spans[i] for i, (section, flags) in enumerate(zip(c.sections, c.assertions))
+                if section in sections and not any(flags.values()) and c.coverages[i] >= 0.999
+                and self.chart.text[c.spans[i][0]: c.spans[i][1]].lower() not in self.r.plain_not_alone]
+
+    def _plain_spans(self, c: RuledCode, spans, statements, plain: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Those of ``plain``, the :meth:`_stated_mentions` of ``c``, that state it plainly: not inside a longer
+        statement of another code nor on the words of a code selected already."""
         # A phrase inside a longer statement of another code ("diabetes" in "diabetes insipidus") is not a
         # statement of its own.
         # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
@@ -1024,9 +1052,11 @@ class _Run:
         for c in self.codes:
             if not self._mention_spans(c) or self.dropped(c):
                 continue
-            n_other, n_unspecified, key = _other_or_unspecified(self._description(c.code))
+            n_other, n_unspecified, key = self.r.other_words_of(c.code, self.codeset)
             groups.setdefault((c.code[:3], key), []).append((n_other, n_unspecified, c))
         for group in groups.values():
+            if len(group) < 2:
+                continue  # no sibling to tell it from
             more_other = max(group, key=lambda g: (g[0], -g[1]))
             less_other = min(group, key=lambda g: (g[0], -g[1]))
             if not (more_other[0] > less_other[0] and less_other[1] > more_other[1]):
