@@ -839,7 +839,7 @@ class _Run:
             return
         text = self.chart.text
         found: dict[str, list[tuple[int, int, _Drug]]] = {}
-        other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
+        other_uses = self._not_the_drug
         for start, end in self._affirmed_hits(self.r.drug_pattern, other_uses, self.r.drug_sections_skipped,
                                               also_historical=True):
             drug = self.r.drugs[text[start:end].lower()]
@@ -863,6 +863,11 @@ class _Run:
                     and all(self.r.poisoning.search(self._line(start)) for start, _ in c.spans):
                 self.drop(c, "long_term_drug", self.r.poisoning_why)
 
+    @functools.cached_property
+    def _not_the_drug(self) -> list[tuple[int, int]]:
+        """Spans where a drug's name is not the drug ("insulin resistance"), read once for the drug rules."""
+        return [m.span() for m in self.r.not_the_drug.finditer(self.chart.text)]
+
     def _line(self, position: int) -> str:
         """The line of the chart's text holding ``position``."""
         text = self.chart.text
@@ -872,7 +877,7 @@ class _Run:
     def treated_condition(self) -> None:
         """A documented chronic condition with a drug taken now that treats it is coded (IV.J)."""
         text = self.chart.text
-        other_uses = [m.span() for m in self.r.not_the_drug.finditer(text)]
+        other_uses = self._not_the_drug
         drugs_for: dict[tuple[CodeRef, ...], list[str]] = {}
         for start, end in self._affirmed_hits(self.r.treated_pattern, other_uses, self.r.treated_sections_skipped,
                                               also_historical=True):
