@@ -121,12 +121,13 @@ class Sizes:
     synthetic_baseline_charts: int
     robustness_mb: tuple[float, ...]  # sizes of the repeated-chart inputs, increasing
     robustness_budget_s: float  # a large input projected to take longer is not run (reported as skipped)
+    latency_rounds: int  # alternating single-chart rounds of the model and the reference build
 
     @classmethod
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(120, 30, 30, 30, 1, 30, QUICK_MODEL_CHARTS, (0.02, 0.1), 30.0)
-        return cls(None, None, 250, 200, 3, 250, 500, (0.25, 1.0, 5.0), 300.0)
+            return cls(120, 30, 30, 30, 1, 30, QUICK_MODEL_CHARTS, (0.02, 0.1), 30.0, 2)
+        return cls(None, None, 250, 200, 3, 250, 500, (0.25, 1.0, 5.0), 300.0, 4)
 
 
 class Skipped(Exception):
@@ -534,9 +535,14 @@ def run_speed(b: Bench) -> dict[str, Any]:
         out["methods"]["model_1_thread"] = {"label": f"{label}, 1 OpenMP/BLAS thread",
                                             "batch": throughput(lambda ts: model.suggest_batch(ts, top_k=10)),
                                             "single": latency(lambda t: model.suggest(t, top_k=10))}
+    interleaved = None
     if b.reference:
         try:
-            out["methods"]["reference"] = reference_speed(b, texts, len(batch_texts), len(latency_texts))
+            with ReferenceRunner(b, texts, len(batch_texts), len(latency_texts)) as reference:
+                out["methods"]["reference"] = reference.run(b.sizes.batch_repeats)
+                interleaved = interleaved_latency(lambda: latency(lambda t: model.suggest(t, top_k=10)), reference,
+                                                  b.sizes.latency_rounds)
+                out["interleaved_latency"] = interleaved
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
             note(f"reference build {b.reference}: not measured ({exc})")
     notebook, nb_label = b.speed_notebook()
@@ -565,6 +571,13 @@ def run_speed(b: Bench) -> dict[str, Any]:
                 ["method", "batch charts/s", "best", "x notebook", "batch target", "single p50 ms", "p95 ms",
                  "p99 ms", "p50 target"],
                 rows)
+    if interleaved is not None:
+        print_table(f"Single-chart p50 of the model and of the reference build {b.reference}, in alternating rounds "
+                    f"over the same {len(latency_texts)} charts (ms)",
+                    ["round", "first", "model", "reference", "model / reference"],
+                    [[k + 1, "model" if k % 2 == 0 else "reference", fmt(p["model"], 1), fmt(p["reference"], 1),
+                      fmt(p["model"] / p["reference"], 2)] for k, p in enumerate(interleaved["rounds"])]
+                    + [["median", "", "", "", fmt(interleaved["ratio_median"], 2)]])
     note(f"CPU: {os.cpu_count()} cores shared with other work; load average at the end "
          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; library thread pools: {thread_pools()}")
     out["thread_pools"] = thread_pools()
@@ -598,36 +611,67 @@ print(json.dumps({"runs": runs, "single": single}))
 """
 
 
-def reference_speed(b: Bench, texts: list[str], n_batch: int, n_latency: int) -> dict[str, Any]:
-    """The speed protocol on the reference build's default model, in a fresh interpreter of its checkout (its model
-    is built there on first use, from its own material)."""
-    from bench.scaling import reference_checkout, remove_checkout
+class ReferenceRunner:
+    """The reference build's checkout, where the speed protocol of ``run_speed`` runs on its default model in fresh
+    interpreters, as often as asked (its model is built there on first use, from its own material)."""
 
-    reference_dir = RESULTS_DIR / f"reference-{b.reference}"
-    workdir = reference_dir / "work"
-    workdir.mkdir(parents=True, exist_ok=True)
-    texts_file = workdir / "speed-texts.json"
-    texts_file.write_text(json.dumps(texts), encoding="utf-8")
-    root = reference_checkout(b.reference, workdir / "speed-checkout")
-    env = {**os.environ, "PYTHONPATH": str(root), "SUGGEST_MODELS_DIR": str(reference_dir / "models"),
-           "SUGGEST_DEFAULT_TRACK": "0"}
-    try:
-        if not (reference_dir / "models" / "default" / "model.joblib").exists():
-            note(f"reference build {b.reference}: building its default model first (several minutes)")
-            subprocess.run([sys.executable, "-m", "suggest", "train", "--default", "--no-track"], cwd=root, env=env,
-                           check=True, capture_output=True, text=True)
-        proc = subprocess.run([sys.executable, "-c", _SPEED_SCRIPT, str(texts_file), str(n_batch), str(n_latency),
-                               str(b.sizes.batch_repeats)], cwd=root, env=env, capture_output=True, text=True,
-                              timeout=3600)
-    finally:
-        remove_checkout(root)
-        texts_file.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise RuntimeError(" | ".join(proc.stderr.strip().splitlines()[-2:]) or f"exit {proc.returncode}")
-    measured = json.loads(proc.stdout.strip().splitlines()[-1])
-    words = statistics.fmean(len(t.split()) for t in texts[:n_batch])
-    return {"label": f"reference build {b.reference}, default model, one process",
-            "batch": batch_rates(measured["runs"], n_batch, words), "single": percentiles_ms(measured["single"])}
+    def __init__(self, b: Bench, texts: list[str], n_batch: int, n_latency: int):
+        self.b, self.texts, self.n_batch, self.n_latency = b, texts, n_batch, n_latency
+        self.reference_dir = RESULTS_DIR / f"reference-{b.reference}"
+        self.workdir = self.reference_dir / "work"
+        self.texts_file = self.workdir / "speed-texts.json"
+        self.root: Path | None = None
+
+    def __enter__(self) -> ReferenceRunner:
+        from bench.scaling import reference_checkout
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.texts_file.write_text(json.dumps(self.texts), encoding="utf-8")
+        self.root = reference_checkout(self.b.reference, self.workdir / "speed-checkout")
+        if not (self.reference_dir / "models" / "default" / "model.joblib").exists():
+            note(f"reference build {self.b.reference}: building its default model first (several minutes)")
+            subprocess.run([sys.executable, "-m", "suggest", "train", "--default", "--no-track"], cwd=self.root,
+                           env=self._env(), check=True, capture_output=True, text=True)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        from bench.scaling import remove_checkout
+
+        if self.root is not None:
+            remove_checkout(self.root)
+        self.texts_file.unlink(missing_ok=True)
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(self.root), "SUGGEST_MODELS_DIR": str(self.reference_dir / "models"),
+                "SUGGEST_DEFAULT_TRACK": "0"}
+
+    def run(self, batch_repeats: int) -> dict[str, Any]:
+        """Batch runs (``batch_repeats`` of them, none with 0) and one single-chart pass, in a fresh interpreter."""
+        proc = subprocess.run([sys.executable, "-c", _SPEED_SCRIPT, str(self.texts_file), str(self.n_batch),
+                               str(self.n_latency), str(batch_repeats)], cwd=self.root, env=self._env(),
+                              capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(" | ".join(proc.stderr.strip().splitlines()[-2:]) or f"exit {proc.returncode}")
+        measured = json.loads(proc.stdout.strip().splitlines()[-1])
+        words = statistics.fmean(len(t.split()) for t in self.texts[: self.n_batch])
+        return {"label": f"reference build {self.b.reference}, default model, one process",
+                "batch": batch_rates(measured["runs"], self.n_batch, words) if measured["runs"] else None,
+                "single": percentiles_ms(measured["single"])}
+
+
+def interleaved_latency(latency: Callable[[], dict[str, float]], reference: ReferenceRunner,
+                        rounds: int) -> dict[str, Any]:
+    """Single-chart p50 of the model and of the reference build in alternating rounds (the model first in even
+    rounds, the reference first in odd ones), so that the machine's drift falls on both alike."""
+    pairs = []
+    for k in range(rounds):
+        pair: dict[str, float] = {}
+        for who in (("model", "reference") if k % 2 == 0 else ("reference", "model")):
+            pair[who] = latency()["p50_ms"] if who == "model" else reference.run(0)["single"]["p50_ms"]
+        pairs.append(pair)
+    ratios = [p["model"] / p["reference"] for p in pairs]
+    return {"rounds": pairs, "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios)}
 
 
 #: Peak RSS of the running interpreter, in MiB. ``ru_maxrss`` survives fork + exec on Linux (a child of a big
