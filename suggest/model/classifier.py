@@ -24,6 +24,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 from sklearn.utils.validation import check_is_fitted
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,23 @@ class VocabularyArrays:
                           shape=(len(texts), len(self)), dtype=self.fitted.dtype)
         if self.fitted.binary:
             X.data.fill(1)
-        return self.fitted._tfidf.transform(X, copy=False)
+        return self._weighted(X)
+
+    def _weighted(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """``fitted._tfidf.transform(counts, copy=False)`` for the rows counted here (CSR, sorted, no duplicates):
+        the same operations in the same order, without the input validation that cost a single chart half as
+        much as the counting itself. Other normalisations than L2 or none go through scikit-learn."""
+        tfidf = self.fitted._tfidf
+        if tfidf.norm not in ("l2", None):
+            return tfidf.transform(counts, copy=False)
+        if tfidf.sublinear_tf:
+            np.log(counts.data, counts.data)
+            counts.data += 1.0
+        if hasattr(tfidf, "idf_"):
+            counts.data *= tfidf.idf_[counts.indices]
+        if tfidf.norm == "l2":
+            inplace_csr_row_normalize_l2(counts)
+        return counts
 
 
 def linear_kernel(X: sp.csr_matrix) -> np.ndarray:

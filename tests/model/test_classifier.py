@@ -136,3 +136,19 @@ def test_vocabulary_arrays_transform_as_the_vectorizer():
     assert found.dtype == expected.dtype and found.shape == expected.shape
     assert (found != expected).nnz == 0 and found.nnz == expected.nnz > 0
     assert [arrays.name(j) for j in range(len(arrays))] == list(vectorizer.get_feature_names_out())
+
+
+@pytest.mark.parametrize("options", [dict(norm=None), dict(norm="l1"), dict(norm="l2", sublinear_tf=False),
+                                     dict(norm="l2", use_idf=False)])
+def test_vocabulary_arrays_weigh_as_the_vectorizer_whatever_its_weighting(options):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from suggest.model.classifier import VocabularyArrays
+
+    train = ["Type 2 diabetes mellitus with hyperglycemia", "Essential hypertension, stable on lisinopril 10mg",
+             "Chronic kidney disease stage 3a", "diabetes diabetes follow-up"]
+    vectorizer = TfidfVectorizer(dtype=np.float32, **options).fit(train)
+    texts = ["Diabetes mellitus type 2, diabetes, hypertension stable.", "", "kidney " * 7 + "stage"]
+    expected, found = vectorizer.transform(texts), VocabularyArrays(vectorizer).transform(texts)
+    assert found.dtype == expected.dtype
+    assert np.array_equal(found.toarray(), expected.toarray())
