@@ -27,7 +27,7 @@ from typing import Any, Literal
 from suggest.codeset.notes import CodeRef, CodeRefs, excludes1_conflicts
 from suggest.encoder.patient import Patient
 from suggest.pipeline.alternation import literal_alternation
-from suggest.pipeline.normalize import Word, default_normalizer, load_drug_classes
+from suggest.pipeline.normalize import WordSpans, default_normalizer, load_drug_classes
 from suggest.pipeline.resources import load_json, read_text
 
 Setting = Literal["outpatient", "inpatient", "mentions"]
@@ -76,7 +76,7 @@ class ChartFacts:
     text: str
     patient: Patient
     assert_span: Callable[[int, int], tuple[str, dict[str, bool]]] | None = None
-    words: Sequence[Word] | None = None  # ``default_normalizer().words(text)`` when the caller has read them
+    words: WordSpans | None = None  # ``default_normalizer().words(text)`` when the caller has read them
 
 
 def _refs(values: Iterable[str]) -> CodeRefs:
@@ -384,7 +384,6 @@ _OTHER_WORDS = re.compile(r"\b(other specified|other|unspecified)\b")
 _PLURAL = re.compile(r"(?<=[a-z]{3})(ies|s)\b(?<!ss)(?<!us)(?<!is)")
 
 
-@functools.lru_cache(maxsize=20_000)
 def _other_or_unspecified(description: str) -> tuple[int, int, tuple[str, ...]]:
     """A description's 'other' words, its 'unspecified' words, and the stems of its other words, singular and
     sorted: "Other specified injuries of unspecified thigh" (1, 1) and "Unspecified injury of unspecified thigh"
@@ -1123,8 +1122,9 @@ class _Run:
         """The chart's words: span and content stems (read once per chart, when a rule needs them)."""
         normalizer = default_normalizer()
         stems_of = normalizer.word_stems
-        words = self.chart.words if self.chart.words is not None else normalizer.words(self.chart.text)
-        return [(w.start, w.end, stems_of(w.key)) for w in words]
+        if self.chart.words is not None:
+            return [(start, end, stems_of(key)) for start, end, key in self.chart.words]
+        return [(w.start, w.end, stems_of(w.key)) for w in normalizer.words(self.chart.text)]
 
     @functools.cached_property
     def _word_starts(self) -> list[int]:

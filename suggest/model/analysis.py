@@ -13,7 +13,7 @@ from suggest.model.dictionary import Mention, TermIndex
 from suggest.pipeline import process
 from suggest.pipeline.context import context_of
 from suggest.pipeline.extensions import MENTIONS
-from suggest.pipeline.normalize import Word
+from suggest.pipeline.normalize import WordSpans
 
 #: Whitespace-free runs longer than this are broken (for spaCy only; offsets stay the same).
 _LONG_RUN = re.compile(r"\S{400,}")
@@ -42,7 +42,7 @@ class ChartAnalysis:
     n_sentences: int
     n_chars: int
     doc: Doc | None = None  # the processed text, kept for evidence of classifier suggestions
-    words: list[Word] | None = None  # the chart's words as the term index's normaliser read them (with ``keep_docs``)
+    words: WordSpans | None = None  # the chart's words as the term index's normaliser read them (with ``keep_docs``)
 
 
 def spacy_safe(text: str) -> str:
@@ -102,7 +102,7 @@ def analyse_docs(
             doc.spans[MENTIONS] = [_mention_span(doc, first, last, codes) for (first, last), codes in spans.items()
                                    if first < last]
         out.append(ChartAnalysis(asserted, len(starts), len(text), doc if keep_docs else None,
-                                 [word for word, _ in polar] if keep_docs else None))
+                                 WordSpans.of(word for word, _ in polar) if keep_docs else None))
     return out
 
 

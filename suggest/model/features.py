@@ -108,11 +108,19 @@ class CodeFeatures:
         if found is None:
             facts = _facts(self.codeset, code)
             found = (self.stats.log_prior(code), *self.stats.log_group_priors(self.codeset, code),
-                     float(facts.billable), float(facts.length), float(facts.has_seventh))
+                     _SMALL_FLOATS[facts.billable], _small_float(facts.length), _SMALL_FLOATS[facts.has_seventh])
             if len(self._cache) >= self.max_cached:  # a server's worker keeps its memory bounded: start over
                 self._cache.clear()
             self._cache[code] = found
         return found
+
+
+#: One float object per small number, shared by the kept features of every code (a code's length, 0/1 facts).
+_SMALL_FLOATS = tuple(float(i) for i in range(16))
+
+
+def _small_float(value: int) -> float:
+    return _SMALL_FLOATS[value] if 0 <= value < len(_SMALL_FLOATS) else float(value)
 
 
 _STATIC = ("log_prior", "log_prior_category", "log_prior_block", "log_prior_chapter", "billable", "code_length",

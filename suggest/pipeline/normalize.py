@@ -10,7 +10,8 @@ light suffix stemmer that folds inflections (fractures → fractur, diabetic →
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -97,6 +98,34 @@ class Word(NamedTuple):
     end: int
     text: str
     key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WordSpans:
+    """A text's words kept compactly: their spans in two integer arrays and their keys, each distinct key one
+    string (a list of :class:`Word` tuples costs about 200 bytes a word; a batch keeps its charts' words)."""
+
+    starts: array
+    ends: array
+    keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, words: Iterable[Word]) -> WordSpans:
+        """The spans and keys of ``words``."""
+        starts, ends, keys = array("i"), array("i"), []
+        shared: dict[str, str] = {}
+        for word in words:
+            starts.append(word.start)
+            ends.append(word.end)
+            keys.append(shared.setdefault(word.key, word.key))
+        return cls(starts, ends, tuple(keys))
+
+    def __iter__(self) -> Iterator[tuple[int, int, str]]:
+        """(start, end, key) of each word, in order."""
+        return zip(self.starts, self.ends, self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 @dataclass(frozen=True, slots=True)

@@ -920,7 +920,7 @@ def test_a_fracture_not_documented_as_displaced_is_coded_displaced(codeset, word
 
 def test_the_rules_read_the_same_with_the_charts_words_given(codeset):
     """The engine hands the rules the words its analysis read; the rules read the same as from the text alone."""
-    from suggest.pipeline.normalize import default_normalizer
+    from suggest.pipeline.normalize import WordSpans, default_normalizer
 
     text = "Assessment: Right knee pain. Left allergic conjunctivitis. Other specified anemia."
     codes = {"M25.561": 0.3, "H10.12": 0.2, "H10.10": 0.4, "D64.89": 0.2, "D64.9": 0.5}
@@ -935,4 +935,4 @@ def test_the_rules_read_the_same_with_the_charts_words_given(codeset):
         out = default_rules().apply(ruled, facts, "outpatient", THRESHOLD, codeset)
         return [(c.code, round(c.confidence, 9), c.selected, [n.to_dict() for n in c.rules]) for c in out]
 
-    assert outcome(list(default_normalizer().words(text))) == outcome(None)
+    assert outcome(WordSpans.of(default_normalizer().words(text))) == outcome(None)

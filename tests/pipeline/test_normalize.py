@@ -169,3 +169,13 @@ def test_a_normaliser_reads_words_like_another_only_with_the_same_word_rules():
     assert not shipped.reads_words_like(other)
     text = "R knee pain, b/l zz."
     assert [w.key for w in other.words(text)] != [w.key for w in shipped.words(text)]
+
+
+def test_word_spans_keep_each_words_span_and_key():
+    from suggest.pipeline.normalize import WordSpans, default_normalizer
+
+    text = "R knee pain; knee pain again, b/l."
+    words = list(default_normalizer().words(text))
+    spans = WordSpans.of(words)
+    assert list(spans) == [(w.start, w.end, w.key) for w in words] and len(spans) == len(words)
+    assert spans.keys[2] is spans.keys[4]  # "pain" twice: one string
