@@ -7,6 +7,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -313,7 +314,7 @@ def build_candidates(
         span_codes[(am.mention.start, am.mention.end)] += 1
         m = am.mention
         by_sentence[m.sentence].append((m.start, m.end, m.code, m.n_matched))
-    sentence_spans: dict[int, tuple[list[int], list[tuple[int, int, str, int]], int]] = {}
+    sentence_spans: dict[Any, Any] = {}
     log_sentences = math.log1p(analysis.n_sentences)
     sibling_cov = _best_two_by_category(cat_members, best_cov)
     sibling_clf = _best_two_by_category(cat_members, clf_scores)
@@ -399,17 +400,33 @@ def build_candidates(
 
 
 def _rival(b: Mention, by_sentence: dict[int, list[tuple[int, int, str, int]]],
-           spans: dict[int, tuple[list[int], list[tuple[int, int, str, int]], int]]) -> int | None:
+           spans: dict[Any, Any]) -> int | None:
     """The most words another code's mention matched over the words of ``b`` (its sentence's mentions, as
-    (start, end, code, n_matched)); ``None`` when none overlaps it. ``spans`` keeps each sentence's mentions sorted
-    by start with its longest span, so that only those that can reach ``b`` are read."""
-    found = spans.get(b.sentence)
-    if found is None:
-        entries = sorted(by_sentence[b.sentence])
-        found = spans[b.sentence] = ([e[0] for e in entries], entries, max(e[1] - e[0] for e in entries))
-    starts, entries, longest = found
-    lo, hi = bisect.bisect_left(starts, b.start - longest + 1), bisect.bisect_left(starts, b.end)
-    return max((n for _, end, other, n in entries[lo:hi] if other != b.code and b.start < end), default=None)
+    (start, end, code, n_matched)); ``None`` when none overlaps it. ``spans`` keeps, per sentence, its mentions
+    sorted by start with its longest span (only those that can reach ``b`` are read) and, per span, the best two
+    overlapping mentions of different codes (the codes read from the same words share them)."""
+    key = (b.sentence, b.start, b.end)
+    best = spans.get(key)
+    if best is None:
+        found = spans.get(b.sentence)
+        if found is None:
+            entries = sorted(by_sentence[b.sentence])
+            found = spans[b.sentence] = ([e[0] for e in entries], entries, max(e[1] - e[0] for e in entries))
+        starts, entries, longest = found
+        lo, hi = bisect.bisect_left(starts, b.start - longest + 1), bisect.bisect_left(starts, b.end)
+        n1, code1, n2 = -1, None, -1
+        for _, end, code, n in entries[lo:hi]:
+            if b.start < end:
+                if n > n1:
+                    if code != code1:
+                        n2 = n1
+                    n1, code1 = n, code
+                elif n > n2 and code != code1:
+                    n2 = n
+        best = spans[key] = (n1, code1, n2)
+    n1, code1, n2 = best
+    n = n1 if code1 != b.code else n2
+    return n if n >= 0 else None
 
 
 def _best_two_by_category(members: dict[str, list[str]], values: dict[str, float]) -> dict[str, tuple[str, float, float]]:

@@ -91,3 +91,24 @@ def test_the_kept_features_stay_bounded_and_right():
     codes = ["M25.561", "J18.9", "I10", "E11.9", "M25.561", "J18.9"]
     assert [bounded.of(c) for c in codes] == [fresh.of(c) for c in codes]
     assert len(bounded._cache) <= 2
+
+
+def test_a_mentions_rival_is_the_most_words_another_code_matched_over_its_words():
+    import random
+
+    from suggest.model.dictionary import Mention
+    from suggest.model.features import _rival
+
+    rng = random.Random(3)
+    for _ in range(300):
+        mentions = []
+        for _ in range(rng.randint(1, 12)):
+            start = rng.randint(0, 60)
+            mentions.append(Mention(rng.choice("ABCD"), start, start + rng.randint(1, 25), 0, 1.0, 0, 3, 0,
+                                    rng.randint(0, 5)))
+        by_sentence = {0: [(m.start, m.end, m.code, m.n_matched) for m in mentions]}
+        kept: dict = {}
+        for b in mentions:
+            expected = max((m.n_matched for m in mentions if m.code != b.code and m.start < b.end and b.start < m.end),
+                           default=None)
+            assert _rival(b, by_sentence, kept) == expected
