@@ -638,12 +638,14 @@ class _Run:
             own = [c.spans[i] for i in range(len(c.sections))]
             better = []
             for o in self.codes:
-                if o is c or o.code[:3] != c.code[:3] or self.dropped(o) \
-                        or "unspecified" in self._description(o.code).lower():
+                if o is c or o.code[:3] != c.code[:3] or self.dropped(o):
+                    continue
+                description = self._description(o.code)
+                if "unspecified" in description.lower():
                     continue
                 # A low score is no bar where the assessment states the code in full ("due to a Lisfranc fracture"),
                 # unless it is a residual "Other ..." code ("asthma or COPD" is no J44.89).
-                residual = _names_other(self._description(o.code))
+                residual = _names_other(description)
                 if o.confidence < self.r.specific_min_share * self.threshold and (residual or not any(
                         section in self.r.plain_sections and coverage >= 0.999 and not any(flags.values())
                         for section, coverage, flags in zip(o.sections, o.coverages, o.assertions))):

@@ -7,7 +7,6 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -101,6 +100,10 @@ class CodeFeatures:
         self.codeset = codeset
         self.max_cached = max_cached
         self._cache: dict[str, tuple[float, ...]] = {}
+
+    def holds(self, stats: CodeStats, codeset) -> bool:
+        """Whether these are the features of ``stats`` and ``codeset``."""
+        return self.stats is stats and self.codeset is codeset
 
     def of(self, code: str) -> tuple[float, ...]:
         """``(log_prior, log_prior_category, log_prior_block, log_prior_chapter, billable, code_length,
@@ -247,7 +250,7 @@ def build_candidates(
 
     ``code_features`` keeps the chart-independent features of codes across charts (it must hold ``stats`` and
     ``codeset``); without it they are computed for this chart alone."""
-    if code_features is None or code_features.stats is not stats or code_features.codeset is not codeset:
+    if code_features is None or not code_features.holds(stats, codeset):
         code_features = CodeFeatures(stats, codeset)
     by_code: dict[str, list[AssertedMention]] = defaultdict(list)
     for am in analysis.mentions:
@@ -309,12 +312,9 @@ def build_candidates(
 
     n_chars = max(analysis.n_chars, 1)
     span_codes: dict[tuple[int, int], int] = defaultdict(int)
-    by_sentence: dict[int, list] = defaultdict(list)
     for am in analysis.mentions:
         span_codes[(am.mention.start, am.mention.end)] += 1
-        m = am.mention
-        by_sentence[m.sentence].append((m.start, m.end, m.code, m.n_matched))
-    sentence_spans: dict[Any, Any] = {}
+    rivals = _Rivals(analysis.mentions)
     log_sentences = math.log1p(analysis.n_sentences)
     sibling_cov = _best_two_by_category(cat_members, best_cov)
     sibling_clf = _best_two_by_category(cat_members, clf_scores)
@@ -373,7 +373,7 @@ def build_candidates(
             row[F["from_category"]] = float(best.mention.code != code)
             # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
             b = best.mention
-            rival = _rival(b, by_sentence, sentence_spans)
+            rival = rivals.of(b)
             if rival is not None:  # a lone mention is not more specific than anything
                 row[F["overlap_matched_margin"]] = b.n_matched - rival
         else:
@@ -399,19 +399,36 @@ def build_candidates(
     return CandidateRows(codes, X, {c: by_code.get(c, []) for c in codes}, {c: sources[c] for c in codes})
 
 
-def _rival(b: Mention, by_sentence: dict[int, list[tuple[int, int, str, int]]],
-           spans: dict[Any, Any]) -> int | None:
-    """The most words another code's mention matched over the words of ``b`` (its sentence's mentions, as
-    (start, end, code, n_matched)); ``None`` when none overlaps it. ``spans`` keeps, per sentence, its mentions
-    sorted by start with its longest span (only those that can reach ``b`` are read) and, per span, the best two
-    overlapping mentions of different codes (the codes read from the same words share them)."""
-    key = (b.sentence, b.start, b.end)
-    best = spans.get(key)
-    if best is None:
-        found = spans.get(b.sentence)
+class _Rivals:
+    """For a mention, the most words another code's mention matched over its words (``None`` when none overlaps
+    it). Each sentence's mentions are sorted by start once, with its longest span, so that only those that can
+    reach a mention are read; and each span keeps its best two overlapping mentions of different codes, which the
+    codes read from the same words share."""
+
+    def __init__(self, mentions: list[AssertedMention]):
+        self._by_sentence: dict[int, list[tuple[int, int, str, int]]] = defaultdict(list)
+        for am in mentions:
+            m = am.mention
+            self._by_sentence[m.sentence].append((m.start, m.end, m.code, m.n_matched))
+        self._sorted: dict[int, tuple[list[int], list[tuple[int, int, str, int]], int]] = {}
+        self._best: dict[tuple[int, int, int], tuple[int, str | None, int]] = {}
+
+    def of(self, b: Mention) -> int | None:
+        """The rival of ``b``, one of the mentions given."""
+        key = (b.sentence, b.start, b.end)
+        best = self._best.get(key)
+        if best is None:
+            best = self._best[key] = self._best_two(b)
+        n1, code1, n2 = best
+        n = n1 if code1 != b.code else n2
+        return n if n >= 0 else None
+
+    def _best_two(self, b: Mention) -> tuple[int, str | None, int]:
+        """The most words matched over ``b``'s span, by which code, and the most by another code (-1: none)."""
+        found = self._sorted.get(b.sentence)
         if found is None:
-            entries = sorted(by_sentence[b.sentence])
-            found = spans[b.sentence] = ([e[0] for e in entries], entries, max(e[1] - e[0] for e in entries))
+            entries = sorted(self._by_sentence[b.sentence])
+            found = self._sorted[b.sentence] = ([e[0] for e in entries], entries, max(e[1] - e[0] for e in entries))
         starts, entries, longest = found
         lo, hi = bisect.bisect_left(starts, b.start - longest + 1), bisect.bisect_left(starts, b.end)
         n1, code1, n2 = -1, None, -1
@@ -423,10 +440,7 @@ def _rival(b: Mention, by_sentence: dict[int, list[tuple[int, int, str, int]]],
                     n1, code1 = n, code
                 elif n > n2 and code != code1:
                     n2 = n
-        best = spans[key] = (n1, code1, n2)
-    n1, code1, n2 = best
-    n = n1 if code1 != b.code else n2
-    return n if n >= 0 else None
+        return n1, code1, n2
 
 
 def _best_two_by_category(members: dict[str, list[str]], values: dict[str, float]) -> dict[str, tuple[str, float, float]]:

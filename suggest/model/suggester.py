@@ -50,7 +50,7 @@ from suggest.model.classifier import (
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
 from suggest.model.features import FEATURES, CandidateRows, CodeFeatures, CodeStats, build_candidates
-from suggest.model.forest import tree_scorer
+from suggest.model.forest import TreeScorer, tree_scorer
 from suggest.model.phrases import PhraseMiner
 from suggest.types import Evidence, Suggestion, SuggestResult
 
@@ -427,13 +427,18 @@ class Suggester(BaseEstimator):
     def _rank(self, F: np.ndarray) -> np.ndarray:
         """Ranker scores of candidate rows, on one thread: a chart's few hundred rows finish faster alone than
         with threads that spin while waiting for the other core."""
+        scorer = self._tree_scorer()
+        if scorer is not None:
+            return scorer.positive_proba(F)
+        with _single_openmp_thread():
+            return self.ranker_.predict_proba(F)[:, 1]
+
+    def _tree_scorer(self) -> TreeScorer | None:
+        """The ranker's :class:`TreeScorer`, built once per fitted ranker (``None``: use ``predict_proba``)."""
         cached = self.__dict__.get("_tree_scorer_cache")
         if cached is None or cached[0] is not self.ranker_:
             cached = self.__dict__["_tree_scorer_cache"] = (self.ranker_, tree_scorer(self.ranker_))
-        if cached[1] is not None:
-            return cached[1].positive_proba(F)
-        with _single_openmp_thread():
-            return self.ranker_.predict_proba(F)[:, 1]
+        return cached[1]
 
     @staticmethod
     def _mask_features(F: np.ndarray, cfg: SuggesterConfig) -> None:
@@ -467,7 +472,7 @@ class Suggester(BaseEstimator):
     def _candidates(self, analysis: ChartAnalysis, clf: dict[str, float], knn: dict[str, float], stats: CodeStats,
                     codeset, labels: frozenset[str], specialty: str | None, cfg: SuggesterConfig) -> CandidateRows:
         code_features = self.__dict__.get("_code_features_cache")
-        if code_features is None or code_features.stats is not stats or code_features.codeset is not codeset:
+        if code_features is None or not code_features.holds(stats, codeset):
             code_features = self.__dict__["_code_features_cache"] = CodeFeatures(stats, codeset)
         return build_candidates(
             analysis, clf, knn, stats, codeset, label_set=labels, specialty=specialty,
@@ -704,7 +709,7 @@ class Suggester(BaseEstimator):
         if "vectorizer_" in self.__dict__:
             self._vocabulary()
         if "ranker_" in self.__dict__:
-            self._rank(np.zeros((0, self.ranker_.n_features_in_)))
+            self._tree_scorer()
 
     def _suggestion(self, cand: CandidateRows, coded: RuledCode, codeset, text: str, analysis: ChartAnalysis) -> Suggestion:
         from suggest.model.analysis import assert_char_span

@@ -97,7 +97,8 @@ def test_a_mentions_rival_is_the_most_words_another_code_matched_over_its_words(
     import random
 
     from suggest.model.dictionary import Mention
-    from suggest.model.features import _rival
+    from suggest.model.analysis import AssertedMention
+    from suggest.model.features import _Rivals
 
     rng = random.Random(3)
     for _ in range(300):
@@ -106,9 +107,8 @@ def test_a_mentions_rival_is_the_most_words_another_code_matched_over_its_words(
             start = rng.randint(0, 60)
             mentions.append(Mention(rng.choice("ABCD"), start, start + rng.randint(1, 25), 0, 1.0, 0, 3, 0,
                                     rng.randint(0, 5)))
-        by_sentence = {0: [(m.start, m.end, m.code, m.n_matched) for m in mentions]}
-        kept: dict = {}
+        rivals = _Rivals([AssertedMention(m, "assessment_plan", {}) for m in mentions])
         for b in mentions:
             expected = max((m.n_matched for m in mentions if m.code != b.code and m.start < b.end and b.start < m.end),
                            default=None)
-            assert _rival(b, by_sentence, kept) == expected
+            assert rivals.of(b) == expected
