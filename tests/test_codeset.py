@@ -136,6 +136,35 @@ def test_s06_death_before_regaining_consciousness_takes_only_initial_encounter(c
     assert {"S06.1X6A", "S06.1X6D", "S06.1X6S"} <= set(codes.children("S06.1X6"))
 
 
+def test_a_category_named_alone_defaults_to_its_unspecified_or_only_billable_code(codes):
+    assert codes.default_child("E11") == "E11.9"
+    assert codes.default_child("J18") == "J18.9"
+    assert codes.default_child("I50") == "I50.9"
+    assert codes.default_child("E11.9") is None  # billable already
+    assert codes.default_child("S52.509") == "S52.509A"  # a stem: its first "unspecified" 7th-character code
+
+
+def _default_child_by_definition(codes: CodeSet, code: str) -> str | None:
+    """``default_child`` spelled out over the list of billable descendants."""
+    descendants = codes.billable_descendants(code)
+    if len(descendants) == 1:
+        return descendants[0]
+    for child in codes.children(code):
+        if child[-1] == "9" and codes.is_billable(child):
+            return child
+    unspecified = [c for c in descendants
+                   if "unspecified" in (d := codes.description(c).lower()) and "with unspecified" not in d]
+    return min(unspecified, key=lambda c: (len(codes.ancestors(c)), c)) if unspecified else None
+
+
+def test_default_child_agrees_with_its_definition_on_a_sample_of_categories(codes):
+    import random
+
+    non_billable = [c for c in codes._nodes if not codes.is_billable(c)]
+    for code in random.Random(7).sample(non_billable, 600) + ["S72", "T36", "O36.59", "M1A.0"]:
+        assert codes.default_child(code) == _default_child_by_definition(codes, code), code
+
+
 # ----------------------------------------------------------------------------- validation
 
 

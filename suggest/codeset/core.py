@@ -337,27 +337,46 @@ class CodeSet:
         return found
 
     def _find_default_child(self, code: str) -> str | None:
-        first_two = self.billable_descendants(code, limit=2)
-        if len(first_two) == 1:
-            return first_two[0]
+        count, first, nearest_unspecified = self._billable_summary(code)
+        if count == 1:
+            return first
         # The tabular list's convention: a category's ".9" child is its unspecified (or uncomplicated) form.
         for child in self.children(code):
             if child[-1] == "9" and self.is_billable(child):
                 return child
-        descendants = self.billable_descendants(code)
-        unspecified = [c for c in descendants
-                       if "unspecified" in (d := self._walk_description(c).lower()) and "with unspecified" not in d]
-        if not unspecified:
-            return None
-        return min(unspecified, key=lambda c: (self._walk_depth(c), c))
+        return nearest_unspecified[1] if nearest_unspecified is not None else None
 
-    def _walk_description(self, code: str) -> str:
-        """``description(code)`` for a walk over many codes: read without filling the look-up caches."""
-        node = self._nodes.peek(code)
-        if node is not None:
-            return node.description
-        expanded = self._expanded.peek(code)
-        return self._expanded_description(*expanded) if expanded is not None else ""
+    def _billable_summary(self, code: str) -> tuple[int, str | None, tuple[int, str] | None]:
+        """For the billable codes under a non-billable ``code`` (``billable_descendants``): how many, the first in
+        tabular order, and the "unspecified" one nearest the top as (depth, code), ties to the lowest code; an
+        "unspecified" code is one whose description says so, not only "with unspecified". One walk over the
+        tree; a 7th-character code's description is its stem's and its character's, read once per stem."""
+
+        def unspecified(lowered: str) -> bool:
+            return "unspecified" in lowered and "with unspecified" not in lowered
+
+        count, first, nearest = 0, None, None
+        stack = [(code, self._walk_depth(code))]
+        while stack:
+            current, depth = stack.pop()
+            node = self._nodes.peek(current)
+            if node.seventh_allowed:
+                stem_words = node.description.lower()
+                meanings = self._parsed.seventh_defs[node.seventh]
+                for char in node.seventh_allowed:
+                    full = self._with_seventh(current, char)
+                    count += 1
+                    first = first or full
+                    if unspecified(f"{stem_words}, {meanings[char].lower()}") and (
+                            nearest is None or (depth + 1, full) < nearest):
+                        nearest = (depth + 1, full)
+            elif not node.children:
+                count += 1
+                first = first or current
+                if unspecified(node.description.lower()) and (nearest is None or (depth, current) < nearest):
+                    nearest = (depth, current)
+            stack.extend((child, depth + 1) for child in reversed(node.children))
+        return count, first, nearest
 
     def _walk_depth(self, code: str) -> int:
         """``len(ancestors(code))`` for a walk over many codes: read without filling the look-up caches."""

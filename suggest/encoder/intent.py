@@ -38,7 +38,10 @@ class PoisoningIntentResolver:
     def resolve(self, codeset, stem: str, sentence: str) -> str:
         """``stem`` with the intent ``sentence`` documents, when the code set has that code and its description
         states that intent; else ``stem`` unchanged."""
-        intent = self.intent(sentence)
+        return self.with_intent(codeset, stem, self.intent(sentence))
+
+    def with_intent(self, codeset, stem: str, intent: str | None) -> str:
+        """``stem`` with ``intent`` (what :meth:`intent` read from its sentence), as :meth:`resolve` gives it."""
         if intent is None or intent == stem[-1] or not self.applies(stem):
             return stem
         other = stem[:-1] + intent

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from suggest.pipeline.normalize import default_normalizer, stem
+from suggest.pipeline.normalize import default_normalizer, remember, stem
 from suggest.pipeline.resources import load_json
 
 #: Words that carry no meaning in a 7th-character definition.
@@ -27,6 +27,10 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def _stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP)
+
+
+#: A stem's code, its characters with their distinguishing stems, its own description's stems, its default character.
+_StemFacts = tuple[str, tuple[tuple[str, frozenset[str]], ...], frozenset[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class SeventhCharacterResolver:
         self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._defaults: dict[str, str] = {}
         self._own: dict[str, frozenset[str]] = {}
+        self._key_stems: dict[str, tuple[str, ...]] = {}
+        self._stem_facts: dict[tuple[str, str], _StemFacts | None] = {}
 
     def context(self, text: str) -> frozenset[str]:
         """The stems a passage of chart text contributes, after rewriting clinicians' phrases and expanding
@@ -63,9 +69,16 @@ class SeventhCharacterResolver:
                 text = pattern.sub(f" {replacement} ", text)
         # The normaliser's words, so that a capital "OS" is the left eye and "R" the right side, as in the dictionary.
         normalizer = default_normalizer()
-        return frozenset(stem(w) for word in normalizer.words(text)
-                         for key in normalizer.expansions.get(word.key, (word.key,))
-                         for w in _WORD.findall(key) if w not in _STOP)
+        cache = self._key_stems
+        found: set[str] = set()
+        for word in normalizer.words(text):
+            stems = cache.get(word.key)
+            if stems is None:
+                stems = remember(cache, word.key, tuple(
+                    stem(w) for key in normalizer.expansions.get(word.key, (word.key,))
+                    for w in _WORD.findall(key) if w not in _STOP))
+            found.update(stems)
+        return frozenset(found)
 
     def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
         found = self._own.get(stem_code)
@@ -87,12 +100,10 @@ class SeventhCharacterResolver:
 
         None when ``stem_code`` takes no 7th character.
         """
-        info = codeset.get(stem_code)
-        if info is None or info.billable or not info.seventh_characters:
+        facts = self._facts(codeset, stem_code)
+        if facts is None:
             return None
-        characters = self._characters(info.code, info.seventh_characters)
-        # Words of the condition itself ("fracture" in "buckle fracture") say nothing about the character.
-        own = self._own_words(info.code, info.description)
+        stem_code, characters, own, default = facts
         for context in contexts:
             context = context - own
             best, best_hits = None, 0
@@ -101,21 +112,35 @@ class SeventhCharacterResolver:
                 if hits > best_hits:
                     best, best_hits = char, hits
             if best is not None:
-                code = codeset.seventh_character_code(info.code, best)
+                code = codeset.seventh_character_code(stem_code, best)
                 if code is not None:
                     return Resolution(best, code, True)
-        default = self._defaults[info.code]
-        code = codeset.seventh_character_code(info.code, default)
+        code = codeset.seventh_character_code(stem_code, default)
         return Resolution(default, code, False) if code is not None else None
+
+    def _facts(self, codeset, stem_code: str) -> _StemFacts | None:
+        """What :meth:`resolve` reads of a stem in ``codeset`` (None when it takes no 7th character), kept per
+        release and code: charts name the same few hundred stems again and again."""
+        key = (codeset.release, stem_code)
+        if key in self._stem_facts:
+            return self._stem_facts[key]
+        info = codeset.get(stem_code)
+        facts = None
+        if info is not None and not info.billable and info.seventh_characters:
+            characters = self._characters(info.code, info.seventh_characters)
+            # Words of the condition itself ("fracture" in "buckle fracture") say nothing about the character.
+            facts = (info.code, characters, self._own_words(info.code, info.description), self._defaults[info.code])
+        return remember(self._stem_facts, key, facts)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_stems"], state["_defaults"], state["_own"] = {}, {}, {}
+        state["_key_stems"], state["_stem_facts"] = {}, {}
         state.pop("_any_rewrite", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_key_stems": {}, "_stem_facts": {}, **state})
         self._any_rewrite = _any_of(self.rewrites)
 
 

@@ -400,11 +400,14 @@ class TermIndex:
         codeset = load_codeset()
         intents = default_intent_resolver()
         contexts: dict[tuple[int, int, int], frozenset[str]] = {}
+        sentence_intents: dict[int, str | None] = {}
         for m in stems:
             start = sentence_starts[m.sentence] if m.sentence < len(sentence_starts) else 0
             end = sentence_starts[m.sentence + 1] if m.sentence + 1 < len(sentence_starts) else len(text)
             if intents.applies(m.code):
-                m.code = intents.resolve(codeset, m.code, text[start:end])
+                if m.sentence not in sentence_intents:
+                    sentence_intents[m.sentence] = intents.intent(text[start:end])
+                m.code = intents.with_intent(codeset, m.code, sentence_intents[m.sentence])
             key = (m.sentence, m.start, m.end)
             if key not in contexts:
                 contexts[key] = self.seventh_.context(text[start:m.start] + " ; " + text[m.end:end])
