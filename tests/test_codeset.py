@@ -165,6 +165,23 @@ def test_default_child_agrees_with_its_definition_on_a_sample_of_categories(code
         assert codes.default_child(code) == _default_child_by_definition(codes, code), code
 
 
+def test_references_matched_together_match_what_each_matches_alone(codes):
+    import random
+
+    from suggest.codeset.notes import CodeRef, CodeRefs
+
+    rng = random.Random(3)
+    billable = codes.billable_codes()
+    groups = [["V00-Y99"], ["O00-O9A", "Z33"], ["I51.4-I51.9", "I10"], ["E10", "E11.6", "N18"], ["S00-T88"],
+              ["A00-B99", "C00-D49", "Z79.4"], ["M1A"], ["Z00-Z99"]]
+    tested = rng.sample(billable, 3000) + ["e11.9", "V00.01XA", "Y99.9", "O9A.11", "I51.9", "I52", "T88.9XXS"]
+    for group in groups:
+        refs = [CodeRef.parse(r) for r in group]
+        together = CodeRefs(refs)
+        for code in tested:
+            assert together.matches(code) == any(r.matches(code) for r in refs), (group, code)
+
+
 # ----------------------------------------------------------------------------- validation
 
 

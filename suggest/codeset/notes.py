@@ -52,6 +52,11 @@ class CodeRefs(tuple):
         self = super().__new__(cls, refs)
         self._prefixes = tuple(r.lo.replace(".", "") for r in self if r.hi is None)
         self._ranges = tuple((r.lo.replace(".", ""), r.hi.replace(".", "")) for r in self if r.hi is not None)
+        # The first letters a matched code can have: most codes tested start with none of them.
+        firsts = {p[0] for p in self._prefixes if p}
+        firsts.update(chr(c) for lo, hi in self._ranges if lo and hi for c in range(ord(lo[0]), ord(hi[0]) + 1))
+        complete = all(self._prefixes) and all(lo and hi for lo, hi in self._ranges)
+        self._firsts = frozenset(firsts) if complete else None
         return self
 
     def __getnewargs__(self) -> tuple[tuple[CodeRef, ...]]:
@@ -60,9 +65,15 @@ class CodeRefs(tuple):
     def matches(self, code: str) -> bool:
         """Whether one of the references matches ``code``."""
         plain = code.replace(".", "")
+        firsts = self._firsts
+        if firsts is not None and plain[:1] not in firsts:
+            return False
         if plain.startswith(self._prefixes):
             return True
-        return any(lo <= plain[: len(lo)] and plain[: len(hi)] <= hi for lo, hi in self._ranges)
+        for lo, hi in self._ranges:
+            if lo <= plain[: len(lo)] and plain[: len(hi)] <= hi:
+                return True
+        return False
 
 
 def parse_code_refs(note: str) -> list[CodeRef]:
