@@ -502,7 +502,7 @@ def run_aci(b: Bench) -> dict[str, Any]:
 
 def run_speed(b: Bench) -> dict[str, Any]:
     """Throughput and latency of the model vs the baselines on the same ~400-word texts."""
-    model, _folder, label = b.engine_model()
+    model, model_folder, label = b.engine_model()
     n = b.sizes.speed_charts
     texts, source = b.speed_texts(max(n, b.sizes.latency_charts))
     batch_texts = texts[:n]
@@ -540,8 +540,7 @@ def run_speed(b: Bench) -> dict[str, Any]:
         try:
             with ReferenceRunner(b, texts, len(batch_texts), len(latency_texts)) as reference:
                 out["methods"]["reference"] = reference.run(b.sizes.batch_repeats)
-                interleaved = interleaved_latency(lambda: latency(lambda t: model.suggest(t, top_k=10)), reference,
-                                                  b.sizes.latency_rounds)
+                interleaved = interleaved_latency(reference, model_folder, b.sizes.latency_rounds)
                 out["interleaved_latency"] = interleaved
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
             note(f"reference build {b.reference}: not measured ({exc})")
@@ -573,7 +572,8 @@ def run_speed(b: Bench) -> dict[str, Any]:
                 rows)
     if interleaved is not None:
         print_table(f"Single-chart p50 of the model and of the reference build {b.reference}, in alternating rounds "
-                    f"over the same {len(latency_texts)} charts (ms)",
+                    f"over the same {len(latency_texts)} charts, each in a fresh interpreter after the same 10 "
+                    f"warm-up charts (ms)",
                     ["round", "first", "model", "reference", "model / reference"],
                     [[k + 1, "model" if k % 2 == 0 else "reference", fmt(p["model"], 1), fmt(p["reference"], 1),
                       fmt(p["model"] / p["reference"], 2)] for k, p in enumerate(interleaved["rounds"])]
@@ -589,8 +589,9 @@ def run_speed(b: Bench) -> dict[str, Any]:
 _SPEED_SCRIPT = r"""
 import json, sys, time
 texts_file, n_batch, n_latency, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model_ref = sys.argv[5] if len(sys.argv) > 5 else "default"
 import suggest
-model = suggest.load_model("default")
+model = suggest.load_model(model_ref)
 with open(texts_file, encoding="utf-8") as handle:
     texts = json.load(handle)
 batch, latency = texts[:n_batch], texts[:n_latency]
@@ -647,27 +648,37 @@ class ReferenceRunner:
 
     def run(self, batch_repeats: int) -> dict[str, Any]:
         """Batch runs (``batch_repeats`` of them, none with 0) and one single-chart pass, in a fresh interpreter."""
-        proc = subprocess.run([sys.executable, "-c", _SPEED_SCRIPT, str(self.texts_file), str(self.n_batch),
-                               str(self.n_latency), str(batch_repeats)], cwd=self.root, env=self._env(),
-                              capture_output=True, text=True, timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(" | ".join(proc.stderr.strip().splitlines()[-2:]) or f"exit {proc.returncode}")
-        measured = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert self.root is not None
+        measured = self._script(self.root, self._env(), "default", batch_repeats)
         words = statistics.fmean(len(t.split()) for t in self.texts[: self.n_batch])
         return {"label": f"reference build {self.b.reference}, default model, one process",
                 "batch": batch_rates(measured["runs"], self.n_batch, words) if measured["runs"] else None,
                 "single": percentiles_ms(measured["single"])}
 
+    def run_this_build(self, model_folder: Path) -> dict[str, Any]:
+        """The single-chart pass of this checkout's ``model_folder`` under the same protocol: a fresh interpreter,
+        the same texts and warm-up as :meth:`run` with no batch runs."""
+        return {"single": percentiles_ms(self._script(PROJECT_ROOT, dict(os.environ), str(model_folder), 0)["single"])}
 
-def interleaved_latency(latency: Callable[[], dict[str, float]], reference: ReferenceRunner,
-                        rounds: int) -> dict[str, Any]:
-    """Single-chart p50 of the model and of the reference build in alternating rounds (the model first in even
-    rounds, the reference first in odd ones), so that the machine's drift falls on both alike."""
+    def _script(self, root: Path, env: dict[str, str], model_ref: str, batch_repeats: int) -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, "-c", _SPEED_SCRIPT, str(self.texts_file), str(self.n_batch),
+                               str(self.n_latency), str(batch_repeats), model_ref], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(" | ".join(proc.stderr.strip().splitlines()[-2:]) or f"exit {proc.returncode}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def interleaved_latency(reference: ReferenceRunner, model_folder: Path, rounds: int) -> dict[str, Any]:
+    """Single-chart p50 of this build's model and of the reference build in alternating rounds (the model first in
+    even rounds, the reference first in odd ones), so that the machine's drift falls on both alike; each round of
+    each build in a fresh interpreter with the same warm-up, so that neither gains from caches the other lacks."""
     pairs = []
     for k in range(rounds):
         pair: dict[str, float] = {}
         for who in (("model", "reference") if k % 2 == 0 else ("reference", "model")):
-            pair[who] = latency()["p50_ms"] if who == "model" else reference.run(0)["single"]["p50_ms"]
+            measured = reference.run_this_build(model_folder) if who == "model" else reference.run(0)
+            pair[who] = measured["single"]["p50_ms"]
         pairs.append(pair)
     ratios = [p["model"] / p["reference"] for p in pairs]
     return {"rounds": pairs, "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
