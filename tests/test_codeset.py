@@ -98,6 +98,17 @@ def test_notes_are_inherited_and_cleaned(codes):
             assert all(n and n == n.strip() and not n.startswith(",") for n in notes), code
 
 
+def test_a_codes_outline_is_what_its_record_says(codes):
+    import random
+
+    sample = random.Random(11).sample(codes.billable_codes(), 2000) + ["E11", "S52.501", "S52.501A", "e11.9", "M1A.0"]
+    for code in sample:
+        info, outline = codes.get(code), codes.outline(code)
+        assert (outline.code, outline.billable, outline.chapter, outline.block, outline.takes_seventh) == (
+            info.code, info.billable, info.chapter, info.block, bool(info.seventh_characters)), code
+    assert codes.outline("Z99.ZZZZ") is None and codes.outline(None) is None
+
+
 # ----------------------------------------------------------------------------- 7th characters
 
 
@@ -482,6 +493,18 @@ def test_side_family_is_empty_without_right_and_left_siblings(codes):
     assert codes.side_family("H40.119") == {}  # not billable: it takes a 7th character
     # "Unilateral primary osteoarthritis": the bilateral code is another category (M17.0), not a sibling
     assert codes.side_family("M17.11") == {}
+
+
+def test_a_side_family_is_the_same_whichever_member_is_asked_first():
+    import random
+
+    fresh = CodeSet(load_codeset()._parsed)  # its own memory of families
+    billable = fresh.billable_codes()
+    for code in random.Random(5).sample(billable, 3000) + ["S82.445S", "S82.446S", "M77.01"]:
+        family = fresh.side_family(code)
+        assert family == fresh._find_side_family(code), code
+        for member in family:
+            assert fresh.side_family(member) == fresh._find_side_family(member) == family, (code, member)
 
 
 def test_caches_of_other_versions_are_kept(tmp_path, monkeypatch):

@@ -9,11 +9,12 @@ Importing this package is light (standard library only); numpy is imported when 
 """
 
 from suggest.codeset._tabular import PARSER_VERSION
-from suggest.codeset.core import CodeInfo, CodeSet, SearchHit, Validation, default_xml_path, load_codeset
+from suggest.codeset.core import CodeInfo, CodeOutline, CodeSet, SearchHit, Validation, default_xml_path, load_codeset
 
 __all__ = [
     "PARSER_VERSION",
     "CodeInfo",
+    "CodeOutline",
     "CodeSet",
     "SearchHit",
     "Validation",

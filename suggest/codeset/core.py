@@ -138,6 +138,17 @@ class Validation:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeOutline:
+    """Where a code sits, without its notes and terms: what a model reads of every candidate (see ``CodeSet.outline``)."""
+
+    code: str
+    billable: bool
+    chapter: str
+    block: str
+    takes_seventh: bool  # it has 7th characters (a stem that takes one, or a code with one)
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     """One search result: the code, its description, a relevance score and the term that matched."""
 
@@ -230,6 +241,19 @@ class CodeSet:
         if key not in self._nodes and key not in self._expanded:
             return None
         return self._info(key)
+
+    def outline(self, code: str) -> CodeOutline | None:
+        """The chapter, block and kind of a code, or None if it is not a code of this release: ``get`` without
+        the notes, terms and description (cheaper, and nothing is kept)."""
+        if not isinstance(code, str):
+            return None
+        key = self.normalize(code)
+        expanded = self._expanded.get(key)
+        node = self._nodes.get(expanded[0] if expanded else key)
+        if node is None:
+            return None
+        return CodeOutline(key, bool(expanded) or not (node.children or node.seventh_allowed), node.chapter,
+                           node.block, bool(self._seventh_characters(node)))
 
     def description(self, code: str) -> str | None:
         """The description of a code, or None if unknown (cheaper than ``get``)."""
@@ -415,6 +439,8 @@ class CodeSet:
         found = self._side_families.get(key)
         if found is None:
             found = self._side_families[key] = self._find_side_family(key)
+            for member in found:  # every member of a family has the same one (read off the same parent)
+                self._side_families.setdefault(member, found)
         return found
 
     def _find_side_family(self, code: str) -> dict[str, Side]:

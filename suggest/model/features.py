@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from suggest.codeset import CodeOutline
 from suggest.model.analysis import AssertedMention, ChartAnalysis
 from suggest.model.dictionary import Mention
 
@@ -143,15 +144,15 @@ class CandidateRows:
 
 def _group_keys(codeset, code: str) -> tuple[str, ...]:
     """Keys of the code's category, block and chapter (just the category for a code not in the code set)."""
-    info = _facts(codeset, code).info
-    if info is None:
+    outline = _facts(codeset, code).outline
+    if outline is None:
         return ("cat:" + code[:3],)
-    return ("cat:" + code[:3], "block:" + info.block, "chapter:" + info.chapter)
+    return ("cat:" + code[:3], "block:" + outline.block, "chapter:" + outline.chapter)
 
 
 @dataclass(frozen=True, slots=True)
 class _CodeFacts:
-    info: object | None
+    outline: CodeOutline | None
     billable: bool
     length: int
     has_seventh: bool
@@ -167,13 +168,13 @@ def _facts(codeset, code: str) -> _CodeFacts:
     key = (id(codeset), code)
     facts = _FACTS.get(key)
     if facts is None:
-        info = codeset.get(code)
+        outline = codeset.outline(code)
         facts = _CodeFacts(
-            info,
-            bool(info and info.billable),
+            outline,
+            bool(outline and outline.billable),
             len(code.replace(".", "")),
-            bool(info and info.seventh_characters),
-            tuple(codeset.ancestors(code)) if info else (),
+            bool(outline and outline.takes_seventh),
+            tuple(codeset.ancestors(code)) if outline else (),
             codeset.seventh_character_stem(code) not in (None, code),
         )
         if len(_FACTS) < 400_000:
