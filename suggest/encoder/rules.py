@@ -327,8 +327,7 @@ class CodingRules:
         if found is None:
             if len(self._other_words) >= _CODES_KEPT:
                 self._other_words.clear()
-            info = codeset.get(code)
-            found = self._other_words[code] = _other_or_unspecified(info.description if info is not None else "")
+            found = self._other_words[code] = _other_or_unspecified(codeset.description(code) or "")
         return found
 
     def rules_for(self, setting: str) -> tuple[str, ...]:
@@ -479,8 +478,7 @@ class _Run:
         return code[-1] if self.codeset.seventh_character_stem(code) else None
 
     def _description(self, code: str) -> str:
-        info = self.codeset.get(code)
-        return info.description if info is not None else ""
+        return self.codeset.description(code) or ""
 
     # ------------------------------------------------------------------ rules
     def demographics(self) -> None:
