@@ -139,7 +139,8 @@ class Validation:
 
 @dataclass(frozen=True, slots=True)
 class CodeOutline:
-    """Where a code sits, without its notes and terms: what a model reads of every candidate (see ``CodeSet.outline``)."""
+    """Where a code sits, without its notes and terms: what a model reads of every candidate
+    (``CodeSet.outline``)."""
 
     code: str
     billable: bool
