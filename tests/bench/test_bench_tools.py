@@ -52,3 +52,25 @@ def test_lexicon_benchmark_counts_recall_and_first():
     results = measure(index, rows)
     assert results[0]["recalled"] and results[0]["first"] and results[0]["letter"] == "I"
     assert not results[1]["recalled"] and not results[1]["first"]
+
+
+def test_alternating_rounds_time_both_builds_alike_and_take_the_median_ratio(tmp_path):
+    from bench.engine import interleaved_latency
+
+    calls: list[str] = []
+
+    class Builds:  # the two fresh-interpreter passes, with fixed p50s
+        def run(self, batch_repeats):
+            assert batch_repeats == 0  # no batch run before the reference's single-chart pass
+            calls.append("reference")
+            return {"single": {"p50_ms": 20.0}}
+
+        def run_this_build(self, model_folder):
+            assert model_folder == tmp_path
+            calls.append("model")
+            return {"single": {"p50_ms": [24.0, 30.0, 22.0][calls.count("model") - 1]}}
+
+    result = interleaved_latency(Builds(), tmp_path, rounds=3)
+    assert calls == ["model", "reference", "reference", "model", "model", "reference"]
+    assert [r["model"] / r["reference"] for r in result["rounds"]] == [1.2, 1.5, 1.1]
+    assert result["ratio_median"] == 1.2 and result["ratio_min"] == 1.1 and result["ratio_max"] == 1.5
