@@ -55,9 +55,6 @@ class SeventhCharacterResolver:
         rules = rewrites if rewrites is not None else [tuple(r) for r in load_json("seventh_character_cues.json")["rewrites"]]
         self.rewrites = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), replacement) for pattern, replacement in rules]
         self._any_rewrite = _any_of(self.rewrites)
-        self._stems: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
-        self._defaults: dict[str, str] = {}
-        self._own: dict[str, frozenset[str]] = {}
         self._key_stems: dict[str, tuple[str, ...]] = {}
         self._stem_facts: dict[tuple[str, str], _StemFacts | None] = {}
 
@@ -79,21 +76,6 @@ class SeventhCharacterResolver:
                     for w in _WORD.findall(key) if w not in _STOP))
             found.update(stems)
         return frozenset(found)
-
-    def _own_words(self, stem_code: str, description: str) -> frozenset[str]:
-        found = self._own.get(stem_code)
-        if found is None:
-            found = self._own[stem_code] = _stems(description)
-        return found
-
-    def _characters(self, stem_code: str, definitions: dict[str, str]) -> tuple[tuple[str, frozenset[str]], ...]:
-        found = self._stems.get(stem_code)
-        if found is None:
-            words = {char: _stems(definition) for char, definition in definitions.items()}
-            common = frozenset.intersection(*words.values()) if words else frozenset()
-            found = self._stems[stem_code] = tuple((char, w - common) for char, w in words.items())
-            self._defaults[stem_code] = _default_char(definitions)
-        return found
 
     def resolve(self, codeset, stem_code: str, *contexts: frozenset[str]) -> Resolution | None:
         """The 7th character of ``stem_code`` given context stems, nearest first (e.g. sentence, then chart).
@@ -127,20 +109,24 @@ class SeventhCharacterResolver:
         info = codeset.get(stem_code)
         facts = None
         if info is not None and not info.billable and info.seventh_characters:
-            characters = self._characters(info.code, info.seventh_characters)
+            definitions = info.seventh_characters
+            words = {char: _stems(definition) for char, definition in definitions.items()}
+            common = frozenset.intersection(*words.values())
             # Words of the condition itself ("fracture" in "buckle fracture") say nothing about the character.
-            facts = (info.code, characters, self._own_words(info.code, info.description), self._defaults[info.code])
+            facts = (info.code, tuple((char, w - common) for char, w in words.items()), _stems(info.description),
+                     _default_char(definitions))
         return remember(self._stem_facts, key, facts)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_stems"], state["_defaults"], state["_own"] = {}, {}, {}
         state["_key_stems"], state["_stem_facts"] = {}, {}
         state.pop("_any_rewrite", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_key_stems": {}, "_stem_facts": {}, **state})
+        stale = ("_stems", "_defaults", "_own")  # per-stem memories of models pickled before _stem_facts held them
+        self.__dict__.update({"_key_stems": {}, "_stem_facts": {},
+                              **{k: v for k, v in state.items() if k not in stale}})
         self._any_rewrite = _any_of(self.rewrites)
 
 
