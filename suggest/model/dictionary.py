@@ -211,10 +211,44 @@ class TermIndex:
         self.code_is_seventh_stem_ = np.array([c in self.seventh_stems_ for c in codes], dtype=bool)
         for name in ("vocab_", "term_stems_", "term_numbers_", "code_negated_", "seventh_stems_"):
             del self.__dict__[name]
+        self._index_opposites()
+
+    def _index_opposites(self) -> None:
+        """Per term, the qualifiers it says, itself or through its code's description (a lexicon phrase "upper
+        extremity dvt" of an "acute embolism and thrombosis" code is acute too), and the words that contradict them
+        (``resources/opposite_qualifiers.json``): ``term_opposite_ptr_`` bounds each term's rows of ``term_opposite_own_`` (the term's qualifier stem) and
+        ``term_opposite_other_`` (its opposite, which the term does not also say)."""
+        data = load_json("opposite_qualifiers.json")
+        self.opposite_reach_ = int(data["reach_words"])
+        n_terms = len(self.term_stem_ptr_) - 1
+        term_of = np.repeat(np.arange(n_terms, dtype=np.int64), np.diff(self.term_stem_ptr_))
+        stems = self.term_stem_ids_.astype(np.int64)
+        said: dict[int, np.ndarray] = {}
+        rows: list[np.ndarray] = []
+        for pair in data["pairs"]:
+            ids = [self._word_ids(word) for word in pair]
+            if any(len(i) != 1 or i[0] < 0 for i in ids):
+                continue
+            a, b = ids[0][0], ids[1][0]
+            for own, other in ((a, b), (b, a)):
+                for v in (own, other):
+                    if v not in said:
+                        with_word = np.unique(term_of[stems == v])
+                        described = np.unique(self.term_code_[with_word[self.term_kind_[with_word] == 0]])
+                        said[v] = np.union1d(with_word, np.flatnonzero(np.isin(self.term_code_, described)))
+                terms = np.setdiff1d(said[own], said[other], assume_unique=True)
+                rows.append(np.stack([terms, np.full(terms.size, own), np.full(terms.size, other)], axis=1))
+        table = np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+        table = table[np.argsort(table[:, 0], kind="stable")]
+        self.term_opposite_ptr_ = np.searchsorted(table[:, 0], np.arange(n_terms + 1)).astype(np.int64)
+        self.term_opposite_own_ = table[:, 1].astype(np.int32)
+        self.term_opposite_other_ = table[:, 2].astype(np.int32)
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._pack()
+        if "term_opposite_ptr_" not in self.__dict__:  # models saved before the opposite qualifiers
+            self._index_opposites()
 
     @staticmethod
     def _target_code(codeset, code: str) -> str | None:
@@ -337,10 +371,19 @@ class TermIndex:
         first = np.ones(order.size, dtype=bool)
         first[1:] = (sent_ids[order][1:] != sent_ids[order][:-1]) | (code_ids[order][1:] != code_ids[order][:-1])
         best: dict[tuple[int, int], Mention] = {}
-        for k in order[first]:
-            s, t = int(sent_ids[k]), int(term_ids[k])
-            stems = self._term_stems(t)
-            window = _smallest_window([positions.get((s, v), []) for v in stems])
+        group_starts = np.flatnonzero(first)
+        group_ends = np.append(group_starts[1:], order.size)
+        opposite_ptr = self.term_opposite_ptr_
+        for g, g_end in zip(group_starts.tolist(), group_ends.tolist()):
+            # The code's best term, or its next best when a qualifier of the best is contradicted next to it.
+            window = None
+            for k in order[g:g_end].tolist():
+                s, t = int(sent_ids[k]), int(term_ids[k])
+                stems = self._term_stems(t)
+                found = _smallest_window([positions.get((s, v), []) for v in stems])
+                if found is None or opposite_ptr[t] == opposite_ptr[t + 1] or not self._opposed(s, t, found, positions):
+                    window = found
+                    break
             if window is None:
                 continue
             lo, hi, n_found = window
@@ -363,6 +406,17 @@ class TermIndex:
                               [m for (_, code_id), m in best.items() if self.code_is_seventh_stem_[code_id]])
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
+
+    def _opposed(self, sentence: int, term: int, window: tuple[int, int, int], positions) -> bool:
+        """Whether a qualifier of the term is contradicted next to its evidence window: the chart says the opposite
+        ("chronic") there and the qualifier ("acute") nowhere in the sentence."""
+        lo, hi = window[0] - self.opposite_reach_, window[1] + self.opposite_reach_
+        for r in range(self.term_opposite_ptr_[term], self.term_opposite_ptr_[term + 1]):
+            if (sentence, int(self.term_opposite_own_[r])) in positions:
+                continue
+            if any(lo <= p <= hi for p in positions.get((sentence, int(self.term_opposite_other_[r])), ())):
+                return True
+        return False
 
     def _contradicted(self, sentence: int, term: int, positions, needed_sentences: list[set[int]]) -> bool:
         """Whether the sentence rules the term out: a word the term needs (``_NEEDED_WORDS``) not said in it;

@@ -186,3 +186,30 @@ def test_list_numbers_are_not_read_as_stages_or_types(index):
     found = matches(index, "ASSESSMENT\n1. Type 2 diabetes mellitus.\n2. Stage 3 CKD.")
     assert "N18.30" in found and "N18.2" not in found
     assert not any(code.startswith("E10") for code in found)
+
+
+@pytest.mark.parametrize(("text", "found", "ruled_out"), [
+    ("Chronic DVT of right upper extremity.", "I82.721", "I82.621"),
+    ("Acute DVT of right upper extremity.", "I82.621", "I82.721"),
+    ("Nondisplaced fracture of shaft of right clavicle.", "S42.024A", "S42.021A"),
+    ("Superficial thrombophlebitis of the right leg.", "I80.01", "I80.201"),
+])
+def test_a_qualifier_is_contradicted_by_its_opposite_next_to_the_words(index, text, found, ruled_out):
+    """"chronic DVT" is not the acute code, though its terms match every other word (lexicon phrases of an
+    acute code are acute too)."""
+    codes = matches(index, text)
+    assert found in codes and ruled_out not in codes
+
+
+def test_opposite_qualifiers_elsewhere_in_the_sentence_or_both_said_rule_nothing_out(index):
+    assert {"I82.621", "I82.721"} <= set(matches(index, "Acute on chronic DVT of right upper extremity."))
+    found = matches(index, "Chronic kidney disease stage 3, and also a new acute bronchitis.")
+    assert "J20.9" in found and any(code.startswith("N18.3") for code in found)
+
+
+def test_an_index_saved_before_the_opposite_qualifiers_learns_them_when_loaded(index):
+    state = {k: v for k, v in index.__getstate__().items() if not k.startswith("term_opposite_")}
+    old = TermIndex.__new__(TermIndex)
+    old.__setstate__(state)
+    text = "Chronic DVT of right upper extremity."
+    assert old.match(text, [0]) == index.match(text, [0])
