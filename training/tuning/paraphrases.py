@@ -16,7 +16,8 @@ from pathlib import Path
 from suggest import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-TUNING_SETS = (DATA / "dev_paraphrases.tsv", DATA / "dev_paraphrases_2.tsv", DATA / "dev_paraphrases_3.tsv")
+TUNING_SETS = (DATA / "dev_paraphrases.tsv", DATA / "dev_paraphrases_2.tsv", DATA / "dev_paraphrases_3.tsv",
+               DATA / "dev_paraphrases_4.tsv")
 
 
 def main(model_ref: str = "default", verbose: bool = False) -> None:
