@@ -191,7 +191,7 @@ class Normalizer:
             meanings[key] = rule["means"]
         # A drug reads as itself and as its class in the code set's words ("sertraline" is also "selective
         # serotonin reuptake inhibitors"), as the Table of Drugs and Chemicals leads a coder to T43.22-.
-        by_drug = {drug: f"{drug} {words}" for drug, words in drug_classes.items()}
+        by_drug = {drug: drug if words == drug else f"{drug} {words}" for drug, words in drug_classes.items()}
         for abbr, expansion in {**forms.get("expansions", {}), **by_drug, **abbreviations, **meanings}.items():
             words = tuple(w.key for w in self.words(expansion.lower()))
             if words:

@@ -213,3 +213,19 @@ def test_an_index_saved_before_the_opposite_qualifiers_learns_them_when_loaded(i
     old.__setstate__(state)
     text = "Chronic DVT of right upper extremity."
     assert old.match(text, [0]) == index.match(text, [0])
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Osteoporotic fracture of vertebra.", "M80.08XA"),
+    ("Pathological fracture of left hand due to tumor.", "M84.542A"),
+    ("Embolic cerebral infarction.", "I63.40"),
+    ("Accidental cadmium toxicity.", "T56.3X1A"),
+    ("Lead poisoning, accidental.", "T56.0X1A"),
+])
+def test_a_diseases_adjective_and_a_toxicity_read_as_the_code_sets_words(index, text, code):
+    assert code in matches(index, text)
+
+
+def test_septic_arthritis_is_not_sepsis(index):
+    found = matches(index, "Septic arthritis of the right knee.")
+    assert not any(code.startswith(("A40", "A41")) for code in found)
