@@ -27,3 +27,18 @@ def test_later_encounters_are_stated_in_words():
     for chart, code in later[:20]:
         definition = codeset.get(code).seventh_characters[code[-1]]
         assert definition in chart.text
+
+
+def test_some_phrases_are_said_with_one_word_less_keeping_sides_and_polarity():
+    import random
+
+    from training.synth.codeset_charts import _partial
+
+    rng = random.Random(0)
+    phrase = "burn of first degree of right scapular region"
+    shorter = {_partial(rng, phrase) for _ in range(50)}
+    assert all(len(s.split()) == len(phrase.split()) - 1 for s in shorter)
+    assert all("right" in s and "degree" in s and "first" in s for s in shorter)
+    assert "burn of first degree of right region" in shorter
+    assert _partial(rng, "left hip pain") == "left hip pain"  # "pain" alone may go: kept whole
+    assert _partial(rng, "type 2 diabetes") == "type 2 diabetes"

@@ -6,7 +6,10 @@ problem lists do, in the lexicon's clinical phrasing (never the code set's descr
 uses), over every code the lexicon covers, weighted by how often coders assign them (``common_codes.tsv``):
 
 - one to four diagnoses stated plainly (gold), some injuries with a later-encounter 7th character stated in words;
-- distractors that are not coded: a denied condition, a family member's condition.
+- distractors that are not coded: a denied condition, a family member's condition;
+- some phrases said with one word less (``PARTIAL_SHARE``), as clinicians leave out words a term has ("burn of first
+  degree of scapular region" said "1st degree burn scapular area"), so that the ranker learns that a code matched in
+  part can be the one the chart means; sides, numbers and the words that tell codes apart by polarity are kept.
 
 Same seed, same charts.
 """
@@ -35,6 +38,14 @@ _OPENINGS = (
 _VISITS = ("a scheduled visit", "follow-up", "evaluation", "a recheck", "an acute visit", "a new problem")
 _PLANS = ("", " Continue current treatment.", " Plan discussed.", " Will monitor.", " Follow up in clinic.",
           " Medication reviewed.", " Labs ordered.")
+#: Share of stated phrases said with one word left out, and the words never left out.
+PARTIAL_SHARE = 0.35
+_KEPT_WORDS = frozenset({
+    "left", "right", "bilateral", "unilateral", "with", "without", "other", "unspecified", "not", "no", "and", "or",
+    "type", "stage", "grade", "degree", "first", "second", "third", "fourth", "fifth", "initial", "subsequent", "sequela", "acute", "chronic", "open", "closed",
+    "displaced", "nondisplaced", "history", "family", "personal", "status", "intentional", "accidental", "assault",
+    "undetermined", "underdosing", "poisoning", "adverse",
+})
 _DENIALS = ("Denies {x}.", "No {x}.", "Negative for {x}.", "No evidence of {x}.")
 _FAMILY = ("Mother has {x}.", "Family history of {x}.", "Father had {x}.")
 
@@ -68,9 +79,22 @@ def _patient(rng: random.Random, codes: list[str], texts: list[str]) -> str:
     return f"{rng.randint(18, 90)}-year-old {rng.choice(['woman', 'man'])}"
 
 
-def _state(rng: random.Random, codeset, item: _Code) -> tuple[str, str]:
+def _partial(rng: random.Random, phrase: str) -> str:
+    """``phrase`` with one of its words left out, when it has three words or more and two that may go (so that
+    "type 2 diabetes" keeps its one)."""
+    words = phrase.split()
+    droppable = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha() and w.lower() not in _KEPT_WORDS]
+    if len(words) < 3 or len(droppable) < 2:
+        return phrase
+    drop = rng.choice(droppable)
+    return " ".join(w for i, w in enumerate(words) if i != drop)
+
+
+def _state(rng: random.Random, codeset, item: _Code, partial_rng: random.Random) -> tuple[str, str]:
     """A phrase of the code and the gold code; a 7th-character code sometimes at a later encounter, said in words."""
     phrase = rng.choice(item.phrases)
+    if partial_rng.random() < PARTIAL_SHARE:
+        phrase = _partial(partial_rng, phrase)
     stem = codeset.seventh_character_stem(item.code)
     info = codeset.get(stem) if stem else None
     if info is None or not info.seventh_characters or rng.random() < 0.5:
@@ -90,10 +114,11 @@ def generate_codeset_charts(n: int, seed: int) -> list[Chart]:
     pool = _load_pool(codeset)
     weights = [c.weight for c in pool]
     rng = random.Random(seed)
+    partial_rng = random.Random(seed + 1)  # apart, so that the other draws stay those of earlier releases
     charts = []
     for i in range(n):
         picks = {c.code: c for c in rng.choices(pool, weights, k=rng.choice([1, 2, 2, 3, 3, 4]))}
-        stated = [_state(rng, codeset, item) for item in picks.values()]
+        stated = [_state(rng, codeset, item, partial_rng) for item in picks.values()]
         gold = list(dict.fromkeys(code for _, code in stated))
         others = [c for c in rng.choices(pool, weights, k=2) if c.code not in picks]
         distractors = []
