@@ -216,8 +216,9 @@ class TermIndex:
     def _index_opposites(self) -> None:
         """Per term, the qualifiers it says, itself or through its code's description (a lexicon phrase "upper
         extremity dvt" of an "acute embolism and thrombosis" code is acute too), and the words that contradict them
-        (``resources/opposite_qualifiers.json``): ``term_opposite_ptr_`` bounds each term's rows of ``term_opposite_own_`` (the term's qualifier stem) and
-        ``term_opposite_other_`` (its opposite, which the term does not also say)."""
+        (``resources/opposite_qualifiers.json``): ``term_opposite_ptr_`` bounds each term's rows of
+        ``term_opposite_own_`` (the term's qualifier stem) and ``term_opposite_other_`` (its opposite, which the term
+        does not also say)."""
         data = load_json("opposite_qualifiers.json")
         self.opposite_reach_ = int(data["reach_words"])
         n_terms = len(self.term_stem_ptr_) - 1

@@ -42,7 +42,8 @@ _PLANS = ("", " Continue current treatment.", " Plan discussed.", " Will monitor
 PARTIAL_SHARE = 0.35
 _KEPT_WORDS = frozenset({
     "left", "right", "bilateral", "unilateral", "with", "without", "other", "unspecified", "not", "no", "and", "or",
-    "type", "stage", "grade", "degree", "first", "second", "third", "fourth", "fifth", "initial", "subsequent", "sequela", "acute", "chronic", "open", "closed",
+    "type", "stage", "grade", "degree", "first", "second", "third", "fourth", "fifth", "initial", "subsequent",
+    "sequela", "acute", "chronic", "open", "closed",
     "displaced", "nondisplaced", "history", "family", "personal", "status", "intentional", "accidental", "assault",
     "undetermined", "underdosing", "poisoning", "adverse",
 })
