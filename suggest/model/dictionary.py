@@ -372,19 +372,21 @@ class TermIndex:
         first = np.ones(order.size, dtype=bool)
         first[1:] = (sent_ids[order][1:] != sent_ids[order][:-1]) | (code_ids[order][1:] != code_ids[order][:-1])
         best: dict[tuple[int, int], Mention] = {}
-        group_starts = np.flatnonzero(first)
-        group_ends = np.append(group_starts[1:], order.size)
+        group_starts = np.flatnonzero(first).tolist()
+        group_ends = group_starts[1:] + [order.size]
+        ordered = order.tolist()
         opposite_ptr = self.term_opposite_ptr_
-        for g, g_end in zip(group_starts.tolist(), group_ends.tolist()):
+        for g, g_end in zip(group_starts, group_ends):
             # The code's best term, or its next best when a qualifier of the best is contradicted next to it.
             window = None
-            for k in order[g:g_end].tolist():
+            for k in ordered[g:g_end]:
                 s, t = int(sent_ids[k]), int(term_ids[k])
                 stems = self._term_stems(t)
-                found = _smallest_window([positions.get((s, v), []) for v in stems])
-                if found is None or opposite_ptr[t] == opposite_ptr[t + 1] or not self._opposed(s, t, found, positions):
-                    window = found
+                window = _smallest_window([positions.get((s, v), []) for v in stems])
+                if window is None or opposite_ptr[t] == opposite_ptr[t + 1] \
+                        or not self._opposed(s, t, window, positions):
                     break
+                window = None
             if window is None:
                 continue
             lo, hi, n_found = window

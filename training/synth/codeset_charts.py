@@ -43,9 +43,8 @@ PARTIAL_SHARE = 0.35
 _KEPT_WORDS = frozenset({
     "left", "right", "bilateral", "unilateral", "with", "without", "other", "unspecified", "not", "no", "and", "or",
     "type", "stage", "grade", "degree", "first", "second", "third", "fourth", "fifth", "initial", "subsequent",
-    "sequela", "acute", "chronic", "open", "closed",
-    "displaced", "nondisplaced", "history", "family", "personal", "status", "intentional", "accidental", "assault",
-    "undetermined", "underdosing", "poisoning", "adverse",
+    "sequela", "acute", "chronic", "open", "closed", "displaced", "nondisplaced", "history", "family", "personal",
+    "status", "intentional", "accidental", "assault", "undetermined", "underdosing", "poisoning", "adverse",
 })
 _DENIALS = ("Denies {x}.", "No {x}.", "Negative for {x}.", "No evidence of {x}.")
 _FAMILY = ("Mother has {x}.", "Family history of {x}.", "Father had {x}.")
