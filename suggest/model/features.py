@@ -6,6 +6,7 @@ import bisect
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -232,6 +233,36 @@ def _same_seventh(codeset, child: str, mentions: list[AssertedMention],
     return codeset.seventh_character_code(stem, chars.pop()) or child
 
 
+def label_form(codeset, code: str) -> str:
+    """``code`` as labels without the 7th character give it (S42.402A -> S42.402, T81.4XXA -> T81.4XX)."""
+    return code[:-1] if _has_seventh(codeset, code) else code
+
+
+def labels_keep_seventh(codeset, labels: Iterable[str]) -> bool:
+    """Whether ``labels`` give codes that take a 7th character with it (the code set's way; CodiEsp's labels
+    leave it out: S42.402, T81.4XX). True when the labels have no such code."""
+    with_seventh = without = 0
+    for label in labels:
+        if _has_seventh(codeset, label):
+            with_seventh += 1
+        elif any(_has_seventh(codeset, label + char) for char in "A0"):
+            without += 1
+    return with_seventh >= without
+
+
+def _without_seventh(codeset, by_code: dict[str, list[AssertedMention]], sources: dict[str, list[str]]) -> set[str]:
+    """Merge each 7th-character candidate into its form without the 7th character (in place); those forms."""
+    forms = set()
+    for code in [c for c in sources if _has_seventh(codeset, c)]:
+        form = code[:-1]
+        merged = sources.setdefault(form, [])
+        merged.extend(s for s in sources.pop(code) if s not in merged)
+        if code in by_code:
+            by_code[form] = sorted(by_code.get(form, []) + by_code.pop(code), key=lambda am: am.mention.start)
+        forms.add(form)
+    return forms
+
+
 def build_candidates(
     analysis: ChartAnalysis,
     clf_scores: dict[str, float],
@@ -246,11 +277,14 @@ def build_candidates(
     max_candidates: int,
     prefer_billable: bool,
     code_features: CodeFeatures | None = None,
+    seventh_in_labels: bool = True,
 ) -> CandidateRows:
     """Candidates of one chart (dictionary ∪ classifier top ∪ neighbours ∪ labelled ancestors) and their features.
 
     ``code_features`` keeps the chart-independent features of codes across charts (it must hold ``stats`` and
-    ``codeset``); without it they are computed for this chart alone."""
+    ``codeset``); without it they are computed for this chart alone. Without ``seventh_in_labels`` (the model's
+    training labels leave out the 7th character, as CodiEsp's do), a 7th-character code is a candidate in that
+    form: S42.402A as S42.402, T81.4XXA as T81.4XX, with the mentions of all its 7th characters."""
     if code_features is None or not code_features.holds(stats, codeset):
         code_features = CodeFeatures(stats, codeset)
     by_code: dict[str, list[AssertedMention]] = defaultdict(list)
@@ -284,6 +318,7 @@ def build_candidates(
         src = sources.setdefault(code, [])
         if "classifier" not in src:
             src.append("classifier")
+    label_forms = set() if seventh_in_labels else _without_seventh(codeset, by_code, sources)
     best_cov = {code: max(am.mention.coverage for am in ms) for code, ms in by_code.items()}
     # The most specific code is the one whose terms account for most of the chart's words ("displaced fracture
     # of base of fifth metacarpal, right hand" over "... unspecified metacarpal"): a coder codes to the detail.
@@ -301,7 +336,7 @@ def build_candidates(
                     src.append("hierarchy")
     if prefer_billable:
         for code in list(sources):
-            if code not in label_set and not _facts(codeset, code).billable:
+            if code not in label_set and code not in label_forms and not _facts(codeset, code).billable:
                 del sources[code]
     codes = list(sources)
     if len(codes) > max_candidates:
@@ -371,7 +406,8 @@ def build_candidates(
             row[F["best_window_gap"]] = best.mention.window_gap
             row[F["first_position"]] = first / n_chars
             row[F["ambiguity"]] = span_codes[(best.mention.start, best.mention.end)]
-            row[F["from_category"]] = float(best.mention.code != code)
+            matched_code = best.mention.code
+            row[F["from_category"]] = float(matched_code != code and (seventh_in_labels or matched_code[:-1] != code))
             # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
             b = best.mention
             rival = rivals.of(b)

@@ -49,7 +49,9 @@ from suggest.model.classifier import (
 )
 from suggest.model.config import SuggesterConfig
 from suggest.model.dictionary import TermIndex
-from suggest.model.features import FEATURES, CandidateRows, CodeFeatures, CodeStats, build_candidates
+from suggest.model.features import (
+    FEATURES, CandidateRows, CodeFeatures, CodeStats, build_candidates, label_form, labels_keep_seventh,
+)
 from suggest.model.forest import TreeScorer, tree_scorer
 from suggest.model.phrases import PhraseMiner
 from suggest.types import Evidence, Suggestion, SuggestResult
@@ -261,6 +263,10 @@ class Suggester(BaseEstimator):
         self.binarizer_ = MultiLabelBinarizer(sparse_output=True)
         Y_bin = sp.csr_matrix(self.binarizer_.fit_transform(codes), dtype=np.float32)
         self.training_labels_ = list(self.binarizer_.classes_)
+        self.seventh_in_labels_ = labels_keep_seventh(codeset, self.training_labels_)
+        if not self.seventh_in_labels_:
+            notes.append("the training labels leave out the 7th character (S42.402, T81.4XX): codes that take one "
+                         "are suggested in that form")
         self.vectorizer_ = make_vectorizer(cfg.ngram_max, cfg.min_df, cfg.max_features)
         X_tfidf = self.vectorizer_.fit_transform(texts)
         log.info("vectorised %d training charts: %d features", n, X_tfidf.shape[1])
@@ -338,6 +344,8 @@ class Suggester(BaseEstimator):
         self.stats_ = CodeStats.from_labels(codes, specialties, codeset)
         self.label_set_ = frozenset(self.training_labels_)
         rankable = codeset.billable_codes() if cfg.prefer_billable else list(codeset.codes())
+        if not self.seventh_in_labels_:
+            rankable = [label_form(codeset, code) for code in rankable]
         self.classes_ = np.array(sorted(set(rankable) | self.label_set_), dtype=object)
         cv_f1 = _f1_at(calibrated, y_all, n_gold, self.threshold_)
         self.card_ = ModelCard(
@@ -478,6 +486,7 @@ class Suggester(BaseEstimator):
             analysis, clf, knn, stats, codeset, label_set=labels, specialty=specialty,
             classifier_candidates=cfg.classifier_candidates, knn_candidates=cfg.knn_candidates,
             max_candidates=cfg.max_candidates, prefer_billable=cfg.prefer_billable, code_features=code_features,
+            seventh_in_labels=self.__dict__.get("seventh_in_labels_", True),
         )
 
     # --------------------------------------------------------------- prediction

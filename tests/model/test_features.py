@@ -7,7 +7,7 @@ import pytest
 from suggest.codeset import load_codeset
 from suggest.model.analysis import analyse_docs
 from suggest.model.dictionary import TermIndex
-from suggest.model.features import CodeStats, build_candidates
+from suggest.model.features import CodeStats, build_candidates, labels_keep_seventh
 from suggest.pipeline import get_nlp
 from suggest.pipeline.normalize import default_normalizer
 
@@ -18,10 +18,11 @@ def candidates_of():
     index = TermIndex().fit(codeset, default_normalizer())
     stats = CodeStats.from_labels([["M25.561"]], [None], codeset)
 
-    def run(text: str):
+    def run(text: str, seventh_in_labels: bool = True):
         analysis = analyse_docs(get_nlp(), index, [text])[0]
         return build_candidates(analysis, {}, {}, stats, codeset, label_set=frozenset(), specialty=None,
-                                classifier_candidates=0, knn_candidates=0, max_candidates=300, prefer_billable=True)
+                                classifier_candidates=0, knn_candidates=0, max_candidates=300, prefer_billable=True,
+                                seventh_in_labels=seventh_in_labels)
 
     return run
 
@@ -112,3 +113,26 @@ def test_a_mentions_rival_is_the_most_words_another_code_matched_over_its_words(
             expected = max((m.n_matched for m in mentions if m.code != b.code and m.start < b.end and b.start < m.end),
                            default=None)
             assert rivals.of(b) == expected
+
+
+def test_labels_without_the_7th_character_are_recognised():
+    codeset = load_codeset()
+    assert not labels_keep_seventh(codeset, ["S42.402", "T81.4XX", "W19.XXX", "S42.402A", "J18.9"])  # CodiEsp's way
+    assert labels_keep_seventh(codeset, ["S42.402A", "T81.4XXA", "J18.9"])
+    assert labels_keep_seventh(codeset, ["J18.9", "E11.9"])  # nothing to go by: the code set's way
+
+
+def test_a_model_whose_labels_drop_the_7th_character_suggests_injuries_in_that_form(candidates_of):
+    text = "Assessment: sprain of left ankle, subsequent encounter. Seen again for the sprain of left ankle."
+    full = candidates_of(text)
+    cand = candidates_of(text, seventh_in_labels=False)
+    assert "S93.402D" in full.codes and "S93.402" not in full.codes
+    assert "S93.402" in cand.codes and not any(len(code) == 8 for code in cand.codes)
+    assert {"S93.401", "S93.409"} <= set(cand.codes)  # the other sides, in the same form
+    # the mentions (the evidence) of its 7th-character codes (D in the first sentence, A in the second) are the form's
+    assert [am.mention.start for am in cand.mentions["S93.402"]] == \
+        sorted(am.mention.start for code in ("S93.402D", "S93.402A") for am in full.mentions[code])
+    row = cand.X[cand.codes.index("S93.402")]
+    from suggest.model.features import FEATURES
+    assert row[FEATURES.index("dict_best_coverage")] == full.X[full.codes.index("S93.402D")][FEATURES.index("dict_best_coverage")]
+    assert row[FEATURES.index("from_category")] == 0.0

@@ -310,3 +310,19 @@ def test_cross_fitting_holds_out_codes_as_well_as_charts(small_model):
     assert held._held_out_codes(held._config()) == folds  # seeded
     with pytest.raises(ValueError, match="cv_holdout_codes"):
         clone(small_model).set_params(cv_holdout_codes=1.5)._config()
+
+
+def test_a_model_trained_on_labels_without_the_7th_character_suggests_codes_in_that_form(small_training_charts):
+    from suggest.codeset import load_codeset
+    from suggest.model.features import label_form
+
+    codeset = load_codeset()
+    charts = small_training_charts[:60]
+    texts = [c.text for c in charts] + [f"Visit {i}. Assessment: sprain of left ankle after a fall." for i in range(6)]
+    codes = [[label_form(codeset, code) for code in c.codes] for c in charts] + [["S93.402"]] * 6
+    model = suggest.Suggester(cv_folds=2, ranker_max_iter=10, knn_neighbors=5, max_candidates=100).fit(texts, codes)
+    assert not model.seventh_in_labels_
+    suggested = [s.code for s in model.suggest("Assessment: sprain of right ankle, subsequent encounter.", top_k=50).suggestions]
+    assert "S93.401" in suggested  # never a label: from the dictionary, in the labels' form
+    assert not any(len(code) == 8 and code[:3] == "S93" for code in suggested)
+    assert "S93.401" in model.classes_ and "S93.401D" not in model.classes_
