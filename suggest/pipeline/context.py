@@ -31,13 +31,15 @@ FLAGS = ("negated", "historical", "family", "hypothetical", "uncertain")
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """A matched ConText trigger: tokens ``start:end``, category, direction and scope length."""
+    """A matched ConText trigger: tokens ``start:end``, category, direction and scope length; ``splits`` when
+    it also asserts the words after it inside a mention that spans it (see ``context_rules.json``)."""
 
     start: int
     end: int
     category: str
     direction: str
     max_scope: int
+    splits: bool = False
 
 
 def no_assertion() -> dict[str, bool]:
@@ -53,7 +55,7 @@ class ConTextComponent:
         self.category_flags: dict[str, str] = rules["flags"]
         self.section_flags: dict[str, str] = rules.get("section_flags", {})
         self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self._rule_by_key: dict[int, tuple[str, str, int]] = {}
+        self._rule_by_key: dict[int, tuple[str, str, int, bool]] = {}
         patterns: dict[str, list] = {}
         for i, rule in enumerate(rules["rules"]):
             key = f"ctx{i}"
@@ -62,10 +64,11 @@ class ConTextComponent:
                 rule["category"],
                 rule["direction"],
                 int(rule.get("max_scope") or self.max_scope),
+                bool(rule.get("splits_mention", False)),
             )
         for key, docs in patterns.items():
             self.matcher.add(key, docs)
-        self.longest_scope = max((scope for _, _, scope in self._rule_by_key.values()), default=self.max_scope)
+        self.longest_scope = max((scope for _, _, scope, _ in self._rule_by_key.values()), default=self.max_scope)
 
     def __call__(self, doc: Doc) -> Doc:
         found = sorted(
@@ -167,6 +170,10 @@ class ContextIndex:
             if flag is None or flags[flag]:
                 continue
             if t.start < end and start < t.end:  # the trigger overlaps the mention itself
+                # A window match across "drinks 2 beers ... denies a history of heavy" ("drinks heavily"): the
+                # words after a splitting trigger are denied, and so is the mention.
+                if t.splits and start < t.start and t.end < end and t.direction == "FORWARD":
+                    flags[flag] = True
                 continue
             if t.direction in ("FORWARD", "BIDIRECTIONAL") and t.end <= start:
                 if words[start] - words[t.end] <= t.max_scope and not any(

@@ -42,6 +42,14 @@ def test_affirmed(text, mention):
     assert not flags_of(text, mention)["negated"]
 
 
+def test_a_mention_spanning_a_denial_is_denied_but_not_one_spanning_its_own_words():
+    text = "He drinks 2 beers once a week and denies a history of heavy alcohol use."
+    assert flags_of(text, "drinks 2 beers once a week and denies a history of heavy")["negated"]  # "drinks heavily"
+    assert not flags_of("Type 2 diabetes without complications.", "diabetes without complications")["negated"]
+    assert not flags_of("Laceration of scalp, no foreign body.", "Laceration of scalp, no foreign body")["negated"]
+    assert not flags_of("Patient denies chest pain.", "Patient denies chest pain")["negated"]  # at its start: as before
+
+
 def test_family_history():
     text = "Her mother had breast cancer at 50."
     assert flags_of(text, "breast cancer") == {"negated": False, "historical": False, "family": True, "hypothetical": False,
