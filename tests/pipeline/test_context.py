@@ -48,6 +48,8 @@ def test_a_mention_spanning_a_denial_is_denied_but_not_one_spanning_its_own_word
     assert not flags_of("Type 2 diabetes without complications.", "diabetes without complications")["negated"]
     assert not flags_of("Laceration of scalp, no foreign body.", "Laceration of scalp, no foreign body")["negated"]
     assert not flags_of("Patient denies chest pain.", "Patient denies chest pain")["negated"]  # at its start: as before
+    text = "We will order a urine culture to evaluate for any signs of infection."
+    assert flags_of(text, "urine culture to evaluate for any signs of infection")["uncertain"]  # not a UTI
 
 
 def test_family_history():
