@@ -178,8 +178,11 @@ class TermIndex:
                 code_negated[term_code[t]].update(negated)
         self.code_negated_ = [tuple(sorted(n)) for n in code_negated]
         self.term_needs_ = np.array(term_needs, dtype=np.int8)
-        # Numbers are not optional words: "type 1" is not "type 2", "stage 3" not "stage 4".
-        number_ids = {v for s, v in vocab.items() if s.isdigit() or s in _NUMBER_WORDS}
+        # Numbers are not optional words: "type 1" is not "type 2", "stage 3" not "stage 4"; nor are the
+        # qualifiers of required_qualifiers.json: "kidney function is normal" is no "decreased kidney function".
+        required = {v for word in load_json("required_qualifiers.json")["words"]
+                    for stem in normalizer.stems(word) if (v := vocab.get(stem)) is not None}
+        number_ids = {v for s, v in vocab.items() if s.isdigit() or s in _NUMBER_WORDS} | required
         self.term_numbers_ = [tuple(v for v in stems if v in number_ids) for stems in term_stems]
         # The terms any of these three rules can drop: the only ones the matcher checks one by one.
         self.term_conditional_ = ((self.term_needs_ > 0) | np.array([bool(n) for n in self.term_numbers_], dtype=bool)

@@ -229,3 +229,10 @@ def test_a_diseases_adjective_and_a_toxicity_read_as_the_code_sets_words(index, 
 def test_septic_arthritis_is_not_sepsis(index):
     found = matches(index, "Septic arthritis of the right knee.")
     assert not any(code.startswith(("A40", "A41")) for code in found)
+
+
+def test_a_required_qualifier_must_be_said(index):
+    assert "N18.9" not in matches(index, "Kidney function is normal.")  # no "decreased kidney function"
+    assert "N18.9" in matches(index, "Decreased kidney function.")
+    assert "R94.4" in matches(index, "Abnormal kidney function.")
+    assert "R94.4" not in matches(index, "Kidney function is stable.")
