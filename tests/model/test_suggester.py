@@ -199,10 +199,15 @@ def test_wrong_types_are_rejected(small_model):
 
 
 def test_specialty_hint_shifts_priors(small_model):
-    text = "ASSESSMENT AND PLAN\nPain.\n"
-    plain = {s.code: s.confidence for s in small_model.suggest(text, top_k=30).suggestions}
-    ortho = {s.code: s.confidence for s in small_model.suggest(text, top_k=30, specialty="orthopedics").suggestions}
-    assert plain != ortho
+    # The calibration is a step function: a shifted score may keep its step on one text, so try a few.
+    texts = ["ASSESSMENT AND PLAN\nPain.\n", "ASSESSMENT AND PLAN\nKnee pain.\n",
+             "ASSESSMENT AND PLAN\nLow back pain and knee pain.\n"]
+
+    def confidences(specialty):
+        results = small_model.suggest_batch(texts, top_k=30, specialties=[specialty] * len(texts))
+        return [{s.code: s.confidence for s in r.suggestions} for r in results]
+
+    assert confidences(None) != confidences("orthopedics")
 
 
 def test_parallel_batch_equals_serial(small_model, held_out):
