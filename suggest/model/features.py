@@ -254,7 +254,7 @@ def _without_seventh(codeset, by_code: dict[str, list[AssertedMention]], sources
     """Merge each 7th-character candidate into its form without the 7th character (in place); those forms."""
     forms = set()
     for code in [c for c in sources if _has_seventh(codeset, c)]:
-        form = code[:-1]
+        form = label_form(codeset, code)
         merged = sources.setdefault(form, [])
         merged.extend(s for s in sources.pop(code) if s not in merged)
         if code in by_code:
@@ -407,7 +407,8 @@ def build_candidates(
             row[F["first_position"]] = first / n_chars
             row[F["ambiguity"]] = span_codes[(best.mention.start, best.mention.end)]
             matched_code = best.mention.code
-            row[F["from_category"]] = float(matched_code != code and (seventh_in_labels or matched_code[:-1] != code))
+            row[F["from_category"]] = float(matched_code != code and (
+                seventh_in_labels or label_form(codeset, matched_code) != code))
             # Against the other codes read from the same words ("fx" alone is T14.8, "5th MC base fx" S62.31-).
             b = best.mention
             rival = rivals.of(b)

@@ -32,7 +32,7 @@ FLAGS = ("negated", "historical", "family", "hypothetical", "uncertain")
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """A matched ConText trigger: tokens ``start:end``, category, direction and scope length; ``splits`` when
-    it also asserts the words after it inside a mention that spans it (see ``context_rules.json``)."""
+    it is a forward trigger that also asserts a mention spanning it (``splits_mention`` in ``context_rules.json``)."""
 
     start: int
     end: int
@@ -64,7 +64,7 @@ class ConTextComponent:
                 rule["category"],
                 rule["direction"],
                 int(rule.get("max_scope") or self.max_scope),
-                bool(rule.get("splits_mention", False)),
+                bool(rule.get("splits_mention", False)) and rule["direction"] == "FORWARD",
             )
         for key, docs in patterns.items():
             self.matcher.add(key, docs)
@@ -172,7 +172,7 @@ class ContextIndex:
             if t.start < end and start < t.end:  # the trigger overlaps the mention itself
                 # A window match across "drinks 2 beers ... denies a history of heavy" ("drinks heavily"): the
                 # words after a splitting trigger are denied, and so is the mention.
-                if t.splits and start < t.start and t.end < end and t.direction == "FORWARD":
+                if t.splits and start < t.start and t.end < end:
                     flags[flag] = True
                 continue
             if t.direction in ("FORWARD", "BIDIRECTIONAL") and t.end <= start:
