@@ -127,6 +127,9 @@ class Suggester(BaseEstimator):
         Candidates ranked per chart.
     prefer_billable : bool
         Suggest non-billable codes only when they occur as training labels.
+    threshold_rule : {"best_f1", "half_best_f1"}
+        How the selection threshold is read off the out-of-fold confidences: where micro-F1 peaks, or half that
+        peak F1 (the F1-optimal threshold of calibrated confidences, steadier where the curve is flat).
     random_state : int
         Seed of folds and subsampling.
     setting : {"outpatient", "inpatient", "mentions"}
@@ -175,6 +178,7 @@ class Suggester(BaseEstimator):
         ranker_exclude_features: tuple[str, ...] = (),
         max_candidates: int = 300,
         prefer_billable: bool = True,
+        threshold_rule: str = "best_f1",
         random_state: int = 7,
         setting: str = "outpatient",
         name: str = "icd10cm-suggester",
@@ -202,6 +206,7 @@ class Suggester(BaseEstimator):
         self.ranker_exclude_features = ranker_exclude_features
         self.max_candidates = max_candidates
         self.prefer_billable = prefer_billable
+        self.threshold_rule = threshold_rule
         self.random_state = random_state
         self.setting = setting
         self.name = name
@@ -335,7 +340,7 @@ class Suggester(BaseEstimator):
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(oof, y_all)
         calibrated = self.calibrator_.predict(oof)
         n_gold = sum(len(set(codes[i])) for i in ranker_charts)
-        self.threshold_ = _best_threshold(calibrated, y_all, n_gold)
+        self.threshold_ = _best_threshold(calibrated, y_all, n_gold, cfg.threshold_rule)
         self.ranker_ = self._make_ranker(cfg).fit(F, y_all)
 
         self.classifier_ = self._make_classifier(cfg).fit(X_tfidf, Y_bin, self.training_labels_)
@@ -713,6 +718,7 @@ class Suggester(BaseEstimator):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("threshold_rule", "best_f1")  # models saved before the rule was a parameter
         # Built in the process that loads the model (the server's master), so that its workers share it.
         super().__setstate__(state)
         if "vectorizer_" in self.__dict__:
@@ -1002,14 +1008,21 @@ def _f1_at(probs: np.ndarray, y: np.ndarray, n_gold: int, threshold: float) -> f
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def _best_threshold(probs: np.ndarray, y: np.ndarray, n_gold: int) -> float:
-    """The confidence threshold that maximises micro-F1 over out-of-fold predictions."""
+def _best_threshold(probs: np.ndarray, y: np.ndarray, n_gold: int, rule: str = "best_f1") -> float:
+    """The selection threshold from out-of-fold calibrated confidences ``probs`` and their 0/1 labels ``y``
+    (``n_gold`` gold codes in all): ``"best_f1"`` the confidence at which micro-F1 peaks; ``"half_best_f1"`` half
+    that peak F1, the threshold that maximises expected F1 for calibrated confidences (Lipton, Elkan and
+    Naryanaswamy 2014), which does not wander along a flat curve as the peak's position does."""
+    if not len(probs):
+        return 0.5
     order = np.argsort(-probs, kind="stable")
     tp = np.cumsum(y[order])
     k = np.arange(1, len(order) + 1)
     f1 = 2 * tp / (k + max(n_gold, 1))
     best = int(np.argmax(f1))
-    return float(probs[order][best]) if len(order) else 0.5
+    if rule == "half_best_f1":
+        return float(f1[best]) / 2
+    return float(probs[order][best])
 
 
 def _shown_confidence(confidence: float, selected: bool, threshold: float) -> float:

@@ -331,3 +331,25 @@ def test_a_model_trained_on_labels_without_the_7th_character_suggests_codes_in_t
     assert "S93.401" in suggested  # never a label: from the dictionary, in the labels' form
     assert not any(len(code) == 8 and code[:3] == "S93" for code in suggested)
     assert "S93.401" in model.classes_ and "S93.401D" not in model.classes_
+
+
+def test_threshold_rules_read_the_out_of_fold_f1_curve():
+    from suggest.model.suggester import _best_threshold
+
+    # Calibrated confidences of six candidates, three of them right, four gold codes in all.
+    probs = np.array([0.95, 0.9, 0.7, 0.6, 0.3, 0.2])
+    y = np.array([1, 1, 0, 1, 0, 0])
+    # micro-F1 after taking the top k: 2/5, 4/6, 4/7, 6/8, 6/9, 6/10; it peaks at 0.75 with the 4th (0.6).
+    assert _best_threshold(probs, y, n_gold=4) == pytest.approx(0.6)
+    assert _best_threshold(probs, y, n_gold=4, rule="half_best_f1") == pytest.approx(0.375)
+    assert _best_threshold(np.array([]), np.array([]), n_gold=0) == 0.5
+
+
+def test_a_model_keeps_its_threshold_rule_and_one_saved_before_it_reads_as_best_f1(small_model):
+    assert small_model.threshold_rule == "best_f1"
+    state = small_model.__getstate__()
+    state.pop("threshold_rule")
+    restored = suggest.Suggester.__new__(suggest.Suggester)
+    restored.__setstate__(state)
+    assert restored.threshold_rule == "best_f1"
+    assert restored.get_params()["threshold_rule"] == "best_f1"
