@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -718,7 +719,10 @@ class Suggester(BaseEstimator):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        state.setdefault("threshold_rule", "best_f1")  # models saved before the rule was a parameter
+        # A model saved before a parameter existed takes the parameter's default (``get_params`` needs them all).
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if parameter.default is not inspect.Parameter.empty:
+                state.setdefault(name, parameter.default)
         # Built in the process that loads the model (the server's master), so that its workers share it.
         super().__setstate__(state)
         if "vectorizer_" in self.__dict__:
