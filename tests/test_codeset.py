@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -155,13 +156,38 @@ def test_a_category_named_alone_defaults_to_its_unspecified_or_only_billable_cod
     assert codes.default_child("S52.509") == "S52.509A"  # a stem: its first "unspecified" 7th-character code
 
 
+def test_a_subcategory_defaults_to_its_unspecified_child_not_to_a_narrower_other_child(codes):
+    # Below the category level the ".9" child is often "other": the chart that says only "low back pain",
+    # "constipation" or "dyspnea" takes the unspecified form.
+    assert codes.default_child("M54.5") == "M54.50"  # not M54.59 "Other low back pain"
+    assert codes.default_child("K59.0") == "K59.00"  # not K59.09 "Other constipation"
+    assert codes.default_child("R06.0") == "R06.00"
+    assert codes.default_child("G47.0") == "G47.00"
+    assert codes.default_child("M65.9") == "M65.90"  # not M65.99 "..., multiple sites"
+    assert codes.default_child("B27.9") == "B27.90"  # "without complication", not "with other complication"
+    assert codes.default_child("O41.8X1") == "O41.8X10"  # the fetus character 0, not 9 "other fetus"
+    # A ".9" child that is the parent's own unspecified form stays the default.
+    assert codes.default_child("C44.50") == "C44.509"  # "Unspecified ... skin of trunk": no child adds "unspecified"
+    assert codes.default_child("I31.3") == "I31.39"  # no unspecified child to prefer
+
+
 def _default_child_by_definition(codes: CodeSet, code: str) -> str | None:
     """``default_child`` spelled out over the list of billable descendants."""
     descendants = codes.billable_descendants(code)
     if len(descendants) == 1:
         return descendants[0]
-    for child in codes.children(code):
-        if child[-1] == "9" and codes.is_billable(child):
+    billable_children = [c for c in codes.children(code) if codes.is_billable(c)]
+    for child in billable_children:
+        if child[-1] == "9":
+            def count(pattern: str, description: str) -> int:
+                return len(re.findall(pattern, description.lower()))
+
+            narrowing, unspecified = r"\b(other|multiple)\b", r"\b(unspecified|uncomplicated|without complications?)\b"
+            own = codes.description(code)
+            if count(narrowing, codes.description(child)) > count(narrowing, own):
+                for sibling in billable_children:
+                    if count(unspecified, codes.description(sibling)) > count(unspecified, own):
+                        return sibling
             return child
     unspecified = [c for c in descendants
                    if "unspecified" in (d := codes.description(c).lower()) and "with unspecified" not in d]

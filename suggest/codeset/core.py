@@ -366,9 +366,17 @@ class CodeSet:
         if count == 1:
             return first
         # The tabular list's convention: a category's ".9" child is its unspecified (or uncomplicated) form.
-        for child in self.children(code):
-            if child[-1] == "9" and self.is_billable(child):
-                return child
+        # Below the category level a ".9" child often narrows instead ("Low back pain": M54.59 "Other low back
+        # pain", "other fetus" as the 7th character 9): there the "unspecified" child is the default (M54.50).
+        children = [child for child in self.children(code) if self.is_billable(child)]
+        nine = next((child for child in children if child[-1] == "9"), None)
+        if nine is not None:
+            own = self.description(code)
+            if _narrows(own, self.description(nine)):
+                unspecified = next((child for child in children
+                                    if _adds_unspecified(own, self.description(child))), None)
+                return unspecified or nine
+            return nine
         return nearest_unspecified[1] if nearest_unspecified is not None else None
 
     def _billable_summary(self, code: str) -> tuple[int, str | None, tuple[int, str] | None]:
@@ -771,3 +779,20 @@ def _store_cache(path: Path, digest: str, codeset: CodeSet) -> None:
         os.replace(tmp.name, cache)
     except OSError as exc:
         log.warning("could not write code-set cache %s (%s); the next load will parse again", cache, exc)
+
+
+_NARROWING_WORDS = re.compile(r"\b(other|multiple)\b")
+_UNSPECIFIED_WORD = re.compile(r"\b(unspecified|uncomplicated|without complications?)\b")
+
+
+def _narrows(parent_description: str, child_description: str) -> bool:
+    """Whether a child's description adds "other" or "multiple" to its parent's: a narrower kind or site, not the
+    parent's unspecified form."""
+    return len(_NARROWING_WORDS.findall(child_description.lower())) > len(_NARROWING_WORDS.findall(parent_description.lower()))
+
+
+def _adds_unspecified(parent_description: str, child_description: str) -> bool:
+    """Whether a child's description says "unspecified" (or "uncomplicated") more often than its parent's: the
+    parent's unspecified form ("Low back pain" -> "Low back pain, unspecified"), not a sibling that shares the
+    parent's own "unspecified"."""
+    return len(_UNSPECIFIED_WORD.findall(child_description.lower())) > len(_UNSPECIFIED_WORD.findall(parent_description.lower()))
