@@ -66,6 +66,7 @@ class RuledCode:
     demoted: bool = False  # a rule put it below another code: it ranks after the codes of equal confidence
     sections: list[str] = field(default_factory=list)  # the section of each dictionary mention
     coverages: list[float] = field(default_factory=list)  # the share of its term each dictionary mention matched
+    matched: list[int] = field(default_factory=list)  # the chart words (stems) each dictionary mention explains
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,8 @@ class CodingRules:
         unspecified = rules["unspecified_with_specific"]
         self.same_subcategory = bool(unspecified["same_subcategory"])
         self.uncertain_why: str = rules["uncertain"]["why"]
+        self.uncertain_certain_part_why: str = rules["uncertain"].get(
+            "why_certain_part", "Stated for certain before the uncertain words: coded without them (IV.H)")
         self.unspecified_pairs = [_Pair(_refs(p["unspecified"]), _refs(p["specific"]), p["why"])
                                   for p in unspecified["pairs"]]
         self.integral = [_Pair(_refs(r["diagnoses"]), _refs(r["symptoms"]), r["why"],
@@ -220,6 +223,7 @@ class CodingRules:
         self.vaccine_given = _phrases(self.vaccination["given_cues"])
         self.exam = rules["general_exam"]
         self.exam_visit_sections = frozenset(self.exam["visit_sections"])
+        self.exam_item_sections = frozenset(self.exam.get("item_sections", ()))
         self.exam_visit_cues = re.compile(r"\b(?:" + "|".join(self.exam["visit_cues"]) + r")\b", re.IGNORECASE)
         self.exam_named = re.compile(r"\b(?:" + "|".join(self.exam["examination_words"]) + r")\b", re.IGNORECASE)
         plain = rules["plain_statement"]
@@ -247,6 +251,8 @@ class CodingRules:
         self.short_course = _phrases(drug_rules["short_course_cues"])
         self.poisoning = _phrases(drug_rules["poisoning_cues"])
         self.poisoning_why: str = drug_rules["poisoning_why"]
+        self.short_course_why: str = drug_rules.get("short_course_why", "Not a long-term use")
+        self.single_dose = _phrases(drug_rules.get("single_dose_cues", [])) if drug_rules.get("single_dose_cues") else None
         self.not_the_drug = _phrases(drug_rules["not_the_drug"])
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
@@ -618,6 +624,13 @@ class _Run:
         return (len(self.chart_words) <= self.r.plain_bare_max_words
                 and all(section == "preamble" for c in self.codes for section in c.sections))
 
+    def _starts_line(self, start: int) -> bool:
+        """Whether the mention begins its line but for numbering, punctuation and header words ("1. Annual exam",
+        "Assessment: Annual physical"): an item of a list, not a clause of a longer sentence."""
+        text = self.chart.text
+        before = text[text.rfind("\n", 0, start) + 1: start].lower()
+        return all(word in self.r.plain_line_words for word in re.findall(r"[a-z]+", before))
+
     def _whole_line(self, start: int, end: int) -> bool:
         """Whether the mention is the whole of its line but for numbering, punctuation and side words: an
         assessment item that is the diagnosis itself ("2. Bilateral medial epicondylitis.")."""
@@ -716,6 +729,26 @@ class _Run:
             uncertain = [a.get("uncertain") or cue for a, cue in zip(c.assertions, inside)]
             if any(uncertain) and not any(not any(a.values()) and not cue for a, cue in zip(c.assertions, inside)):
                 self.drop(c, "uncertain", self.r.uncertain_why)
+                for i, cue in enumerate(inside):
+                    if cue and not c.assertions[i].get("uncertain"):
+                        self._select_certain_part(c, c.spans[i], own_words)
+
+    def _select_certain_part(self, c: RuledCode, span: tuple[int, int], own_words: str) -> None:
+        """Code what a mention states before its uncertainty cue ("Type 2 diabetes, possible gastroparesis": E11.9,
+        not E11.43; "Left shoulder pain, likely rotator cuff tendinopathy": M25.512): the best code stated in full by
+        those words, all of them."""
+        text = self.chart.text
+        cue = next(m for m in self.r.uncertain_inside.finditer(text, span[0], span[1])
+                   if m.group().lower() not in own_words)
+        end = len(text[: cue.start()].rstrip(" ,;:-("))
+        if end <= span[0]:
+            return
+        stated = [o for o in self.codes if o is not c and not self.dropped(o)
+                  and any(s == span[0] and e == end and coverage >= 0.999
+                          for (s, e), coverage in zip(o.spans, o.coverages))]
+        if stated:
+            best = max(stated, key=lambda o: o.confidence)
+            self.select(best.code, self.threshold, "uncertain", self.r.uncertain_certain_part_why)
 
     def _uncertain_inside(self, span: tuple[int, int], own_words: str) -> bool:
         """Whether an uncertainty cue stands inside the mention's window, not as a word of the code's own term."""
@@ -858,14 +891,31 @@ class _Run:
             why = self.r.drug_why.format(drug_class=drug.drug_class, drug=names, code=code)
             self.select(code, self.threshold, "long_term_drug", why, [(s, e) for s, e, _ in hits])
         for c in self.selected():
-            if c.code.startswith("Z79") and c.code not in found and c.spans \
-                    and all(self.r.poisoning.search(self._line(start)) for start, _ in c.spans):
+            if not c.code.startswith("Z79") or c.code in found or not c.spans:
+                continue
+            lines = [self._line(start) for start, _ in c.spans]
+            if all(self.r.poisoning.search(line) for line in lines):
                 self.drop(c, "long_term_drug", self.r.poisoning_why)
+                continue
+            # Read in the mention's sentence: a paragraph may also say why a long-term drug is paused for surgery.
+            sentences = [self._sentence(start) for start, _ in c.spans]
+            short = self.r.short_course_by_code.get(c.code)
+            if all((self.r.single_dose is not None and self.r.single_dose.search(sentence))
+                   or (short is not None and short.search(sentence)) for sentence in sentences):
+                self.drop(c, "long_term_drug", self.r.short_course_why)
 
     @functools.cached_property
     def _not_the_drug(self) -> list[tuple[int, int]]:
         """Spans where a drug's name is not the drug ("insulin resistance"), read once for the drug rules."""
         return [m.span() for m in self.r.not_the_drug.finditer(self.chart.text)]
+
+    def _sentence(self, position: int) -> str:
+        """The sentence of the chart's text holding ``position`` (bounded by a full stop, ? or ! and a space, or a
+        line break)."""
+        text = self.chart.text
+        start = max(text.rfind("\n", 0, position), *(text.rfind(mark, 0, position) for mark in (". ", "? ", "! ")))
+        ends = [i for i in (text.find(mark, position) for mark in ("\n", ". ", "? ", "! ")) if i >= 0]
+        return text[start + 1: min(ends) if ends else len(text)]
 
     def _line(self, position: int) -> str:
         """The line of the chart's text holding ``position``."""
@@ -1066,7 +1116,9 @@ class _Run:
             if not (more_other[0] > less_other[0] and less_other[1] > more_other[1]):
                 continue  # not an 'other' and an 'unspecified' sibling ("with" and "without" complications)
             other, unspecified = more_other[2], less_other[2]
-            said = False
+            # The chart names what the 'other' code includes ("anterior talofibular ligament" under S93.49-, "Sprain
+            # of talofibular ligament"): its full term explains more of the words than the unspecified code's.
+            said = self._explains_more(other, unspecified)
             for start, end in self._mention_spans(other):
                 first = bisect.bisect_left(self._word_starts, start)
                 before = words[max(0, first - int(rule["reach"])): first]
@@ -1079,6 +1131,24 @@ class _Run:
                 self._prefer(other.code, unspecified, "other_or_unspecified", rule["why_other"])
             else:
                 self._prefer(unspecified.code, other, "other_or_unspecified", rule["why_unspecified"])
+
+    def _explains_more(self, c: RuledCode, other: RuledCode) -> bool:
+        """Whether a full mention of ``c`` explains more of the chart's words than every mention of ``other`` that
+        overlaps it, unless an assessment item is ``other`` itself and no more ("• Constipation" beside "chronic
+        abdominal pain, constipation" elsewhere): the provider's conclusion is what is coded."""
+        if not c.matched or not other.matched:
+            return False
+        full = [span for span, coverage in zip(c.spans, c.coverages) if coverage >= 0.999]
+        if any(section == "assessment_and_plan" and not any(s < fe and fs < e for fs, fe in full)
+               and self._whole_line(s, e) for (s, e), section in zip(other.spans, other.sections)):
+            return False
+        for (start, end), coverage, n in zip(c.spans, c.coverages, c.matched):
+            if coverage < 0.999:
+                continue
+            overlapping = [m for (s, e), m in zip(other.spans, other.matched) if s < end and start < e]
+            if overlapping and n > max(overlapping):
+                return True
+        return False
 
     def _clause_names_a_side(self, start: int, end: int) -> bool:
         """Whether the clause or list item holding ``start:end`` has a side word."""
@@ -1232,8 +1302,9 @@ class _Run:
                 self.drop(c, "vaccination", self.r.vaccination["why"])
 
     def _is_this_visit(self, c: RuledCode) -> bool:
-        """Whether one of ``c``'s affirmed mentions names this visit: in the chief complaint, or in a sentence
-        that says the patient came for it ("presents for her annual exam"), not a past or planned one."""
+        """Whether one of ``c``'s affirmed mentions names this visit: in the chief complaint, as an assessment item
+        ("1. Annual exam."), or in a sentence that says the patient came for it ("presents for her annual exam"),
+        not a past or planned one."""
         text = self.chart.text
         for i, (section, flags) in enumerate(zip(c.sections, c.assertions)):
             if any(flags.values()):
@@ -1241,6 +1312,8 @@ class _Run:
             if section in self.r.exam_visit_sections:
                 return True
             start, end = c.spans[i]
+            if section in self.r.exam_item_sections and c.coverages[i] >= 0.999 and self._starts_line(start):
+                return True
             before = _CLAUSE_BREAK.split(text[max(0, start - 120): start])[-1]
             if self.r.exam_visit_cues.search(before):
                 return True

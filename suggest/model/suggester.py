@@ -606,7 +606,8 @@ class Suggester(BaseEstimator):
                                        [(am.mention.start, am.mention.end) for am in mentions],
                                        [am.flags for am in mentions],
                                        sections=[am.section for am in mentions],
-                                       coverages=[am.mention.coverage for am in mentions]))
+                                       coverages=[am.mention.coverage for am in mentions],
+                                       matched=[am.mention.n_matched for am in mentions]))
             given = patients[r]
             patient = read_patient(text, given.sex, given.age_years) if given is not None else read_patient(text)
             span_reader = None if doc is None else functools.partial(assert_char_span, doc)

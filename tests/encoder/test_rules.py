@@ -20,16 +20,18 @@ def codeset():
 
 def run(codes: dict[str, float], text: str = "", setting: str = "outpatient", patient: Patient | None = None,
         assertions: dict[str, list[dict[str, bool]]] | None = None, codeset=None,
-        mentions: dict[str, list[tuple[int, int, str]]] | None = None):
+        mentions: dict[str, list[tuple]] | None = None):
     """The rules over candidates {code: confidence}; returns {code: RuledCode}. ``mentions`` gives a code's
-    affirmed dictionary mentions as (start, end, section)."""
+    affirmed dictionary mentions as (start, end, section), optionally followed by the coverage and the number of
+    chart words the mention explains."""
     assertions, mentions = assertions or {}, mentions or {}
     ruled = []
     for code, p in codes.items():
         if code in mentions:
-            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(s, e) for s, e, _ in mentions[code]],
-                                   [{} for _ in mentions[code]], sections=[sec for _, _, sec in mentions[code]],
-                                   coverages=[1.0 for _ in mentions[code]]))
+            ruled.append(RuledCode(code, p, p >= THRESHOLD, [(m[0], m[1]) for m in mentions[code]],
+                                   [{} for _ in mentions[code]], sections=[m[2] for m in mentions[code]],
+                                   coverages=[m[3] if len(m) > 3 else 1.0 for m in mentions[code]],
+                                   matched=[m[4] if len(m) > 4 else 0 for m in mentions[code]]))
         else:
             ruled.append(RuledCode(code, p, p >= THRESHOLD, [(0, 1)], assertions.get(code, [])))
     facts = ChartFacts(text, patient or Patient(), _assertion_of(text) if text else None)
@@ -249,6 +251,16 @@ def test_other_and_unspecified_siblings_pair_up_across_plurals_and_unspecified_s
     assert selected(out) == {first}
 
 
+def test_an_other_code_whose_term_explains_more_of_the_words_wins(codeset):
+    # "Sprain of talofibular ligament" is an inclusion term of S93.49- (other ligament), matched in full.
+    text = "ASSESSMENT AND PLAN\n1. Sprain of right ankle, anterior talofibular ligament. Brace."
+    start, end = text.index("Sprain"), text.index(". Brace")
+    out = run({"S93.401A": 0.6, "S93.491A": 0.3}, text=text, codeset=codeset,
+              mentions={"S93.401A": [(start, end, "assessment_and_plan", 1.0, 3)],
+                        "S93.491A": [(start, end, "assessment_and_plan", 1.0, 5)]})
+    assert selected(out) == {"S93.491A"}
+
+
 def test_a_named_drug_of_an_other_class_takes_the_other_code(codeset):
     text = "Assessment: quetiapine overdose."
     mention = [(12, 31, "assessment_and_plan")]
@@ -326,6 +338,11 @@ def test_an_examination_named_as_the_visits_reason_is_coded_whatever_the_ranker_
 
 @pytest.mark.parametrize("text, phrase, section, coded", [
     ("She presents for her annual physical today.", "annual physical", "history_of_present_illness", True),
+    ("Assessment: Annual physical exam.", "Annual physical exam", "assessment_and_plan", True),  # an assessment item
+    ("1. Annual exam.", "Annual exam", "assessment_and_plan", True),
+    # Words of a term read loosely ("medical ... exam" of "general medical exam") are no assessment item.
+    ("- Medical Reasoning: The patient's exam is consistent with this.", "Medical Reasoning: The patient's exam",
+     "assessment_and_plan", False),
     ("Return in 1 year for routine wellness visit.", "routine wellness visit", "assessment_and_plan", False),
     ("Schedule a preop checkup in June.", "checkup", "assessment_and_plan", False),
     ("He was sent for the test as part of a routine physical.", "routine physical", "history_of_present_illness",
@@ -333,8 +350,9 @@ def test_an_examination_named_as_the_visits_reason_is_coded_whatever_the_ranker_
 ])
 def test_general_exam_only_when_it_is_this_visits_reason(codeset, text, phrase, section, coded):
     start = text.index(phrase)
+    coverage = 0.7 if "Reasoning" in phrase else 1.0
     out = run({"Z00.00": 0.9, "E78.5": 0.7}, text, codeset=codeset,
-              mentions={"Z00.00": [(start, start + len(phrase), section)]})
+              mentions={"Z00.00": [(start, start + len(phrase), section, coverage)]})
     assert ("Z00.01" in selected(out)) is coded
     assert out["Z00.00"].selected is False
     if not coded:
@@ -627,6 +645,21 @@ def test_no_current_tobacco_code_for_former_or_denied_smoking(text):
     assert not {"F17.210", "F17.200"} & selected(run({}, text=text))
 
 
+def test_a_single_dose_the_ranker_read_as_long_term_use_is_dropped(codeset):
+    text = "Primary osteoarthritis of the left knee. Steroid injection given today."
+    start = text.index("Steroid")
+    out = run({"M17.12": 0.9, "Z79.52": 0.6}, text=text, codeset=codeset,
+              mentions={"Z79.52": [(start, start + 7, "assessment_and_plan")]})
+    assert "Z79.52" not in selected(out)
+    assert ("long_term_drug", "dropped") in rules_of(out, "Z79.52")
+
+
+def test_a_long_term_drug_held_for_surgery_is_still_long_term_use(codeset):
+    out = run({"I48.21": 0.9}, text="Atrial fibrillation, permanent. Hold warfarin 5 days before surgery.",
+              codeset=codeset)
+    assert "Z79.01" in selected(out)
+
+
 def test_systemic_steroids_need_long_term_use():
     assert "Z79.52" in selected(run({}, text="Medications: prednisone 5 mg daily for polymyalgia."))
     assert "Z79.52" not in selected(run({}, text="Medications: prednisone 40 mg."))
@@ -898,6 +931,16 @@ def test_an_uncertainty_cue_inside_the_mentions_own_words_makes_it_uncertain(cod
     assert ("M75.102" in selected(out)) is coded
     if not coded:
         assert ("uncertain", "dropped") in rules_of(out, "M75.102")
+
+
+def test_what_a_mention_states_before_its_uncertainty_cue_is_coded(codeset):
+    words = "Left shoulder pain, likely rotator cuff tendinopathy"
+    text = f"ASSESSMENT\n{words}.\n"
+    mentions = {"M75.102": _mention(text, words, "assessment_and_plan"),
+                "M25.512": _mention(text, "Left shoulder pain", "assessment_and_plan")}
+    out = run({"M75.102": 0.9, "M25.512": 0.1}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"M25.512"}
+    assert ("uncertain", "selected") in rules_of(out, "M25.512")
 
 
 @pytest.mark.parametrize(("words", "coded"), [

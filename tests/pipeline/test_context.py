@@ -76,6 +76,8 @@ def test_historical():
         ("Possible pneumonia on the left.", "pneumonia"),
         ("Findings concerning for appendicitis.", "appendicitis"),
         ("Sepsis is suspected.", "Sepsis"),
+        ("Lumbar disc herniation at L4-L5, suspected. MRI ordered.", "Lumbar disc herniation"),  # after it
+        ("Pneumonia (possible), chest x-ray ordered.", "Pneumonia"),
         ("I am concerned about a torn MCL.", "torn MCL"),
         ("His symptoms seem consistent with hypersensitivity pneumonitis.", "hypersensitivity pneumonitis"),
         ("She presents with symptoms similar to a tension headache.", "tension headache"),
@@ -84,6 +86,11 @@ def test_historical():
 def test_uncertain(text, mention):
     flags = flags_of(text, mention)
     assert flags["uncertain"] and not flags["hypothetical"]
+
+
+def test_a_possible_finding_after_a_comma_leaves_the_diagnosis_before_it_certain():
+    assert not flags_of("Type 2 diabetes, possible gastroparesis.", "Type 2 diabetes")["uncertain"]
+    assert flags_of("Type 2 diabetes, possible gastroparesis.", "gastroparesis")["uncertain"]
 
 
 def test_hypothetical():
