@@ -32,11 +32,24 @@ _NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "i", "ii", "ii
 #: Words a code-set term needs the chart's sentence to say: "Other ..." is the residual category (its specific
 #: forms come through inclusion terms and the lexicon, else "diabetes" is E13 too), and "... with unspecified
 #: complications" (E11.8) needs a complication named, else "type 2 diabetes" is E11.8 as much as E11.9.
-#: (what marks such a term, the chart words that satisfy it); a term's needs are a bit mask over these.
-_NEEDED_WORDS = (
-    (re.compile(r"\bother\b", re.IGNORECASE), frozenset({"other"})),
+#: A term that names a neoplasm needs the sentence to name one, in any words ("carcinoma", "malignancy",
+#: "adenocarcinoma", "tumor"), whatever kind of term it is: its site alone ("right lower lobe infiltrate") is no cancer,
+#: nor is a "mass" there (the Alphabetic Index sends a lung mass to R91.8).
+#: (what marks such a term, the chart words that satisfy it, a pattern of more such words, whether lexicon
+#: phrases need it too); a term's needs are a bit mask over these.
+_NEEDED_WORDS: tuple[tuple[re.Pattern, frozenset[str], re.Pattern | None, bool], ...] = (
+    (re.compile(r"\bother\b", re.IGNORECASE), frozenset({"other"}), None, False),
     (re.compile(r"\bunspecified complications?\b", re.IGNORECASE),
-     frozenset({"complication", "complications", "complicated"})),
+     frozenset({"complication", "complications", "complicated"}), None, False),
+    (re.compile(r"\b(?:cancers?|carcinomas?|malignan\w*|neoplasms?|\w*carcinoma\w*|\w+(?:sarcoma|blastoma|lymphoma|"
+                r"melanoma|myeloma|leukemia|leukaemia)s?|lymphomas?|melanomas?|myelomas?|leuka?emias?|sarcomas?|"
+                r"metasta\w*)\b", re.IGNORECASE),
+     frozenset({"ca", "mets", "tumor", "tumors", "tumour", "tumours"}),
+     re.compile(r"(?:cancer|carcinoma|malignan|neoplas|metasta|oma$|omas$|emia$|emias$)"), True),
+    # "Subsequent" is a stop word (the 7th-character resolver reads it), but a subsequent myocardial infarction
+    # (I22: within four weeks of another) is a code of its own: "NSTEMI" is I21.4, not I22.2.
+    (re.compile(r"^subsequent\b|\breinfarction\b", re.IGNORECASE), frozenset({"subsequent", "reinfarction", "recurrent"}),
+     None, True),
 )
 
 #: Term kinds, in the order of their feature index.
@@ -138,8 +151,8 @@ class TermIndex:
             if target is None:
                 continue
             stems, negated = self._polar_stems(normalizer, term)
-            needs = sum(1 << i for i, (marks, _) in enumerate(_NEEDED_WORDS) if marks.search(term)) \
-                if kind <= kind_index["inclusion"] else 0
+            needs = sum(1 << i for i, (marks, _, _, every_kind) in enumerate(_NEEDED_WORDS)
+                        if (every_kind or kind <= kind_index["inclusion"]) and marks.search(term))
             if not stems or (target, stems, negated, needs) in seen:
                 continue
             seen.add((target, stems, negated, needs))
@@ -292,7 +305,9 @@ class TermIndex:
         """The needed words (indexes into ``_NEEDED_WORDS``) a lowercase word says, itself or through what it
         stands for ("losartan": other antihypertensive drugs)."""
         expansion = self.normalizer_.expansions.get(word, ())
-        return tuple(i for i, (_, said) in enumerate(_NEEDED_WORDS) if word in said or not said.isdisjoint(expansion))
+        return tuple(i for i, (_, said, pattern, _) in enumerate(_NEEDED_WORDS)
+                     if word in said or not said.isdisjoint(expansion)
+                     or (pattern is not None and any(pattern.search(w) for w in (word, *expansion))))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -386,6 +401,12 @@ class TermIndex:
                 s, t = int(sent_ids[k]), int(term_ids[k])
                 stems = self._term_stems(t)
                 window = _smallest_window([positions.get((s, v), []) for v in stems])
+                # A drug's name reads as its class too ("lisinopril": an ACE inhibitor); alone, it is no mention of a
+                # longer term that only shares those words ("ACE inhibitor side effect", "Adverse effect of ...").
+                if window is not None and window[2] > 1 and starts[window[0]] == starts[window[1]] \
+                        and cov[k] < 0.999 and self._reads_as_its_class(text[starts[window[0]]: ends[window[0]]]):
+                    window = None
+                    continue
                 if window is None or opposite_ptr[t] == opposite_ptr[t + 1] \
                         or not self._opposed(s, t, window, positions):
                     break
@@ -412,6 +433,12 @@ class TermIndex:
                               [m for (_, code_id), m in best.items() if self.code_is_seventh_stem_[code_id]])
         mentions = sorted(best.values(), key=lambda m: (m.start, m.code))
         return mentions
+
+    def _reads_as_its_class(self, word: str) -> bool:
+        """Whether a word of the text reads as itself and more words: a drug and its class (``drug_classes.tsv``)."""
+        key = word.lower()
+        expansion = self.normalizer_.expansions.get(key, ())
+        return len(expansion) > 1 and expansion[0] == key
 
     def _opposed(self, sentence: int, term: int, window: tuple[int, int, int], positions) -> bool:
         """Whether a qualifier of the term is contradicted next to its evidence window: the chart says the opposite

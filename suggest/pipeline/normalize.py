@@ -186,7 +186,7 @@ class Normalizer:
             key = "=" + rule["means"].lower()  # "=" keeps these keys apart from any word of a text
             after = rule.get("after")
             self.contextual.setdefault(rule["word"], []).append(_Contextual(
-                re.compile(rule["match"]), key, rule.get("case") == "upper",
+                re.compile(rule["match"].replace("{drugs}", drugs)), key, rule.get("case") == "upper",
                 re.compile(rf"(?:{after.replace('{drugs}', drugs)})\W*$") if after else None))
             meanings[key] = rule["means"]
         # A drug reads as itself and as its class in the code set's words ("sertraline" is also "selective

@@ -236,3 +236,30 @@ def test_a_required_qualifier_must_be_said(index):
     assert "N18.9" in matches(index, "Decreased kidney function.")
     assert "R94.4" in matches(index, "Abnormal kidney function.")
     assert "R94.4" not in matches(index, "Kidney function is stable.")
+
+
+def test_a_drug_named_alone_is_no_mention_of_its_adverse_effect(index):
+    found = matches(index, "Hypertension, well controlled on lisinopril.")
+    assert not any(code.startswith("T46.4") for code in found)
+    assert "T46.4X5A" in matches(index, "Adverse effect of angiotensin-converting-enzyme inhibitors.")
+    assert "T46.4X5A" in matches(index, "Cough, a lisinopril side effect.")
+    assert any(code.startswith("T46.4X") for code in matches(index, "Intentional lisinopril overdose."))
+    assert any(code.startswith("I50") for code in matches(index, "CHF."))  # one word, the whole term
+    assert "Z21" in matches(index, "Positive for HIV.")  # an abbreviation, not a drug, still reads in full
+
+
+def test_a_neoplasm_term_needs_a_neoplasm_named_not_only_its_site(index):
+    for text in ("Chest x-ray shows right lower lobe infiltrate.", "Community-acquired pneumonia, right lower lobe.",
+                 "Right lower lobe mass, biopsy pending."):
+        assert "C34.31" not in matches(index, text), text
+    for text in ("Adenocarcinoma of the right lower lobe.", "RLL lung cancer.", "Carcinoma of right lower lobe of lung."):
+        assert "C34.31" in matches(index, text), text
+    assert "C43.62" in matches(index, "Malignant melanoma of left forearm.")
+    assert "Z80.0" in matches(index, "Family history of colon cancer.")
+
+
+def test_a_subsequent_myocardial_infarction_needs_to_be_called_one(index):
+    assert "I21.4" in matches(index, "NSTEMI 3 weeks ago, recovering.")
+    assert "I22.2" not in matches(index, "NSTEMI 3 weeks ago, recovering.")
+    assert "I22.2" in matches(index, "Subsequent NSTEMI.")
+    assert "W01.190A" in matches(index, "Fall on same level with subsequent striking against furniture.")

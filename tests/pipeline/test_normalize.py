@@ -137,10 +137,11 @@ def test_plurals_and_adjectives_of_the_code_sets_words_meet(normalizer, one, oth
     ("intentional quetiapine OD, f/u", "=poisoning"),  # after a drug: an overdose
     ("tylenol od", "=poisoning"),
     ("OD on heroin", "=poisoning"),
+    ("intentional OD clopidogrel, initial", "=poisoning"),  # before a drug's name too
     ("cataract OD", "=right eye"),  # after anything else, a capital OD is the right eye
     ("vision 20/40 OD", "=right eye"),
 ])
-def test_od_reads_as_an_overdose_after_a_drug_and_as_the_right_eye_elsewhere(normalizer, text, meaning):
+def test_od_reads_as_an_overdose_next_to_a_drug_and_as_the_right_eye_elsewhere(normalizer, text, meaning):
     assert {w.key for w in normalizer.words(text) if w.text == "od"} == {meaning}
 
 
