@@ -171,12 +171,6 @@ def test_no_long_term_drug_code_for_short_courses_and_other_uses(codeset, text):
 def test_a_drug_taken_in_an_overdose_is_no_long_term_use(codeset, text):
     out = run({"T45.512A": 0.9}, text=text, codeset=codeset)
     assert not any(code.startswith("Z79") for code in selected(out))
-    # A long-term drug code the ranker chose from the drug's name alone is dropped, with the reason.
-    start = text.index("metformin")
-    out = run({"T45.512A": 0.9, "Z79.84": 0.8}, text=text, codeset=codeset,
-              mentions={"Z79.84": [(start, start + 9, "assessment_and_plan")]})
-    assert "Z79.84" not in selected(out)
-    assert ("long_term_drug", "dropped") in rules_of(out, "Z79.84")
 
 
 def test_external_causes_follow_the_injury_and_unspecified_ones_are_not_assigned(codeset):
@@ -645,13 +639,18 @@ def test_no_current_tobacco_code_for_former_or_denied_smoking(text):
     assert not {"F17.210", "F17.200"} & selected(run({}, text=text))
 
 
-def test_a_single_dose_the_ranker_read_as_long_term_use_is_dropped(codeset):
-    text = "Primary osteoarthritis of the left knee. Steroid injection given today."
-    start = text.index("Steroid")
-    out = run({"M17.12": 0.9, "Z79.52": 0.6}, text=text, codeset=codeset,
-              mentions={"Z79.52": [(start, start + 7, "assessment_and_plan")]})
-    assert "Z79.52" not in selected(out)
-    assert ("long_term_drug", "dropped") in rules_of(out, "Z79.52")
+@pytest.mark.parametrize(("text", "drug", "code", "condition"), [
+    ("Intentional overdose of Eliquis and metformin.", "metformin", "Z79.84", "T45.512A"),
+    ("Accidental ingestion of her husband's metformin.", "metformin", "Z79.84", "T45.512A"),
+    ("Primary osteoarthritis of the left knee. Steroid injection given today.", "Steroid", "Z79.52", "M17.12"),
+])
+def test_a_long_term_drug_code_the_ranker_read_from_no_long_term_use_is_dropped(codeset, text, drug, code, condition):
+    """An overdose, a poisoning or a single dose: the ranker's choice from the drug's name goes, with the reason."""
+    start = text.index(drug)
+    out = run({condition: 0.9, code: 0.8}, text=text, codeset=codeset,
+              mentions={code: [(start, start + len(drug), "assessment_and_plan")]})
+    assert code not in selected(out)
+    assert ("long_term_drug", "dropped") in rules_of(out, code)
 
 
 def test_a_long_term_drug_held_for_surgery_is_still_long_term_use(codeset):
