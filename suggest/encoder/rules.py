@@ -215,6 +215,8 @@ class CodingRules:
                            for c in rules["companions"]]
         self.history_pairs = [_Pair(_refs(p["history"]), _refs(p["current"]), p["why"])
                               for p in rules["history_beside_current"]["pairs"]]
+        self.history_assessed_why: str = rules["history_beside_current"].get(
+            "why_assessed", "The assessment states the history, not the condition as current (I.C.21.c.4)")
         self._history_index = _RefIndex(self.history_pairs, lambda pair: pair.second)
         self.companion_share = float(rules["companion_min_share_of_threshold"])
         self.dropped_share = float(rules["dropped_confidence_share_of_threshold"])
@@ -605,10 +607,14 @@ class _Run:
         # A history code on the same words ("history of kidney stones" for Z87.442) does not block the current
         # condition: history_beside_current drops it once the current code is selected.
         histories = [pair.first for pair in self.r.history_rows_for(c.code)]
+        # Nor does a code that goes with this one ("Hypertensive chronic kidney disease with stage 2 CKD": I12.9 and
+        # its use-additional N18.2 on shared words).
+        partners = [pair.second for pair in self.r.companions if _matches(pair.first, c.code)]
         return [(s, e) for s, e in plain
                 if not any(o is not c and os <= s and e <= oe and oe - os > e - s for os, oe, o in statements)
                 and not any(o.selected and os < e and s < oe and not any(_matches(h, o.code) for h in histories)
-                            and not self._integral_to(o, c) for os, oe, o in spans)]
+                            and not self._integral_to(o, c) and not any(_matches(p, o.code) for p in partners)
+                            for os, oe, o in spans)]
 
     def _integral_to(self, symptom: RuledCode, diagnosis: RuledCode) -> bool:
         """Whether ``symptom`` is integral to ``diagnosis`` (I.B.5): a selected "right foot pain" does not keep "Right
@@ -632,12 +638,16 @@ class _Run:
         return all(word in self.r.plain_line_words for word in re.findall(r"[a-z]+", before))
 
     def _whole_line(self, start: int, end: int) -> bool:
-        """Whether the mention is the whole of its line but for numbering, punctuation and side words: an
-        assessment item that is the diagnosis itself ("2. Bilateral medial epicondylitis.")."""
+        """Whether the mention is the whole of its line, or of the line's first sentence, but for numbering,
+        punctuation and side words: an assessment item that is the diagnosis itself ("2. Bilateral medial
+        epicondylitis.", "1. Basal cell carcinoma of skin of left cheek. Refer for Mohs surgery.")."""
         text = self.chart.text
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end
+        sentence_end = text.find(". ", end, line_end)
+        if sentence_end >= 0 and not text[line_start:start].strip(" \t0123456789.)#-•*").count(". "):
+            line_end = sentence_end
         rest = (text[line_start:start] + " " + text[end:line_end]).lower()
         return all(word in self.r.plain_line_words for word in re.findall(r"[a-z]+", rest))
 
@@ -840,9 +850,25 @@ class _Run:
             current = [c for c in chosen if c.selected and _matches(pair.second, c.code)]
             if not current:
                 continue
+            # The assessment that states the history, and nowhere the condition as current, is what is coded
+            # ("Personal history of kidney stones" after "passed a stone 2 years ago").
+            stated_history = [c for c in self.codes if _matches(pair.first, c.code) and not self.dropped(c)
+                              and self._assessed(c)]
+            if stated_history and not any(self._assessed(c) for c in current):
+                history = max(stated_history, key=lambda c: c.confidence)
+                for c in current:
+                    self.drop(c, "history_beside_current", self.r.history_assessed_why)
+                self.select(history.code, self.threshold, "history_beside_current", self.r.history_assessed_why)
+                continue
             for c in chosen:
                 if c.selected and _matches(pair.first, c.code):
                     self.drop(c, "history_beside_current", f"{pair.why} ({current[0].code})")
+
+    @staticmethod
+    def _assessed(c: RuledCode) -> bool:
+        """Whether ``c`` is stated in full, affirmed and not as past, in the assessment."""
+        return any(section == "assessment_and_plan" and coverage >= 0.999 and not any(flags.values())
+                   for section, coverage, flags in zip(c.sections, c.coverages, c.assertions))
 
     def excludes1(self) -> None:
         chosen = self.selected()
@@ -1118,7 +1144,7 @@ class _Run:
             other, unspecified = more_other[2], less_other[2]
             # The chart names what the 'other' code includes ("anterior talofibular ligament" under S93.49-, "Sprain
             # of talofibular ligament"): its full term explains more of the words than the unspecified code's.
-            said = self._explains_more(other, unspecified)
+            explained = said = self._explains_more(other, unspecified)
             for start, end in self._mention_spans(other):
                 first = bisect.bisect_left(self._word_starts, start)
                 before = words[max(0, first - int(rule["reach"])): first]
@@ -1128,7 +1154,8 @@ class _Run:
                 said |= any(word == "other" or other.code.startswith(self.r.drug_category.get(word, "-"))
                             for word in (text[s:e].lower() for s, e, _ in self._words_in(start, end)))
             if said:
-                self._prefer(other.code, unspecified, "other_or_unspecified", rule["why_other"])
+                why = rule.get("why_named", rule["why_other"]) if explained else rule["why_other"]
+                self._prefer(other.code, unspecified, "other_or_unspecified", why)
             else:
                 self._prefer(unspecified.code, other, "other_or_unspecified", rule["why_unspecified"])
 

@@ -51,14 +51,22 @@ class ClinicalSentencizer:
             at = m.start()
             punct = text[at]
             word = text[run_start.get(at + 1 if punct == "." else at, at): at].lower()
-            if punct == "." and (word in self.abbreviations or (word.isdigit() and len(word) <= 2)):
-                continue  # "Dr. Smith", "1. Hypertension"
+            if punct == "." and (word in self.abbreviations or (word.isdigit() and len(word) <= 2
+                                                               and not self._after_a_word(text, at - len(word)))):
+                continue  # "Dr. Smith", "1. Hypertension"; but "CKD stage 2. No heart failure." ends a sentence
             if punct == "." and m.group(1).islower() and len(word) <= 3:
                 continue  # "approx. two"
             found.add(m.end())
         first = len(text) - len(text.lstrip())
         found.add(first)
         return sorted(found)
+
+    @staticmethod
+    def _after_a_word(text: str, start: int) -> bool:
+        """Whether the number starting at ``start`` follows a word on its line ("stage 2."), not a line start, a
+        bullet, a header's colon or a sentence's end ("1.", "Assessment: 1.", "diabetes. 2.")."""
+        before = text[text.rfind("\n", 0, start) + 1: start].rstrip()
+        return bool(before) and before[-1].isalnum()
 
     def __call__(self, doc: Doc) -> Doc:
         if len(doc) == 0:

@@ -672,6 +672,44 @@ def test_a_history_code_goes_when_the_condition_is_current():
     assert selected(run({"Z87.442": 0.9, "I10": 0.8})) == {"Z87.442", "I10"}
 
 
+def test_the_history_the_assessment_states_outweighs_a_current_code_read_elsewhere(codeset):
+    text = "CHIEF COMPLAINT\nFollow-up of kidney stones.\nASSESSMENT AND PLAN\n1. Personal history of kidney stones.\n"
+    mentions = {"N20.0": _mention(text, "kidney stones", "chief_complaint"),
+                "Z87.442": _mention(text, "Personal history of kidney stones", "assessment_and_plan")}
+    out = run({"N20.0": 0.9, "Z87.442": 0.3}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"Z87.442"}
+    assert ("history_beside_current", "dropped") in rules_of(out, "N20.0")
+    # The condition assessed as current keeps its code; the history goes.
+    text = "ASSESSMENT AND PLAN\n1. Kidney stones. History of kidney stones in 2019.\n"
+    mentions = {"N20.0": _mention(text, "Kidney stones", "assessment_and_plan"),
+                "Z87.442": _mention(text, "History of kidney stones", "assessment_and_plan")}
+    assert selected(run({"N20.0": 0.9, "Z87.442": 0.8}, text, codeset=codeset, mentions=mentions)) == {"N20.0"}
+
+
+def test_a_combination_stated_in_full_is_coded_beside_its_use_additional_code(codeset):
+    # "Hypertensive chronic kidney disease with stage 2 CKD": I12.9 and N18.2 share words; the blood pressure
+    # check of a known hypertension is coded as the hypertension.
+    text = "CHIEF COMPLAINT\nBlood pressure check.\nASSESSMENT AND PLAN\n1. Hypertensive chronic kidney disease with stage 2 CKD.\n"
+    stage = text.index("chronic kidney disease with stage 2")
+    mentions = {"I12.9": _mention(text, "Hypertensive chronic kidney disease", "assessment_and_plan"),
+                "N18.2": [(stage, stage + 35, "assessment_and_plan")],
+                "Z01.30": _mention(text, "Blood pressure check", "chief_complaint")}
+    out = run({"N18.2": 0.9, "Z01.30": 0.6, "I12.9": 0.2}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"I12.9", "N18.2"}
+    assert ("plain_statement", "selected") in rules_of(out, "I12.9")
+    assert ("integral_symptom", "dropped") in rules_of(out, "Z01.30")
+
+
+def test_alzheimers_disease_brings_its_dementia(codeset):
+    text = "ASSESSMENT AND PLAN\n1. Alzheimer's disease, late onset, with behavioral disturbance.\n"
+    words = "Alzheimer's disease, late onset, with behavioral disturbance"
+    mentions = {"G30.1": _mention(text, "Alzheimer's disease, late onset", "assessment_and_plan"),
+                "F02.818": _mention(text, words, "assessment_and_plan")}
+    out = run({"G30.1": 0.95, "F02.818": 0.02}, text, codeset=codeset, mentions=mentions)
+    assert selected(out) == {"G30.1", "F02.818"}
+    assert ("companion", "selected") in rules_of(out, "F02.818")
+
+
 def test_a_former_smoker_keeps_the_history_code():
     out = run({"F17.210": 0.8}, text="He is a former smoker; he smoked 2 packs a day and stopped smoking 4 years ago.")
     assert "Z87.891" in selected(out) and "F17.210" not in selected(out)

@@ -108,3 +108,10 @@ def test_sentences_after_terminal_punctuation_are_found_as_by_the_plain_pattern(
         {m.end() for m in splitter._line_break.finditer(text)} | \
         {m.end() for m in splitter._line_break_after_punct.finditer(text)} | {len(text) - len(text.lstrip())}
     assert set(splitter.starts(text)) == other | _reference_terminal_starts(splitter, text)
+
+
+def test_a_number_ending_a_sentence_is_no_list_marker():
+    """'stage 2. No heart failure.' is two sentences; '1.' at a line start or after a header's colon opens an item."""
+    assert sentences("He has CKD stage 2. No heart failure.") == ["He has CKD stage 2.", "No heart failure."]
+    assert sentences("Assessment: 1. Type 2 diabetes. 2. Right heel ulcer.") == [
+        "Assessment: 1. Type 2 diabetes.", "2. Right heel ulcer."]
