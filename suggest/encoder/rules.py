@@ -254,7 +254,8 @@ class CodingRules:
         self.poisoning = _phrases(drug_rules["poisoning_cues"])
         self.poisoning_why: str = drug_rules["poisoning_why"]
         self.short_course_why: str = drug_rules.get("short_course_why", "Not a long-term use")
-        self.single_dose = _phrases(drug_rules.get("single_dose_cues", [])) if drug_rules.get("single_dose_cues") else None
+        single_dose = drug_rules.get("single_dose_cues")
+        self.single_dose = _phrases(single_dose) if single_dose else None
         self.not_the_drug = _phrases(drug_rules["not_the_drug"])
         self.long_term_cues = {code: _phrases(cues) for code, cues in drug_rules.get("long_term_cues", {}).items()}
         self.short_course_by_code = {code: _phrases(cues)
@@ -748,9 +749,9 @@ class _Run:
         not E11.43; "Left shoulder pain, likely rotator cuff tendinopathy": M25.512): the best code stated in full by
         those words, all of them."""
         text = self.chart.text
-        cue = next(m for m in self.r.uncertain_inside.finditer(text, span[0], span[1])
-                   if m.group().lower() not in own_words)
-        end = len(text[: cue.start()].rstrip(" ,;:-("))
+        cue = next((m for m in self.r.uncertain_inside.finditer(text, span[0], span[1])
+                    if m.group().lower() not in own_words), None)
+        end = len(text[: cue.start()].rstrip(" ,;:-(")) if cue is not None else span[0]
         if end <= span[0]:
             return
         stated = [o for o in self.codes if o is not c and not self.dropped(o)
