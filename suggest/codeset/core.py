@@ -372,9 +372,9 @@ class CodeSet:
         nine = next((child for child in children if child[-1] == "9"), None)
         if nine is not None:
             own = self.description(code)
-            if _narrows(own, self.description(nine)):
+            if _says_more(_NARROWING_WORDS, own, self.description(nine)):
                 unspecified = next((child for child in children
-                                    if _adds_unspecified(own, self.description(child))), None)
+                                    if _says_more(_UNSPECIFIED_WORDS, own, self.description(child))), None)
                 return unspecified or nine
             return nine
         return nearest_unspecified[1] if nearest_unspecified is not None else None
@@ -782,17 +782,11 @@ def _store_cache(path: Path, digest: str, codeset: CodeSet) -> None:
 
 
 _NARROWING_WORDS = re.compile(r"\b(other|multiple)\b")
-_UNSPECIFIED_WORD = re.compile(r"\b(unspecified|uncomplicated|without complications?)\b")
+_UNSPECIFIED_WORDS = re.compile(r"\b(unspecified|uncomplicated|without complications?)\b")
 
 
-def _narrows(parent_description: str, child_description: str) -> bool:
-    """Whether a child's description adds "other" or "multiple" to its parent's: a narrower kind or site, not the
-    parent's unspecified form."""
-    return len(_NARROWING_WORDS.findall(child_description.lower())) > len(_NARROWING_WORDS.findall(parent_description.lower()))
-
-
-def _adds_unspecified(parent_description: str, child_description: str) -> bool:
-    """Whether a child's description says "unspecified" (or "uncomplicated") more often than its parent's: the
-    parent's unspecified form ("Low back pain" -> "Low back pain, unspecified"), not a sibling that shares the
-    parent's own "unspecified"."""
-    return len(_UNSPECIFIED_WORD.findall(child_description.lower())) > len(_UNSPECIFIED_WORD.findall(parent_description.lower()))
+def _says_more(words: re.Pattern, parent_description: str, child_description: str) -> bool:
+    """Whether a child's description says ``words`` more often than its parent's: "other" or "multiple" added, a
+    narrower kind or site; "unspecified" (or "uncomplicated") added, the parent's unspecified form ("Low back pain"
+    -> "Low back pain, unspecified"), not a sibling sharing the parent's own "unspecified"."""
+    return len(words.findall(child_description.lower())) > len(words.findall(parent_description.lower()))
